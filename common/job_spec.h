@@ -1,0 +1,116 @@
+// The job spec: a YAML file that describes one training job (docs/job-spec.md).
+#ifndef PSD_COMMON_JOB_SPEC_H_
+#define PSD_COMMON_JOB_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace psd {
+
+enum class ModelType { kMlp, kLogreg };
+enum class Activation { kRelu, kTanh, kSigmoid };
+enum class Consistency { kSync, kAsync, kSsp };
+enum class OptimizerType { kSgd, kMomentum, kNesterov, kAdagrad, kAdam, kAdamW };
+enum class LrScheduleType { kConstant, kStep, kCosine };
+enum class DeviceKind { kAuto, kCpu, kCuda };
+enum class WorkerFailurePolicy { kContinue, kFail };
+enum class WireDType { kF32, kF16 };
+
+struct ModelSpec {
+  ModelType type = ModelType::kMlp;
+  int input_dim = 784;
+  std::vector<int> hidden = {256, 128};  // mlp only; logreg has none
+  int num_classes = 10;
+  Activation activation = Activation::kRelu;
+  // Layer widths from input to output: {input_dim, hidden..., num_classes}.
+  std::vector<int> LayerSizes() const;
+};
+
+struct DataSpec {
+  std::string format = "idx";
+  std::string train_images, train_labels, test_images, test_labels;
+  bool normalize = true;  // scale pixels to [0, 1]
+};
+
+struct OptimizerSpec {
+  OptimizerType type = OptimizerType::kMomentum;
+  double learning_rate = 0.05;
+  double momentum = 0.9;  // momentum, nesterov
+  double weight_decay = 0.0;  // L2 added to the gradient; decoupled for adamw
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam, adamw (epsilon: adagrad too)
+  double initial_accumulator = 0.0;  // adagrad
+};
+
+struct LrScheduleSpec {
+  LrScheduleType type = LrScheduleType::kConstant;
+  int64_t warmup_steps = 0;  // linear warm-up from 0 to the base rate
+  int64_t step_size = 1000;  // step: multiply by gamma every step_size steps
+  double gamma = 0.1;
+  double min_lr = 0.0;  // cosine: the rate at the last step
+};
+
+struct TrainingSpec {
+  int epochs = 1;
+  int64_t max_steps = 0;  // 0: epochs decide; else stop after this many steps per worker
+  int batch_size = 64;  // per worker
+  Consistency consistency = Consistency::kSync;
+  int staleness = 0;  // ssp only
+  WorkerFailurePolicy on_worker_failure = WorkerFailurePolicy::kFail;
+  bool staleness_aware_lr = false;  // async/ssp: divide a stale gradient's step by its staleness
+  OptimizerSpec optimizer;
+  LrScheduleSpec lr_schedule;
+  int64_t eval_every = 0;  // steps; 0: only at the end
+  int64_t log_every = 50;  // steps between progress reports
+};
+
+struct ClusterSpec {
+  int servers = 1;
+  int workers = 1;
+  DeviceKind device = DeviceKind::kAuto;
+  int64_t chunk_bytes = 1 << 20;  // the unit of placement, transfer and checkpoint
+  WireDType wire_dtype = WireDType::kF32;  // gradients on the wire
+  bool wire_fp16_params = false;  // also send parameters as fp16 when wire_dtype is fp16
+};
+
+struct CheckpointSpec {
+  std::string dir;  // empty: no checkpoints
+  int64_t every_steps = 0;  // 0: only on request and at shutdown
+  int keep = 3;  // complete checkpoints kept
+};
+
+struct JobSpec {
+  std::string name;
+  uint64_t seed = 1;
+  ModelSpec model;
+  DataSpec data;
+  TrainingSpec training;
+  ClusterSpec cluster;
+  CheckpointSpec checkpoint;
+};
+
+struct ParseOptions {
+  // Also check that the data files exist and are readable (psdctl validate, workers).
+  bool check_files = false;
+};
+
+// Parses and validates a job spec. `source` names the text in errors: on failure the
+// message is one line "source:line: field: reason", e.g.
+// "job.yaml:12: training.batch_size: must be between 1 and 1048576, got 0".
+absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
+                                     const ParseOptions& options = {});
+
+// Reads `path` and parses it with ParseJobSpec.
+absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options = {});
+
+// Names used in the YAML file, for messages and status output.
+absl::string_view ConsistencyName(Consistency c);
+absl::string_view OptimizerName(OptimizerType t);
+absl::string_view DeviceKindName(DeviceKind d);
+
+}  // namespace psd
+
+#endif  // PSD_COMMON_JOB_SPEC_H_

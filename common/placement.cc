@@ -1,0 +1,100 @@
+#include "common/placement.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+
+namespace psd {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<TensorInfo> ModelTensors(const ModelSpec& model) {
+  const std::vector<int> sizes = model.LayerSizes();
+  std::vector<TensorInfo> tensors;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const int64_t in = sizes[l], out = sizes[l + 1];
+    const uint32_t id = static_cast<uint32_t>(tensors.size());
+    tensors.push_back({absl::StrCat("layer", l, ".weight"), id, {in, out}, in * out, in});
+    tensors.push_back({absl::StrCat("layer", l, ".bias"), id + 1, {out}, out, in});
+  }
+  return tensors;
+}
+
+absl::StatusOr<Placement> Placement::Build(std::vector<TensorInfo> tensors, int64_t chunk_elems,
+                                           int num_servers) {
+  if (num_servers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("placement: need at least 1 server, got ",
+                                                   num_servers));
+  }
+  if (chunk_elems < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("placement: chunk size must be at least 1 element, got ", chunk_elems));
+  }
+  Placement p;
+  p.num_servers_ = num_servers;
+  p.tensors_ = std::move(tensors);
+  p.tensor_keys_.resize(p.tensors_.size());
+  for (uint32_t t = 0; t < p.tensors_.size(); ++t) {
+    const int64_t size = p.tensors_[t].size;
+    if (size < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("placement: tensor '", p.tensors_[t].name, "' has no elements"));
+    }
+    p.tensors_[t].id = t;
+    for (int64_t off = 0; off < size; off += chunk_elems) {
+      const uint64_t key = p.chunks_.size();
+      p.chunks_.push_back({key, t, off, std::min(chunk_elems, size - off), 0});
+      p.tensor_keys_[t].push_back(key);
+    }
+    p.total_elements_ += size;
+  }
+  // Longest chunk first onto the least-loaded server (ties: lower key, lower rank).
+  std::vector<uint64_t> order(p.chunks_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
+    return p.chunks_[a].length > p.chunks_[b].length;
+  });
+  std::vector<int64_t> load(num_servers, 0);
+  for (uint64_t key : order) {
+    const int s = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    p.chunks_[key].server = s;
+    load[s] += p.chunks_[key].length;
+  }
+  p.server_keys_.resize(num_servers);
+  for (const ChunkInfo& c : p.chunks_) p.server_keys_[c.server].push_back(c.key);
+  return p;
+}
+
+absl::StatusOr<Placement> Placement::ForJob(const JobSpec& spec) {
+  return Build(ModelTensors(spec.model), std::max<int64_t>(1, spec.cluster.chunk_bytes / 4),
+               spec.cluster.servers);
+}
+
+int64_t Placement::ServerBytes(int server) const {
+  int64_t elems = 0;
+  for (uint64_t key : server_keys_[server]) elems += chunks_[key].length;
+  return elems * static_cast<int64_t>(sizeof(float));
+}
+
+void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset,
+                     absl::Span<float> out) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(1, tensor.fan_in)));
+  const uint64_t stream = SplitMix64(seed ^ SplitMix64(tensor.id + 0x51ed270b27ULL));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint64_t bits = SplitMix64(stream + static_cast<uint64_t>(offset) + i);
+    const double unit = static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, 1)
+    out[i] = static_cast<float>((2.0 * unit - 1.0) * bound);
+  }
+}
+
+}  // namespace psd
