@@ -1,5 +1,34 @@
 #include "common/job_spec.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/yaml.h"
+
 namespace psd {
 
 std::vector<int> ModelSpec::LayerSizes() const {
@@ -8,5 +37,767 @@ std::vector<int> ModelSpec::LayerSizes() const {
   sizes.push_back(num_classes);
   return sizes;
 }
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Enum spellings in the YAML file.
+
+template <typename E>
+struct EnumName {
+  E value;
+  absl::string_view name;
+};
+
+constexpr EnumName<ModelType> kModelTypes[] = {{ModelType::kMlp, "mlp"},
+                                               {ModelType::kLogreg, "logreg"}};
+constexpr EnumName<Activation> kActivations[] = {
+    {Activation::kRelu, "relu"}, {Activation::kTanh, "tanh"}, {Activation::kSigmoid, "sigmoid"}};
+constexpr EnumName<Consistency> kConsistencies[] = {
+    {Consistency::kSync, "sync"}, {Consistency::kAsync, "async"}, {Consistency::kSsp, "ssp"}};
+constexpr EnumName<WorkerFailurePolicy> kFailurePolicies[] = {
+    {WorkerFailurePolicy::kContinue, "continue"}, {WorkerFailurePolicy::kFail, "fail"}};
+constexpr EnumName<OptimizerType> kOptimizers[] = {
+    {OptimizerType::kSgd, "sgd"},           {OptimizerType::kMomentum, "momentum"},
+    {OptimizerType::kNesterov, "nesterov"}, {OptimizerType::kAdagrad, "adagrad"},
+    {OptimizerType::kAdam, "adam"},         {OptimizerType::kAdamW, "adamw"}};
+constexpr EnumName<LrScheduleType> kSchedules[] = {{LrScheduleType::kConstant, "constant"},
+                                                   {LrScheduleType::kStep, "step"},
+                                                   {LrScheduleType::kCosine, "cosine"}};
+constexpr EnumName<DeviceKind> kDevices[] = {
+    {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"}, {DeviceKind::kCuda, "cuda"}};
+constexpr EnumName<WireDType> kWireDTypes[] = {{WireDType::kF32, "fp32"},
+                                               {WireDType::kF16, "fp16"}};
+
+template <typename E>
+absl::string_view NameOf(absl::Span<const EnumName<E>> names, E value) {
+  for (const EnumName<E>& n : names) {
+    if (n.value == value) return n.name;
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suggestions for misspelled names.
+
+// Optimal string alignment distance (a transposition counts as one edit), ignoring case.
+int EditDistance(absl::string_view a_in, absl::string_view b_in) {
+  const std::string a = absl::AsciiStrToLower(a_in), b = absl::AsciiStrToLower(b_in);
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
+  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// The one candidate close to `word`, if exactly one is closest and close enough to be a typo.
+std::optional<std::string> ClosestName(absl::string_view word,
+                                       const std::vector<std::string>& candidates) {
+  int best = std::numeric_limits<int>::max();
+  std::vector<std::string> best_names;
+  for (const std::string& c : candidates) {
+    const int limit = std::min<int>(3, static_cast<int>(c.size()) / 4);
+    const int d = EditDistance(word, c);
+    if (d > limit || d > best) continue;
+    if (d < best) best_names.clear();
+    best = d;
+    best_names.push_back(c);
+  }
+  if (best_names.size() != 1) return std::nullopt;
+  return best_names[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading context and messages.
+
+struct Context {
+  std::string source;
+  // Field path -> 1-based line of its value, for every field present in the file.
+  absl::flat_hash_map<std::string, int> lines;
+};
+
+// One YAML value being read into a field.
+struct Value {
+  YAML::Node node;
+  std::string path;  // "training.batch_size"; empty for the document itself
+  int line;          // 1-based
+  Context* ctx;
+};
+
+absl::Status ErrorAt(const Context& ctx, int line, absl::string_view path,
+                     absl::string_view reason) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(ctx.source, ":", line, ": ", path.empty() ? "job spec" : path, ": ", reason));
+}
+
+absl::Status Error(const Value& v, absl::string_view reason) {
+  return ErrorAt(*v.ctx, v.line, v.path, reason);
+}
+
+int LineOf(const YAML::Node& node, int fallback) {
+  return node.Mark().line >= 0 ? node.Mark().line + 1 : fallback;
+}
+
+// The line a field's errors point at: a scalar's own line, else the line of its key.
+int FieldLine(const YAML::Node& value, int key_line) {
+  return value.IsScalar() ? LineOf(value, key_line) : key_line;
+}
+
+int LineOf(const Context& ctx, const std::string& path) {
+  auto it = ctx.lines.find(path);
+  return it == ctx.lines.end() ? 1 : it->second;
+}
+
+bool Has(const Context& ctx, const std::string& path) { return ctx.lines.contains(path); }
+
+std::string JoinPath(absl::string_view parent, absl::string_view name) {
+  return parent.empty() ? std::string(name) : absl::StrCat(parent, ".", name);
+}
+
+// Quoted scalars are YAML strings; plain ones may be numbers or booleans.
+bool IsPlainScalar(const YAML::Node& node) { return node.IsScalar() && node.Tag() == "?"; }
+
+// How a value reads in a message: "a list", "a map", 12, "12" (a quoted string).
+std::string Describe(const YAML::Node& node) {
+  if (node.IsNull()) return "an empty value";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  std::string text = absl::Utf8SafeCEscape(node.Scalar());
+  if (text.size() > 40) text = absl::StrCat(text.substr(0, 37), "...");
+  return IsPlainScalar(node) ? text : absl::StrCat("\"", text, "\"");
+}
+
+absl::Status TypeError(const Value& v, absl::string_view expected) {
+  return Error(v, absl::StrCat("must be ", expected, ", got ", Describe(v.node)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar conversions. Each reports its own error against the value.
+
+bool IsDecimalInteger(absl::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  return !s.empty() && std::all_of(s.begin(), s.end(), absl::ascii_isdigit);
+}
+
+// YAML 1.2 core-schema decimal float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsDecimalNumber(absl::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && absl::ascii_isdigit(s[i])) ++i;
+    return i - start;
+  };
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t mantissa = digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
+}
+
+std::string RangeReason(int64_t lo, int64_t hi, int64_t type_max) {
+  if (hi == type_max) return absl::StrCat("must be at least ", lo);
+  return absl::StrCat("must be between ", lo, " and ", hi);
+}
+
+absl::StatusOr<int64_t> ReadInt(const Value& v, int64_t lo, int64_t hi, int64_t type_max) {
+  if (!IsPlainScalar(v.node) || !IsDecimalInteger(v.node.Scalar())) {
+    return TypeError(v, "an integer");
+  }
+  int64_t x = 0;
+  const bool fits = absl::SimpleAtoi(v.node.Scalar(), &x);
+  if (!fits || x < lo || x > hi) {
+    const std::string reason =
+        fits ? RangeReason(lo, hi, type_max) : absl::StrCat("must be between ", lo, " and ", hi);
+    return Error(v, absl::StrCat(reason, ", got ", Describe(v.node)));
+  }
+  return x;
+}
+
+// A real interval such as (0, inf) or [0, 1).
+struct Interval {
+  double lo, hi;
+  bool lo_open, hi_open;
+
+  bool Contains(double x) const {
+    return (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
+  }
+  std::string Reason() const {
+    if (std::isinf(hi)) {
+      return absl::StrCat(lo_open ? "must be greater than " : "must be at least ", lo);
+    }
+    return absl::StrCat("must be in ", lo_open ? "(" : "[", lo, ", ", hi, hi_open ? ")" : "]");
+  }
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr Interval kPositive = {0, kInf, true, false};
+constexpr Interval kNonNegative = {0, kInf, false, false};
+constexpr Interval kFraction = {0, 1, false, true};     // [0, 1)
+constexpr Interval kDecayFactor = {0, 1, true, false};  // (0, 1]
+
+absl::StatusOr<double> ReadDouble(const Value& v, const Interval& range) {
+  double x = 0;
+  if (!IsPlainScalar(v.node) || !IsDecimalNumber(v.node.Scalar()) ||
+      !absl::SimpleAtod(v.node.Scalar(), &x)) {
+    return TypeError(v, "a number");
+  }
+  if (!std::isfinite(x)) return TypeError(v, "a finite number");
+  if (!range.Contains(x)) return Error(v, absl::StrCat(range.Reason(), ", got ", Describe(v.node)));
+  return x;
+}
+
+absl::StatusOr<bool> ReadBool(const Value& v) {
+  if (IsPlainScalar(v.node)) {
+    const std::string s = v.node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  return TypeError(v, "true or false");
+}
+
+absl::StatusOr<std::string> ReadString(const Value& v) {
+  if (!v.node.IsScalar()) return TypeError(v, "a string");
+  return v.node.Scalar();
+}
+
+template <typename E>
+absl::StatusOr<E> ReadEnum(const Value& v, absl::Span<const EnumName<E>> names) {
+  std::vector<std::string> spelled;
+  for (const EnumName<E>& n : names) spelled.emplace_back(n.name);
+  const std::string allowed = absl::StrJoin(spelled, ", ");
+  if (!v.node.IsScalar()) return TypeError(v, absl::StrCat("one of ", allowed));
+  for (const EnumName<E>& n : names) {
+    if (n.name == v.node.Scalar()) return n.value;
+  }
+  std::string reason = absl::StrCat("must be one of ", allowed, ", got ", Describe(v.node));
+  if (auto hint = ClosestName(v.node.Scalar(), spelled)) {
+    absl::StrAppend(&reason, "; did you mean '", *hint, "'?");
+  }
+  return Error(v, reason);
+}
+
+// A byte count: an integer or a size string such as 256KiB or 1MiB.
+std::optional<int64_t> ParseByteSize(absl::string_view text) {
+  static constexpr std::pair<absl::string_view, int64_t> kUnits[] = {
+      {"GiB", int64_t{1} << 30}, {"MiB", int64_t{1} << 20}, {"KiB", int64_t{1} << 10}, {"B", 1}};
+  int64_t unit = 1;
+  for (const auto& [suffix, bytes] : kUnits) {
+    if (absl::EndsWith(text, suffix)) {
+      text.remove_suffix(suffix.size());
+      text = absl::StripTrailingAsciiWhitespace(text);
+      unit = bytes;
+      break;
+    }
+  }
+  int64_t n = 0;
+  if (!IsDecimalInteger(text) || !absl::SimpleAtoi(text, &n)) return std::nullopt;
+  if (n < 0) return n;
+  return n > std::numeric_limits<int64_t>::max() / unit ? std::numeric_limits<int64_t>::max()
+                                                        : n * unit;
+}
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes >= (1 << 20) && bytes % (1 << 20) == 0) return absl::StrCat(bytes >> 20, "MiB");
+  return absl::StrCat(bytes, " bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table-driven field readers: a section is a list of Field<S>, one per YAML key.
+
+template <typename S>
+struct Field {
+  using Reader = std::function<absl::Status(const Value&, S*)>;
+  Field(absl::string_view name, Reader read) : name(name), read(std::move(read)) {}
+
+  absl::string_view name;
+  Reader read;
+  bool required = false;
+  // Sections only: appends the paths of every field below `prefix`.
+  std::function<void(const std::string& prefix, std::vector<std::string>*)> list_paths;
+};
+
+template <typename S>
+Field<S> Required(Field<S> field) {
+  field.required = true;
+  return field;
+}
+
+template <typename S, typename T>
+Field<S> IntField(absl::string_view name, T S::*member, int64_t lo,
+                  int64_t hi = std::numeric_limits<T>::max()) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            PSD_ASSIGN_OR_RETURN(int64_t x, ReadInt(v, lo, hi, std::numeric_limits<T>::max()));
+            s->*member = static_cast<T>(x);
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+Field<S> Uint64Field(absl::string_view name, uint64_t S::*member) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            const std::string text = v.node.IsScalar() ? v.node.Scalar() : "";
+            if (!IsPlainScalar(v.node) || !IsDecimalInteger(text)) {
+              return TypeError(v, "an integer");
+            }
+            uint64_t x = 0;
+            if (text[0] == '-' || !absl::SimpleAtoi(text, &x)) {
+              return Error(v, absl::StrCat("must be between 0 and ",
+                                           std::numeric_limits<uint64_t>::max(), ", got ", text));
+            }
+            s->*member = x;
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+Field<S> DoubleField(absl::string_view name, double S::*member, Interval range) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            PSD_ASSIGN_OR_RETURN(s->*member, ReadDouble(v, range));
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+Field<S> BoolField(absl::string_view name, bool S::*member) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            PSD_ASSIGN_OR_RETURN(s->*member, ReadBool(v));
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S, typename E, size_t N>
+Field<S> EnumField(absl::string_view name, E S::*member, const EnumName<E> (&names)[N]) {
+  return {name, [=, &names](const Value& v, S* s) -> absl::Status {
+            PSD_ASSIGN_OR_RETURN(s->*member, ReadEnum<E>(v, names));
+            return absl::OkStatus();
+          }};
+}
+
+// `check` returns why a string is not acceptable, or nullopt.
+using StringCheck = std::function<std::optional<std::string>(const std::string&)>;
+
+template <typename S>
+Field<S> StringField(absl::string_view name, std::string S::*member, StringCheck check = {}) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            PSD_ASSIGN_OR_RETURN(std::string text, ReadString(v));
+            if (check) {
+              if (std::optional<std::string> reason = check(text)) return Error(v, *reason);
+            }
+            s->*member = std::move(text);
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+Field<S> ByteSizeField(absl::string_view name, int64_t S::*member, int64_t lo, int64_t hi,
+                       int64_t multiple) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            const std::optional<int64_t> bytes =
+                v.node.IsScalar() ? ParseByteSize(v.node.Scalar()) : std::nullopt;
+            if (!bytes) return TypeError(v, "a byte count or a size like 256KiB or 1MiB");
+            if (*bytes < lo || *bytes > hi) {
+              return Error(v, absl::StrCat("must be between ", FormatBytes(lo), " and ",
+                                           FormatBytes(hi), ", got ", Describe(v.node)));
+            }
+            if (*bytes % multiple != 0) {
+              return Error(v, absl::StrCat("must be a multiple of ", multiple, " bytes, got ",
+                                           Describe(v.node)));
+            }
+            s->*member = *bytes;
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+Field<S> IntListField(absl::string_view name, std::vector<int> S::*member, int lo, int hi) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            if (!v.node.IsSequence()) return TypeError(v, "a list of integers");
+            std::vector<int> values;
+            for (size_t i = 0; i < v.node.size(); ++i) {
+              const YAML::Node item = v.node[i];
+              const Value element{item, absl::StrCat(v.path, "[", i, "]"), FieldLine(item, v.line),
+                                  v.ctx};
+              PSD_ASSIGN_OR_RETURN(int64_t x,
+                                   ReadInt(element, lo, hi, std::numeric_limits<int64_t>::max()));
+              values.push_back(static_cast<int>(x));
+            }
+            s->*member = std::move(values);
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
+const Field<S>* FindField(const std::vector<Field<S>>& fields, absl::string_view name) {
+  for (const Field<S>& f : fields) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string>& AllFieldPaths();
+
+// "unknown field", with a hint: a close name in the same section, or the same name elsewhere.
+std::string UnknownFieldReason(absl::string_view section, absl::string_view name,
+                               const std::vector<std::string>& known) {
+  if (auto close = ClosestName(name, known)) {
+    return absl::StrCat("unknown field; did you mean '", *close, "'?");
+  }
+  std::vector<std::string> elsewhere;
+  for (const std::string& path : AllFieldPaths()) {
+    const size_t dot = path.rfind('.');
+    const absl::string_view leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+    if (leaf == name && path != JoinPath(section, name)) elsewhere.push_back(path);
+  }
+  if (elsewhere.size() == 1) {
+    return absl::StrCat("unknown field; did you mean '", elsewhere[0], "'?");
+  }
+  return absl::StrCat("unknown field; expected one of ", absl::StrJoin(known, ", "));
+}
+
+// Reads a map (or an empty value, meaning all defaults) into `out` through its field table.
+template <typename S>
+absl::Status ReadSection(const Value& v, const std::vector<Field<S>>& fields, S* out) {
+  if (!v.node.IsMap() && !v.node.IsNull()) return TypeError(v, "a map");
+  absl::flat_hash_map<std::string, int> seen;  // field name -> line of its key
+  if (v.node.IsMap()) {
+    for (const auto& entry : v.node) {
+      const YAML::Node& key = entry.first;
+      const int key_line = LineOf(key, v.line);
+      if (!key.IsScalar()) {
+        return ErrorAt(*v.ctx, key_line, v.path,
+                       absl::StrCat("field names must be strings, got ", Describe(key)));
+      }
+      const std::string& name = key.Scalar();
+      const std::string path = JoinPath(v.path, name);
+      const auto [first, inserted] = seen.emplace(name, key_line);
+      if (!inserted) {
+        return ErrorAt(*v.ctx, key_line, path,
+                       absl::StrCat("duplicate field (first set on line ", first->second, ")"));
+      }
+      const Field<S>* field = FindField(fields, name);
+      if (field == nullptr) {
+        std::vector<std::string> known;
+        for (const Field<S>& f : fields) known.emplace_back(f.name);
+        return ErrorAt(*v.ctx, key_line, path, UnknownFieldReason(v.path, name, known));
+      }
+      const int line = FieldLine(entry.second, key_line);
+      v.ctx->lines[path] = line;
+      PSD_RETURN_IF_ERROR(field->read(Value{entry.second, path, line, v.ctx}, out));
+    }
+  }
+  for (const Field<S>& f : fields) {
+    if (f.required && !seen.contains(f.name)) {
+      return ErrorAt(*v.ctx, v.line, JoinPath(v.path, f.name), "required field is missing");
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename S, typename T>
+Field<S> SectionField(absl::string_view name, T S::*member,
+                      const std::vector<Field<T>>& (*fields)()) {
+  Field<S> field{name,
+                 [=](const Value& v, S* s) { return ReadSection(v, fields(), &(s->*member)); }};
+  field.list_paths = [fields](const std::string& prefix, std::vector<std::string>* out) {
+    for (const Field<T>& f : fields()) {
+      const std::string path = JoinPath(prefix, f.name);
+      out->push_back(path);
+      if (f.list_paths) f.list_paths(path, out);
+    }
+  };
+  return field;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The field tables.
+
+constexpr int kMaxWidth = 65536;
+
+std::optional<std::string> CheckJobName(const std::string& name) {
+  const bool ok =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+      });
+  if (ok) return std::nullopt;
+  return absl::StrCat("must match [A-Za-z0-9._-]{1,64}, got \"", absl::Utf8SafeCEscape(name), "\"");
+}
+
+std::optional<std::string> CheckNotEmpty(const std::string& text) {
+  if (!text.empty()) return std::nullopt;
+  return "must not be empty";
+}
+
+std::optional<std::string> CheckDataFormat(const std::string& format) {
+  if (format == "idx") return std::nullopt;
+  return absl::StrCat("must be idx (the only format), got \"", absl::Utf8SafeCEscape(format), "\"");
+}
+
+const std::vector<Field<ModelSpec>>& ModelFields() {
+  static const auto* fields = new std::vector<Field<ModelSpec>>{
+      EnumField("type", &ModelSpec::type, kModelTypes),
+      IntField("input_dim", &ModelSpec::input_dim, 1, 1 << 20),
+      IntListField("hidden", &ModelSpec::hidden, 1, kMaxWidth),
+      IntField("num_classes", &ModelSpec::num_classes, 2, kMaxWidth),
+      EnumField("activation", &ModelSpec::activation, kActivations),
+  };
+  return *fields;
+}
+
+const std::vector<Field<DataSpec>>& DataFields() {
+  static const auto* fields = new std::vector<Field<DataSpec>>{
+      StringField("format", &DataSpec::format, CheckDataFormat),
+      Required(StringField("train_images", &DataSpec::train_images, CheckNotEmpty)),
+      Required(StringField("train_labels", &DataSpec::train_labels, CheckNotEmpty)),
+      Required(StringField("test_images", &DataSpec::test_images, CheckNotEmpty)),
+      Required(StringField("test_labels", &DataSpec::test_labels, CheckNotEmpty)),
+      BoolField("normalize", &DataSpec::normalize),
+  };
+  return *fields;
+}
+
+const std::vector<Field<OptimizerSpec>>& OptimizerFields() {
+  static const auto* fields = new std::vector<Field<OptimizerSpec>>{
+      EnumField("type", &OptimizerSpec::type, kOptimizers),
+      DoubleField("learning_rate", &OptimizerSpec::learning_rate, kPositive),
+      DoubleField("momentum", &OptimizerSpec::momentum, kFraction),
+      DoubleField("weight_decay", &OptimizerSpec::weight_decay, kNonNegative),
+      DoubleField("beta1", &OptimizerSpec::beta1, kFraction),
+      DoubleField("beta2", &OptimizerSpec::beta2, kFraction),
+      DoubleField("epsilon", &OptimizerSpec::epsilon, kPositive),
+      DoubleField("initial_accumulator", &OptimizerSpec::initial_accumulator, kNonNegative),
+  };
+  return *fields;
+}
+
+const std::vector<Field<LrScheduleSpec>>& LrScheduleFields() {
+  static const auto* fields = new std::vector<Field<LrScheduleSpec>>{
+      EnumField("type", &LrScheduleSpec::type, kSchedules),
+      IntField("warmup_steps", &LrScheduleSpec::warmup_steps, 0),
+      IntField("step_size", &LrScheduleSpec::step_size, 1),
+      DoubleField("gamma", &LrScheduleSpec::gamma, kDecayFactor),
+      DoubleField("min_lr", &LrScheduleSpec::min_lr, kNonNegative),
+  };
+  return *fields;
+}
+
+const std::vector<Field<TrainingSpec>>& TrainingFields() {
+  static const auto* fields = new std::vector<Field<TrainingSpec>>{
+      IntField("epochs", &TrainingSpec::epochs, 1, 100000),
+      IntField("max_steps", &TrainingSpec::max_steps, 0),
+      IntField("batch_size", &TrainingSpec::batch_size, 1, 1 << 20),
+      EnumField("consistency", &TrainingSpec::consistency, kConsistencies),
+      IntField("staleness", &TrainingSpec::staleness, 0, 1000),
+      EnumField("on_worker_failure", &TrainingSpec::on_worker_failure, kFailurePolicies),
+      BoolField("staleness_aware_lr", &TrainingSpec::staleness_aware_lr),
+      SectionField("optimizer", &TrainingSpec::optimizer, OptimizerFields),
+      SectionField("lr_schedule", &TrainingSpec::lr_schedule, LrScheduleFields),
+      IntField("eval_every", &TrainingSpec::eval_every, 0),
+      IntField("log_every", &TrainingSpec::log_every, 1),
+  };
+  return *fields;
+}
+
+const std::vector<Field<ClusterSpec>>& ClusterFields() {
+  static const auto* fields = new std::vector<Field<ClusterSpec>>{
+      IntField("servers", &ClusterSpec::servers, 1, 1024),
+      IntField("workers", &ClusterSpec::workers, 1, 4096),
+      EnumField("device", &ClusterSpec::device, kDevices),
+      ByteSizeField("chunk_bytes", &ClusterSpec::chunk_bytes, 4, int64_t{64} << 20, 4),
+      EnumField("wire_dtype", &ClusterSpec::wire_dtype, kWireDTypes),
+      BoolField("wire_fp16_params", &ClusterSpec::wire_fp16_params),
+  };
+  return *fields;
+}
+
+const std::vector<Field<CheckpointSpec>>& CheckpointFields() {
+  static const auto* fields = new std::vector<Field<CheckpointSpec>>{
+      StringField("dir", &CheckpointSpec::dir),
+      IntField("every_steps", &CheckpointSpec::every_steps, 0),
+      IntField("keep", &CheckpointSpec::keep, 1),
+  };
+  return *fields;
+}
+
+const std::vector<Field<JobSpec>>& JobFields() {
+  static const auto* fields = new std::vector<Field<JobSpec>>{
+      Required(StringField("name", &JobSpec::name, CheckJobName)),
+      Uint64Field("seed", &JobSpec::seed),
+      SectionField("model", &JobSpec::model, ModelFields),
+      Required(SectionField("data", &JobSpec::data, DataFields)),
+      SectionField("training", &JobSpec::training, TrainingFields),
+      SectionField("cluster", &JobSpec::cluster, ClusterFields),
+      SectionField("checkpoint", &JobSpec::checkpoint, CheckpointFields),
+  };
+  return *fields;
+}
+
+const std::vector<std::string>& AllFieldPaths() {
+  static const auto* paths = [] {
+    auto* out = new std::vector<std::string>;
+    for (const Field<JobSpec>& f : JobFields()) {
+      out->emplace_back(f.name);
+      if (f.list_paths) f.list_paths(std::string(f.name), out);
+    }
+    return out;
+  }();
+  return *paths;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that involve more than one field.
+
+absl::Status CheckModel(const Context& ctx, ModelSpec* model) {
+  if (model->type == ModelType::kLogreg) {
+    if (Has(ctx, "model.hidden")) {
+      return ErrorAt(ctx, LineOf(ctx, "model.hidden"), "model.hidden",
+                     "not allowed with model type logreg (it has no hidden layers)");
+    }
+    model->hidden.clear();
+  } else if (model->hidden.empty()) {
+    return ErrorAt(ctx, LineOf(ctx, "model.hidden"), "model.hidden",
+                   "must not be empty for model type mlp");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTraining(const Context& ctx, const TrainingSpec& training) {
+  if (Has(ctx, "training.staleness") && training.consistency != Consistency::kSsp) {
+    return ErrorAt(ctx, LineOf(ctx, "training.staleness"), "training.staleness",
+                   absl::StrCat("only allowed with consistency ssp, got consistency ",
+                                ConsistencyName(training.consistency)));
+  }
+  const double lr = training.optimizer.learning_rate;
+  if (training.lr_schedule.min_lr > lr) {
+    return ErrorAt(ctx, LineOf(ctx, "training.lr_schedule.min_lr"), "training.lr_schedule.min_lr",
+                   absl::StrCat("must not exceed training.optimizer.learning_rate (", lr, "), got ",
+                                training.lr_schedule.min_lr));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCheckpoint(const Context& ctx, const CheckpointSpec& checkpoint) {
+  if (checkpoint.every_steps > 0 && checkpoint.dir.empty()) {
+    return ErrorAt(
+        ctx, LineOf(ctx, "checkpoint.every_steps"), "checkpoint.every_steps",
+        absl::StrCat("must be 0 when checkpoint.dir is not set, got ", checkpoint.every_steps));
+  }
+  return absl::OkStatus();
+}
+
+// Why `path` cannot be read as a file, or nullopt.
+std::optional<std::string> FileProblem(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return absl::StrCat("file not found: ", path);
+    return absl::StrCat("cannot access ", path, ": ", std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return absl::StrCat("is a directory, not a file: ", path);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return absl::StrCat("cannot read ", path, ": ", std::strerror(errno));
+  std::fclose(f);
+  return std::nullopt;
+}
+
+absl::Status CheckDataFiles(const Context& ctx, const DataSpec& data) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"data.train_images", &data.train_images},
+      {"data.train_labels", &data.train_labels},
+      {"data.test_images", &data.test_images},
+      {"data.test_labels", &data.test_labels}};
+  for (const auto& [field, path] : files) {
+    if (std::optional<std::string> problem = FileProblem(*path)) {
+      return ErrorAt(ctx, LineOf(ctx, field), field, *problem);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document.
+
+// Parses the YAML text into its single document, which must be a map.
+absl::StatusOr<YAML::Node> LoadDocument(absl::string_view yaml, const Context& ctx) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::DeepRecursion& e) {
+    return ErrorAt(ctx, e.mark.line >= 0 ? e.mark.line + 1 : 1, "yaml",
+                   "lists and maps are nested too deeply");
+  } catch (const YAML::Exception& e) {
+    return ErrorAt(ctx, e.mark.line >= 0 ? e.mark.line + 1 : 1, "yaml", e.msg);
+  }
+  if (docs.empty() || docs[0].IsNull()) {
+    return ErrorAt(ctx, 1, "", "the document is empty; expected a map of fields");
+  }
+  if (docs.size() > 1) {
+    return ErrorAt(ctx, LineOf(docs[1], 1), "",
+                   absl::StrCat("expected one YAML document, got ", docs.size()));
+  }
+  if (!docs[0].IsMap()) {
+    return ErrorAt(ctx, LineOf(docs[0], 1), "",
+                   absl::StrCat("must be a map of fields, got ", Describe(docs[0])));
+  }
+  return docs[0];
+}
+
+absl::StatusOr<JobSpec> Parse(absl::string_view yaml, Context* ctx, const ParseOptions& options) {
+  PSD_ASSIGN_OR_RETURN(YAML::Node root, LoadDocument(yaml, *ctx));
+  JobSpec spec;
+  PSD_RETURN_IF_ERROR(ReadSection(Value{root, "", 1, ctx}, JobFields(), &spec));
+  PSD_RETURN_IF_ERROR(CheckModel(*ctx, &spec.model));
+  PSD_RETURN_IF_ERROR(CheckTraining(*ctx, spec.training));
+  PSD_RETURN_IF_ERROR(CheckCheckpoint(*ctx, spec.checkpoint));
+  if (options.check_files) PSD_RETURN_IF_ERROR(CheckDataFiles(*ctx, spec.data));
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
+                                     const ParseOptions& options) {
+  Context ctx{std::string(source), {}};
+  try {
+    return Parse(yaml, &ctx, options);
+  } catch (const YAML::Exception& e) {
+    return ErrorAt(ctx, e.mark.line >= 0 ? e.mark.line + 1 : 1, "yaml", e.msg);
+  } catch (const std::exception& e) {
+    return ErrorAt(ctx, 1, "job spec", e.what());
+  }
+}
+
+absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options) {
+  if (std::optional<std::string> problem = FileProblem(path)) {
+    return absl::NotFoundError(absl::StrCat("cannot load job spec: ", *problem));
+  }
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::NotFoundError(absl::StrCat("cannot load job spec: cannot read ", path));
+  }
+  return ParseJobSpec(text, path, options);
+}
+
+absl::string_view ConsistencyName(Consistency c) { return NameOf<Consistency>(kConsistencies, c); }
+
+absl::string_view OptimizerName(OptimizerType t) { return NameOf<OptimizerType>(kOptimizers, t); }
+
+absl::string_view DeviceKindName(DeviceKind d) { return NameOf<DeviceKind>(kDevices, d); }
 
 }  // namespace psd

@@ -39,10 +39,10 @@ struct DataSpec {
 struct OptimizerSpec {
   OptimizerType type = OptimizerType::kMomentum;
   double learning_rate = 0.05;
-  double momentum = 0.9;  // momentum, nesterov
+  double momentum = 0.9;      // momentum, nesterov
   double weight_decay = 0.0;  // L2 added to the gradient; decoupled for adamw
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // adam, adamw (epsilon: adagrad too)
-  double initial_accumulator = 0.0;  // adagrad
+  double initial_accumulator = 0.0;                   // adagrad
 };
 
 struct LrScheduleSpec {
@@ -56,7 +56,7 @@ struct LrScheduleSpec {
 struct TrainingSpec {
   int epochs = 1;
   int64_t max_steps = 0;  // 0: epochs decide; else stop after this many steps per worker
-  int batch_size = 64;  // per worker
+  int batch_size = 64;    // per worker
   Consistency consistency = Consistency::kSync;
   int staleness = 0;  // ssp only
   WorkerFailurePolicy on_worker_failure = WorkerFailurePolicy::kFail;
@@ -71,15 +71,15 @@ struct ClusterSpec {
   int servers = 1;
   int workers = 1;
   DeviceKind device = DeviceKind::kAuto;
-  int64_t chunk_bytes = 1 << 20;  // the unit of placement, transfer and checkpoint
+  int64_t chunk_bytes = 1 << 20;           // the unit of placement, transfer and checkpoint
   WireDType wire_dtype = WireDType::kF32;  // gradients on the wire
-  bool wire_fp16_params = false;  // also send parameters as fp16 when wire_dtype is fp16
+  bool wire_fp16_params = false;           // also send parameters as fp16 when wire_dtype is fp16
 };
 
 struct CheckpointSpec {
-  std::string dir;  // empty: no checkpoints
+  std::string dir;          // empty: no checkpoints
   int64_t every_steps = 0;  // 0: only on request and at shutdown
-  int keep = 3;  // complete checkpoints kept
+  int keep = 3;             // complete checkpoints kept
 };
 
 struct JobSpec {
