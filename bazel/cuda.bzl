@@ -19,7 +19,8 @@ def _cuda_configure_impl(ctx):
 
 cc_library(
     name = "cuda_runtime",
-    hdrs = glob(["include/**/*.h", "include/**/*.hpp"]),
+    # Everything: some headers have no extension (<nv/target>, included by cuda_fp16.h).
+    hdrs = glob(["include/**"]),
     includes = ["include"],
     linkopts = ["-L{libdir}", "-Wl,-rpath,{libdir}", "-lcublas", "-lcudart"],
 )

@@ -1,0 +1,102 @@
+// Backend selection and device discovery. On a machine without a usable CUDA device (every
+// developer machine and CI) kAuto falls back to the CPU and kCuda is a clear error.
+#include "kernels/select.h"
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "tests/testing.h"
+
+namespace psd::kernels {
+namespace {
+
+// The reason no CUDA device is usable, or "" when one is.
+std::string NoCudaReason() {
+  std::string reason;
+  for (const DeviceInfo& d : DescribeDevices()) {
+    if (d.kind == DeviceKind::kCuda && d.usable) return "";
+    if (d.kind == DeviceKind::kCuda) reason = d.detail;
+  }
+  return reason;
+}
+
+// Captures what the default logger prints while alive.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(out_));
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_CASE("DescribeDevices lists the CPU first and says why CUDA is unusable") {
+  const std::vector<DeviceInfo> devices = DescribeDevices();
+  REQUIRE(devices.size() >= 2);
+  CHECK(devices[0].kind == DeviceKind::kCpu);
+  CHECK(devices[0].usable);
+  CHECK(!devices[0].name.empty());
+  CHECK(devices[0].memory_bytes > 0);
+  bool any_cuda = false;
+  for (const DeviceInfo& d : devices) {
+    if (d.kind != DeviceKind::kCuda) continue;
+    any_cuda = true;
+    CHECK((d.usable || !d.detail.empty()));
+  }
+  CHECK(any_cuda);
+}
+
+TEST_CASE("device: auto picks CUDA when usable, else the CPU, in one log line") {
+  LogCapture log;
+  auto backend = CreateBackend(DeviceKind::kAuto, 1);
+  REQUIRE(backend.ok());
+  const std::string reason = NoCudaReason();
+  const std::string text = log.text();
+  INFO(text);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+  if (reason.empty()) {
+    CHECK((*backend)->name() == "cuda");
+    CHECK(text.rfind("compute backend: cuda (", 0) == 0);
+  } else {
+    CHECK((*backend)->name() == "cpu");
+    CHECK(text.rfind("compute backend: cpu (no CUDA device: " + reason, 0) == 0);
+  }
+}
+
+TEST_CASE("device: cuda without a usable device is FailedPrecondition with the reason") {
+  const std::string reason = NoCudaReason();
+  auto backend = CreateBackend(DeviceKind::kCuda, 1);
+  if (reason.empty()) {
+    REQUIRE(backend.ok());
+    CHECK((*backend)->name() == "cuda");
+    return;
+  }
+  REQUIRE(!backend.ok());
+  CHECK(backend.status().code() == absl::StatusCode::kFailedPrecondition);
+  const std::string message(backend.status().message());
+  INFO(message);
+  CHECK(message.find("no CUDA device is usable") != std::string::npos);
+  CHECK(message.find(reason) != std::string::npos);
+}
+
+TEST_CASE("device: cpu gives the CPU backend") {
+  auto backend = CreateBackend(DeviceKind::kCpu, 2);
+  REQUIRE(backend.ok());
+  CHECK((*backend)->name() == "cpu");
+  CHECK((*backend)->description().find("2 threads") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace psd::kernels
