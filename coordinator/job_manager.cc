@@ -1,0 +1,839 @@
+#include "coordinator/job_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/progress.h"
+#include "coordinator/scheduler.h"
+
+namespace psd {
+namespace {
+
+int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case ROLE_SERVER:
+      return "server";
+    case ROLE_WORKER:
+      return "worker";
+    default:
+      return "node";
+  }
+}
+
+const char* StateName(JobState state) {
+  switch (state) {
+    case JOB_QUEUED:
+      return "queued";
+    case JOB_RUNNING:
+      return "running";
+    case JOB_SUCCEEDED:
+      return "succeeded";
+    case JOB_FAILED:
+      return "failed";
+    case JOB_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
+std::string Seconds(absl::Duration d) {
+  return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d));
+}
+
+// The step of a checkpoint directory ".../<job>/<step>", or 0 when its name is not a number.
+int64_t ResumeStep(absl::string_view dir) {
+  while (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
+  const size_t slash = dir.rfind('/');
+  if (slash != absl::string_view::npos) dir.remove_prefix(slash + 1);
+  int64_t step = 0;
+  return absl::SimpleAtoi(dir, &step) && step > 0 ? step : 0;
+}
+
+std::string Plural(size_t n, absl::string_view noun) {
+  return absl::StrCat(n, " ", noun, n == 1 ? "" : "s");
+}
+
+std::vector<MemberRecord>& Members(JobRecord& rec, Role role) {
+  return role == ROLE_SERVER ? rec.servers : rec.workers;
+}
+
+std::string NodeIds(const std::vector<MemberRecord>& members) {
+  return absl::StrJoin(members, ", ", [](std::string* out, const MemberRecord& m) {
+    absl::StrAppend(out, m.node_id, "@", m.address);
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const CoordinatorOptions& options,
+                                                               std::unique_ptr<JobStore> store) {
+  std::unique_ptr<JobManager> manager(new JobManager(options, std::move(store)));
+  absl::Status status = manager->Load();
+  if (!status.ok()) return status;
+  manager->monitor_ = std::thread([m = manager.get()] { m->MonitorLoop(); });
+  return manager;
+}
+
+JobManager::JobManager(const CoordinatorOptions& options, std::unique_ptr<JobStore> store)
+    : options_(options),
+      store_(std::move(store)),
+      members_(options.heartbeat_timeout, options.dead_retention) {}
+
+JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    changed_.SignalAll();
+  }
+  if (monitor_.joinable()) monitor_.join();
+}
+
+absl::Status JobManager::Load() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<JobRecord>> records = store_->LoadAll();
+  if (!records.ok()) return records.status();
+  const absl::Time now = absl::Now();
+  int queued = 0, running = 0, finished = 0;
+  for (JobRecord& rec : *records) {
+    auto job = std::make_unique<Job>();
+    job->rec = std::move(rec);
+    next_seq_ = std::max(next_seq_, job->rec.seq + 1);
+    const std::string id = job->info().job_id();
+    jobs_by_id_[id] = job.get();
+    jobs_.push_back(std::move(job));
+    Job& j = *jobs_.back();
+
+    const bool active = j.info().state() == JOB_QUEUED || j.running();
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(j.info().spec_yaml(), id);
+    if (spec.ok()) {
+      j.spec = *std::move(spec);
+    } else if (active) {
+      j.info().set_state(JOB_FAILED);
+      j.info().set_reason(absl::StrCat("spec no longer valid: ", spec.status().message()));
+      j.info().set_ended_ms(ToMs(now));
+      spdlog::warn("job {}: failed at load: {}", id, j.info().reason());
+      Persist(j, Durability::kFull);
+      ++finished;
+      continue;
+    }
+    if (j.info().state() == JOB_QUEUED) ++queued;
+    if (!j.running()) {
+      if (!active) ++finished;
+      continue;
+    }
+    ++running;
+    int awaited = 0;
+    for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
+      const std::vector<MemberRecord>& list = Members(j.rec, role);
+      for (size_t rank = 0; rank < list.size(); ++rank) {
+        if (list[rank].state == MemberRecord::State::kLost) continue;
+        NodeInfo info;
+        info.set_node_id(list[rank].node_id);
+        info.set_role(role);
+        info.set_address(list[rank].address);
+        info.set_preferred_rank(static_cast<int>(rank));
+        members_.AddAwaiting(std::move(info), id, static_cast<int>(rank),
+                             now + options_.restart_grace);
+        ++awaited;
+      }
+    }
+    spdlog::info(
+        "job {}: was running before the restart; waiting up to {} for its {} nodes to "
+        "re-register",
+        id, Seconds(options_.restart_grace), awaited);
+  }
+  spdlog::info("loaded {} jobs: {} queued, {} running, {} finished", jobs_.size(), queued, running,
+               finished);
+  Schedule();
+  return absl::OkStatus();
+}
+
+void JobManager::MonitorLoop() {
+  const absl::Duration tick =
+      std::clamp(options_.heartbeat_timeout / 4, absl::Milliseconds(10), absl::Milliseconds(200));
+  absl::MutexLock lock(&mu_);
+  while (!shutting_down_) {
+    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), tick);
+    if (shutting_down_) break;
+    const absl::Time now = absl::Now();
+    const std::vector<std::string> dead = members_.Expire(now);
+    for (const std::string& id : dead) OnNodeDead(id, now);
+    if (!dead.empty()) Schedule();
+  }
+}
+
+// --- Membership ---------------------------------------------------------------------------
+
+absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNodeRequest& request) {
+  const NodeInfo& info = request.node();
+  if (info.role() != ROLE_SERVER && info.role() != ROLE_WORKER) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node.role: must be ROLE_SERVER or ROLE_WORKER, got ", info.role()));
+  }
+  const size_t colon = info.address().rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == info.address().size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node.address: must be host:port, got '", info.address(), "'"));
+  }
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
+  const absl::Time now = absl::Now();
+
+  // What this node was doing as far as the coordinator knows.
+  std::string old_job;
+  int old_rank = -1;
+  Role old_role = ROLE_UNSPECIFIED;
+  if (NodeEntry* old = info.node_id().empty() ? nullptr : members_.Find(info.node_id())) {
+    old_job = old->job_id;
+    old_rank = old->rank;
+    old_role = old->info.role();
+  }
+  const std::string id = members_.Register(info, now).info.node_id();
+  spdlog::info("node {} registered: {} at {}, {} devices{}", id, RoleName(info.role()),
+               info.address(), info.devices_size(),
+               request.job_id().empty()
+                   ? ""
+                   : absl::StrFormat(", running job %s as %s %d (generation %d)", request.job_id(),
+                                     RoleName(info.role()), request.rank(), request.generation()));
+
+  Job* claimed = request.job_id().empty() ? nullptr : FindJob(request.job_id());
+  bool resumes = false;
+  std::string refusal;
+  if (!request.job_id().empty()) {
+    if (claimed == nullptr) {
+      refusal = "the coordinator has no such job";
+    } else if (!claimed->running()) {
+      refusal = absl::StrCat("the job is ", StateName(claimed->info().state()));
+    } else {
+      std::vector<MemberRecord>& list = Members(claimed->rec, info.role());
+      const int rank = request.rank();
+      if (rank < 0 || rank >= static_cast<int>(list.size()) || list[rank].node_id != id) {
+        refusal = "that rank belongs to another node";
+      } else if (list[rank].state == MemberRecord::State::kLost) {
+        refusal = "the node was dropped from the job";
+      } else {
+        resumes = true;
+      }
+    }
+  }
+
+  if (!old_job.empty() && !(resumes && old_job == request.job_id())) {
+    if (Job* job = FindJob(old_job); job != nullptr && job->running()) {
+      OnMemberLost(*job, old_role, old_rank, "re-registered without the job (restarted)");
+    }
+  }
+
+  if (resumes) {
+    NodeEntry& node = *members_.Find(id);
+    members_.SetBusy(node, claimed->info().job_id(), request.rank());
+    if (info.role() == ROLE_SERVER || claimed->rec.workers_started) {
+      AssignNode(id, RunAssignment(*claimed, info.role(), request.rank()));
+    }
+    spdlog::info("node {} resumes job {} as {} {} (generation {})", id, request.job_id(),
+                 RoleName(info.role()), request.rank(), claimed->info().generation());
+  } else if (!request.job_id().empty()) {
+    Assignment stop;
+    stop.set_job_id(request.job_id());
+    stop.set_action(Assignment::ACTION_STOP);
+    stop.set_role(info.role());
+    stop.set_rank(request.rank());
+    AssignNode(id, std::move(stop));
+    spdlog::info("node {} told to stop job {}: {}", id, request.job_id(), refusal);
+  }
+  changed_.SignalAll();
+  Schedule();
+
+  RegisterNodeResponse response;
+  response.set_node_id(id);
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  response.set_heartbeat_timeout_ms(absl::ToInt64Milliseconds(options_.heartbeat_timeout));
+  return response;
+}
+
+HeartbeatResponse JobManager::Heartbeat(const HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  HeartbeatResponse response;
+  response.set_known(members_.Heartbeat(request.node_id(), absl::Now()));
+  if (response.known()) {
+    response.set_assignment_version(members_.Find(request.node_id())->assignment.version());
+  }
+  return response;
+}
+
+ListNodesResponse JobManager::ListNodes() {
+  absl::MutexLock lock(&mu_);
+  ListNodesResponse response;
+  for (const NodeEntry* node : members_.All()) {
+    NodeStatus* status = response.add_nodes();
+    *status->mutable_node() = node->info;
+    status->set_state(node->state);
+    status->set_job_id(node->job_id);
+    status->set_rank(node->rank);
+    if (!node->awaiting) status->set_last_heartbeat_ms(ToMs(node->last_heartbeat));
+  }
+  return response;
+}
+
+absl::StatusOr<std::optional<Assignment>> JobManager::NextAssignment(const std::string& node_id,
+                                                                     int64_t after_version,
+                                                                     absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
+    const NodeEntry* node = members_.FindLive(node_id);
+    if (node == nullptr) {
+      return absl::NotFoundError(absl::StrCat("node '", node_id, "' is not registered"));
+    }
+    if (node->assignment.version() > after_version) return node->assignment;
+    if (changed_.WaitWithDeadline(&mu_, deadline)) return std::nullopt;
+  }
+}
+
+void JobManager::OnNodeDead(const std::string& node_id, absl::Time now) {
+  NodeEntry* node = members_.Find(node_id);
+  if (node == nullptr) return;
+  const std::string why =
+      node->awaiting ? absl::StrCat("did not re-register within ", Seconds(options_.restart_grace),
+                                    " of the coordinator restart")
+                     : absl::StrCat("no heartbeat for ", Seconds(now - node->last_heartbeat));
+  spdlog::warn("node {} ({} at {}) dead: {}", node_id, RoleName(node->info.role()),
+               node->info.address(), why);
+  const std::string job_id = node->job_id;
+  const Role role = node->info.role();
+  const int rank = node->rank;
+  members_.SetIdle(*node);
+  if (Job* job = FindJob(job_id); job != nullptr && job->running()) {
+    OnMemberLost(*job, role, rank, why);
+  }
+  changed_.SignalAll();
+}
+
+// --- Jobs ---------------------------------------------------------------------------------
+
+JobManager::Job* JobManager::FindJob(const std::string& job_id) {
+  auto it = jobs_by_id_.find(job_id);
+  return it == jobs_by_id_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<JobManager::Job*> JobManager::GetJobOrError(const std::string& job_id) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id: required");
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job '", job_id, "'"));
+  return job;
+}
+
+absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& request) {
+  const std::string source = request.source_name().empty() ? "job" : request.source_name();
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(request.spec_yaml(), source);
+  if (!spec.ok()) return absl::InvalidArgumentError(spec.status().message());
+  if (spec->name.empty())
+    return absl::InvalidArgumentError(absl::StrCat(source, ": name: required"));
+
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
+  auto job = std::make_unique<Job>();
+  job->spec = *std::move(spec);
+  job->rec.seq = next_seq_;
+  job->rec.resume_from = request.resume_from();
+  JobInfo& info = job->info();
+  info.set_job_id(absl::StrCat(job->spec.name, "-", next_seq_));
+  info.set_name(job->spec.name);
+  info.set_state(JOB_QUEUED);
+  info.set_reason("queued");
+  info.set_spec_yaml(request.spec_yaml());
+  info.set_submitted_ms(ToMs(absl::Now()));
+  if (FindJob(info.job_id()) != nullptr) {
+    return absl::InternalError(absl::StrCat("job id ", info.job_id(), " already taken"));
+  }
+  if (absl::Status saved = store_->Save(job->rec, Durability::kFull); !saved.ok()) {
+    spdlog::error("job {} not accepted: {}", info.job_id(), std::string(saved.message()));
+    return absl::InternalError(absl::StrCat("cannot persist the job: ", saved.message()));
+  }
+  ++next_seq_;
+  const std::string id = info.job_id();
+  spdlog::info("job {} submitted from {}: {}, {}, {}{}", id, source,
+               Plural(job->spec.cluster.servers, "server"),
+               Plural(job->spec.cluster.workers, "worker"),
+               std::string(ConsistencyName(job->spec.training.consistency)),
+               request.resume_from().empty() ? "" : ", resuming from " + request.resume_from());
+  jobs_by_id_[id] = job.get();
+  jobs_.push_back(std::move(job));
+  Schedule();
+  return id;
+}
+
+absl::StatusOr<JobInfo> JobManager::GetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> job = GetJobOrError(job_id);
+  if (!job.ok()) return job.status();
+  return (*job)->info();
+}
+
+ListJobsResponse JobManager::ListJobs() {
+  absl::MutexLock lock(&mu_);
+  ListJobsResponse response;
+  for (const auto& job : jobs_) *response.add_jobs() = job->rec.info;
+  return response;
+}
+
+absl::StatusOr<JobInfo> JobManager::CancelJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> found = GetJobOrError(job_id);
+  if (!found.ok()) return found.status();
+  Job& job = **found;
+  switch (job.info().state()) {
+    case JOB_QUEUED:
+    case JOB_RUNNING:
+      Finish(job, JOB_CANCELLED, "cancelled by user");
+      break;
+    case JOB_CANCELLED:
+      break;
+    default:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job_id, " already ", StateName(job.info().state()), ": ", job.info().reason()));
+  }
+  return job.info();
+}
+
+absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> job = GetJobOrError(job_id);
+  if (!job.ok()) return job.status();
+  if (!(*job)->running()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is not running (", StateName((*job)->info().state()), ")"));
+  }
+  return absl::UnimplementedError("checkpoints on request are not implemented yet");
+}
+
+// --- Reports ------------------------------------------------------------------------------
+
+absl::StatusOr<MemberRecord*> JobManager::CheckMember(Job& job, Role role, int rank,
+                                                      const std::string& node_id) {
+  if (role != ROLE_SERVER && role != ROLE_WORKER) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role: must be ROLE_SERVER or ROLE_WORKER, got ", role));
+  }
+  if (node_id.empty()) return absl::InvalidArgumentError("node_id: required");
+  std::vector<MemberRecord>& list = Members(job.rec, role);
+  if (rank < 0 || rank >= static_cast<int>(list.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", rank, " out of range: job ",
+                                                   job.info().job_id(), " has ", list.size(), " ",
+                                                   RoleName(role), "s"));
+  }
+  if (list[rank].node_id != node_id) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", node_id, " is not ", RoleName(role),
+                                                      " ", rank, " of job ", job.info().job_id(),
+                                                      " (", list[rank].node_id, " is)"));
+  }
+  return &list[rank];
+}
+
+absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> found = GetJobOrError(report.job_id());
+  if (!found.ok()) return found.status();
+  Job& job = **found;
+  if (!job.running()) return true;
+  absl::StatusOr<MemberRecord*> member =
+      CheckMember(job, ROLE_WORKER, report.worker_rank(), report.node_id());
+  if (!member.ok()) return member.status();
+  if ((*member)->state == MemberRecord::State::kLost) return true;
+  if (report.generation() != job.info().generation()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("generation ", report.generation(), " is stale: job ", job.info().job_id(),
+                     " is at generation ", job.info().generation()));
+  }
+  const absl::Time now = absl::Now();
+  job.latest[report.worker_rank()] = report.progress();
+  Progress aggregate = AggregateProgress(job.latest, LiveWorkerRanks(job));
+  aggregate.set_timestamp_ms(ToMs(now));
+  aggregate.set_wall_seconds(
+      absl::ToDoubleSeconds(now - absl::FromUnixMillis(job.info().started_ms())));
+  *job.info().mutable_progress() = std::move(aggregate);
+  if (now - job.last_progress_save >= options_.progress_save_interval) {
+    job.last_progress_save = now;
+    if (absl::Status s = store_->SaveProgress(job.info().job_id(), job.info().progress());
+        !s.ok()) {
+      spdlog::error("job {}: {}", job.info().job_id(), std::string(s.message()));
+    }
+  }
+  return false;
+}
+
+absl::Status JobManager::ReportTask(const TaskReport& report) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> found = GetJobOrError(report.job_id());
+  if (!found.ok()) return found.status();
+  Job& job = **found;
+  const std::string& id = job.info().job_id();
+  if (!job.running()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not running (",
+                                                      StateName(job.info().state()), ": ",
+                                                      job.info().reason(), ")"));
+  }
+  absl::StatusOr<MemberRecord*> found_member =
+      CheckMember(job, report.role(), report.rank(), report.node_id());
+  if (!found_member.ok()) return found_member.status();
+  MemberRecord& member = **found_member;
+  if (report.generation() != job.info().generation()) {
+    return absl::FailedPreconditionError(absl::StrCat("generation ", report.generation(),
+                                                      " is stale: job ", id, " is at generation ",
+                                                      job.info().generation()));
+  }
+  if (member.state == MemberRecord::State::kLost) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(RoleName(report.role()), " ", report.rank(), " was dropped from job ", id));
+  }
+  const std::string who = absl::StrCat(RoleName(report.role()), " ", report.rank());
+  switch (report.kind()) {
+    case TaskReport::KIND_READY: {
+      if (report.role() != ROLE_SERVER) {
+        return absl::InvalidArgumentError("kind: KIND_READY is reported by servers only");
+      }
+      if (member.ready) return absl::OkStatus();
+      member.ready = true;
+      const int ready = std::count_if(job.rec.servers.begin(), job.rec.servers.end(),
+                                      [](const MemberRecord& m) { return m.ready; });
+      spdlog::info("job {}: {} ready ({} of {})", id, who, ready, job.rec.servers.size());
+      Persist(job, Durability::kFull);
+      MaybeStartWorkers(job);
+      return absl::OkStatus();
+    }
+    case TaskReport::KIND_SUCCEEDED: {
+      if (report.role() != ROLE_WORKER) {
+        return absl::InvalidArgumentError("kind: KIND_SUCCEEDED is reported by workers only");
+      }
+      if (member.state == MemberRecord::State::kDone) return absl::OkStatus();
+      member.state = MemberRecord::State::kDone;
+      job.results[report.rank()] = report.result();
+      if (report.rank() == 0 || !job.info().has_result()) {
+        *job.info().mutable_result() = report.result();
+      }
+      spdlog::info("job {}: {} done after {} steps", id, who, report.result().steps());
+      Persist(job, Durability::kFull);
+      MaybeSucceed(job);
+      return absl::OkStatus();
+    }
+    case TaskReport::KIND_FAILED:
+      spdlog::warn("job {}: {} failed: {}", id, who, report.message());
+      Finish(job, JOB_FAILED, absl::StrCat(who, ": ", report.message()));
+      return absl::OkStatus();
+    case TaskReport::KIND_CHECKPOINTED: {
+      if (report.role() != ROLE_SERVER) {
+        return absl::InvalidArgumentError("kind: KIND_CHECKPOINTED is reported by servers only");
+      }
+      std::set<int>& ranks = job.checkpoints[report.step()];
+      ranks.insert(report.rank());
+      spdlog::info("job {}: {} wrote the checkpoint of step {}", id, who, report.step());
+      if (ranks.size() == job.rec.servers.size()) {
+        AddEvent(job, absl::StrCat("checkpoint of step ", report.step(), " complete"));
+        spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
+        job.checkpoints.erase(job.checkpoints.begin(), job.checkpoints.upper_bound(report.step()));
+        Persist(job, Durability::kFull);
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", report.kind()));
+  }
+}
+
+absl::StatusOr<bool> JobManager::Barrier(const BarrierRequest& request, absl::Time deadline,
+                                         const std::function<bool()>& cancelled) {
+  if (request.name().empty()) return absl::InvalidArgumentError("name: required");
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Job*> found = GetJobOrError(request.job_id());
+  if (!found.ok()) return found.status();
+  Job& job = **found;
+  if (!job.running()) return false;
+  if (BarrierMembers(job).count(request.node_id()) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node '", request.node_id(), "' is not a live member of job ", job.info().job_id()));
+  }
+  const int64_t round = job.barriers[request.name()].round;
+  job.barriers[request.name()].arrived.insert(request.node_id());
+  CheckBarriers(job);
+  while (true) {
+    auto it = job.barriers.find(request.name());
+    if (it == job.barriers.end() || !job.running() || shutting_down_) return false;
+    if (it->second.round != round) return true;
+    const absl::Time now = absl::Now();
+    if (now >= deadline || cancelled()) {
+      it->second.arrived.erase(request.node_id());
+      return false;
+    }
+    changed_.WaitWithDeadline(&mu_, std::min(deadline, now + absl::Milliseconds(200)));
+  }
+}
+
+// --- Scheduling and the life of a job ------------------------------------------------------
+
+void JobManager::Persist(Job& job, Durability durability) {
+  if (absl::Status s = store_->Save(job.rec, durability); !s.ok()) {
+    spdlog::error("job {}: {}", job.info().job_id(), std::string(s.message()));
+  }
+}
+
+void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_events(text); }
+
+void JobManager::Schedule() {
+  std::string head;  // the first queued job that cannot start; later ones wait behind it
+  for (const auto& owned : jobs_) {
+    Job& job = *owned;
+    if (job.info().state() != JOB_QUEUED) continue;
+    std::string reason;
+    if (!head.empty()) {
+      reason = absl::StrCat("waiting: queued behind ", head);
+    } else {
+      NodeCounts counts;
+      for (NodeEntry* n : members_.Live(ROLE_SERVER, NODE_IDLE)) {
+        counts.idle_servers.push_back({n->info.node_id(), n->info.preferred_rank(), false});
+      }
+      for (NodeEntry* n : members_.Live(ROLE_WORKER, NODE_IDLE)) {
+        counts.idle_workers.push_back(
+            {n->info.node_id(), n->info.preferred_rank(), HasUsableCuda(n->info)});
+      }
+      for (const NodeEntry* n : members_.All()) {
+        if (n->state != NODE_BUSY) continue;
+        ++(n->info.role() == ROLE_SERVER ? counts.busy_servers : counts.busy_workers);
+      }
+      Requirements need;
+      need.servers = job.spec.cluster.servers;
+      need.workers = job.spec.cluster.workers;
+      need.workers_need_cuda = job.spec.cluster.device == DeviceKind::kCuda;
+      Pick pick = PickNodes(need, counts);
+      if (pick.ready) {
+        StartJob(job, pick.servers, pick.workers);
+        continue;
+      }
+      reason = std::move(pick.reason);
+      head = job.info().job_id();
+    }
+    if (reason != job.info().reason()) {
+      job.info().set_reason(reason);
+      spdlog::info("job {}: {}", job.info().job_id(), reason);
+      Persist(job, Durability::kRelaxed);
+    }
+  }
+}
+
+void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
+                          const std::vector<std::string>& workers) {
+  const std::string& id = job.info().job_id();
+  JobInfo& info = job.info();
+  info.set_state(JOB_RUNNING);
+  info.set_reason("running");
+  info.set_started_ms(ToMs(absl::Now()));
+  info.set_generation(1);
+  info.clear_server_nodes();
+  info.clear_worker_nodes();
+  job.rec.servers.clear();
+  job.rec.workers.clear();
+  job.rec.workers_started = false;
+  job.latest.clear();
+  for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
+    const std::vector<std::string>& ids = role == ROLE_SERVER ? servers : workers;
+    for (size_t rank = 0; rank < ids.size(); ++rank) {
+      NodeEntry* node = members_.Find(ids[rank]);
+      MemberRecord m;
+      m.node_id = ids[rank];
+      m.address = node->info.address();
+      Members(job.rec, role).push_back(m);
+      (role == ROLE_SERVER ? info.add_server_nodes() : info.add_worker_nodes())->assign(ids[rank]);
+      members_.SetBusy(*node, id, static_cast<int>(rank));
+    }
+  }
+  spdlog::info("job {} started (generation 1): servers [{}], workers [{}]", id,
+               NodeIds(job.rec.servers), NodeIds(job.rec.workers));
+  AddEvent(job, absl::StrCat("started on ", Plural(servers.size(), "server"), " and ",
+                             Plural(workers.size(), "worker")));
+  for (size_t rank = 0; rank < servers.size(); ++rank) {
+    AssignNode(servers[rank], RunAssignment(job, ROLE_SERVER, static_cast<int>(rank)));
+  }
+  Persist(job, Durability::kFull);
+}
+
+void JobManager::MaybeStartWorkers(Job& job) {
+  if (job.rec.workers_started || !job.running()) return;
+  for (const MemberRecord& m : job.rec.servers) {
+    if (!m.ready) return;
+  }
+  job.rec.workers_started = true;
+  spdlog::info("job {}: all {} servers ready; starting {} workers", job.info().job_id(),
+               job.rec.servers.size(), LiveWorkerRanks(job).size());
+  for (size_t rank = 0; rank < job.rec.workers.size(); ++rank) {
+    if (job.rec.workers[rank].state != MemberRecord::State::kLive) continue;
+    AssignNode(job.rec.workers[rank].node_id,
+               RunAssignment(job, ROLE_WORKER, static_cast<int>(rank)));
+  }
+  Persist(job, Durability::kFull);
+}
+
+void JobManager::MaybeSucceed(Job& job) {
+  if (!job.running()) return;
+  int done = 0;
+  for (const MemberRecord& m : job.rec.workers) {
+    if (m.state == MemberRecord::State::kLive) return;
+    if (m.state == MemberRecord::State::kDone) ++done;
+  }
+  if (done == 0) return;
+  JobResult& result = *job.info().mutable_result();
+  const Progress& progress = job.info().progress();
+  if (result.steps() == 0) result.set_steps(progress.step());
+  if (result.test_accuracy() == 0 && progress.test_accuracy() > 0) {
+    result.set_test_accuracy(progress.test_accuracy());
+  }
+  if (result.max_staleness() == 0) result.set_max_staleness(progress.max_staleness());
+  if (result.wall_seconds() == 0) {
+    result.set_wall_seconds(
+        absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(job.info().started_ms())));
+  }
+  Finish(job, JOB_SUCCEEDED,
+         absl::StrFormat("finished %d steps: test_accuracy=%.4f", result.steps(),
+                         result.test_accuracy()));
+}
+
+void JobManager::Finish(Job& job, JobState state, const std::string& reason) {
+  const std::string& id = job.info().job_id();
+  job.info().set_state(state);
+  job.info().set_reason(reason);
+  job.info().set_ended_ms(ToMs(absl::Now()));
+  job.barriers.clear();
+  int stopped = 0;
+  for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
+    const std::vector<MemberRecord>& list = Members(job.rec, role);
+    for (size_t rank = 0; rank < list.size(); ++rank) {
+      NodeEntry* node = members_.Find(list[rank].node_id);
+      if (node == nullptr || node->job_id != id) continue;
+      Assignment stop;
+      stop.set_job_id(id);
+      stop.set_action(Assignment::ACTION_STOP);
+      stop.set_role(role);
+      stop.set_rank(static_cast<int>(rank));
+      stop.set_generation(job.info().generation());
+      AssignNode(list[rank].node_id, std::move(stop));
+      members_.SetIdle(*node);
+      ++stopped;
+    }
+  }
+  spdlog::log(state == JOB_FAILED ? spdlog::level::warn : spdlog::level::info,
+              "job {} {}: {} ({} nodes stopped)", id, StateName(state), reason, stopped);
+  Persist(job, Durability::kFull);
+  changed_.SignalAll();
+  Schedule();
+}
+
+void JobManager::OnMemberLost(Job& job, Role role, int rank, const std::string& why) {
+  std::vector<MemberRecord>& list = Members(job.rec, role);
+  if (rank < 0 || rank >= static_cast<int>(list.size())) return;
+  MemberRecord& member = list[rank];
+  if (member.state == MemberRecord::State::kLost) return;
+  const std::string lost = absl::StrCat(RoleName(role), " ", rank, " (", member.node_id, " at ",
+                                        member.address, ") lost: ", why);
+  if (role == ROLE_WORKER && member.state == MemberRecord::State::kDone) {
+    spdlog::info("job {}: {}; it had finished, nothing to do", job.info().job_id(), lost);
+    return;
+  }
+  member.state = MemberRecord::State::kLost;
+  if (NodeEntry* node = members_.Find(member.node_id);
+      node != nullptr && node->job_id == job.info().job_id()) {
+    members_.SetIdle(*node);
+  }
+  if (role == ROLE_SERVER || job.spec.training.on_worker_failure == WorkerFailurePolicy::kFail) {
+    Finish(job, JOB_FAILED, lost);
+    return;
+  }
+  const std::vector<int> live = LiveWorkerRanks(job);
+  if (live.empty()) {
+    Finish(job, JOB_FAILED, absl::StrCat(lost, "; no worker left"));
+    return;
+  }
+  const std::string continuing = absl::StrCat("continuing with ", Plural(live.size(), "worker"));
+  AddEvent(job, absl::StrCat("worker ", rank, " lost; ", continuing));
+  spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", job.info().job_id(), lost,
+               continuing);
+  job.latest.erase(rank);
+  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
+    AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
+  }
+  Persist(job, Durability::kFull);
+  CheckBarriers(job);
+  MaybeSucceed(job);
+}
+
+void JobManager::CheckBarriers(Job& job) {
+  const std::set<std::string> members = BarrierMembers(job);
+  for (auto& [name, barrier] : job.barriers) {
+    if (barrier.arrived.empty()) continue;
+    if (std::includes(barrier.arrived.begin(), barrier.arrived.end(), members.begin(),
+                      members.end())) {
+      ++barrier.round;
+      barrier.arrived.clear();
+      changed_.SignalAll();
+    }
+  }
+}
+
+Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const {
+  Assignment a;
+  a.set_job_id(job.rec.info.job_id());
+  a.set_action(Assignment::ACTION_RUN);
+  a.set_role(role);
+  a.set_rank(rank);
+  a.set_spec_yaml(job.rec.info.spec_yaml());
+  for (const MemberRecord& m : job.rec.servers) a.add_server_addresses(m.address);
+  a.set_num_workers(static_cast<int>(job.rec.workers.size()));
+  a.set_generation(job.rec.info.generation());
+  if (!job.rec.resume_from.empty()) {
+    a.set_resume_dir(job.rec.resume_from);
+    a.set_resume_step(ResumeStep(job.rec.resume_from));
+  }
+  if (role == ROLE_SERVER) {
+    for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
+  }
+  return a;
+}
+
+void JobManager::AssignNode(const std::string& node_id, Assignment assignment) {
+  NodeEntry* node = members_.Find(node_id);
+  if (node == nullptr) return;
+  spdlog::debug("node {}: assignment {} {} {} {}", node_id, node->assignment.version() + 1,
+                Assignment::Action_Name(assignment.action()), assignment.job_id(),
+                assignment.rank());
+  members_.Assign(*node, std::move(assignment));
+  changed_.SignalAll();
+}
+
+std::vector<int> JobManager::LiveWorkerRanks(const Job& job) const {
+  std::vector<int> ranks;
+  for (size_t r = 0; r < job.rec.workers.size(); ++r) {
+    if (job.rec.workers[r].state != MemberRecord::State::kLost)
+      ranks.push_back(static_cast<int>(r));
+  }
+  return ranks;
+}
+
+std::set<std::string> JobManager::BarrierMembers(const Job& job) const {
+  std::set<std::string> ids;
+  for (const MemberRecord& m : job.rec.servers) {
+    if (m.state == MemberRecord::State::kLive) ids.insert(m.node_id);
+  }
+  for (const MemberRecord& m : job.rec.workers) {
+    if (m.state == MemberRecord::State::kLive) ids.insert(m.node_id);
+  }
+  return ids;
+}
+
+}  // namespace psd

@@ -1,0 +1,164 @@
+// psd-coordinator: membership, the job queue and its SQLite store, assignments.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/daemon.h"
+#include "common/logging.h"
+#include "coordinator/job_manager.h"
+#include "coordinator/job_store.h"
+#include "coordinator/service.h"
+
+ABSL_FLAG(std::string, bind, "0.0.0.0", "Address to listen on.");
+ABSL_FLAG(int, port, 7070, "Port to listen on; 0 picks a free one (see --port_file).");
+ABSL_FLAG(std::string, port_file, "",
+          "Write the bound port to this file once listening (atomically: temp file + rename).");
+ABSL_FLAG(std::string, state_dir, "", "Directory of the coordinator's state (required).");
+ABSL_FLAG(int64_t, heartbeat_interval_ms, 500, "Heartbeat interval told to nodes.");
+ABSL_FLAG(int64_t, heartbeat_timeout_ms, 3000, "A node missing heartbeats this long is dead.");
+ABSL_FLAG(int64_t, restart_grace_ms, -1,
+          "After a restart, how long a running job's nodes have to re-register "
+          "(default: 2 x --heartbeat_timeout_ms).");
+ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
+          "On SIGTERM, how long open calls get to finish before they are cancelled.");
+
+namespace psd {
+namespace {
+
+constexpr char kStateFile[] = "coordinator.db";
+constexpr char kLockFile[] = "coordinator.lock";
+
+// Holds an exclusive lock on the state directory for the life of the process, so that two
+// coordinators never share one state file.
+absl::Status LockStateDir(const std::string& dir) {
+  const std::string path = absl::StrCat(dir, "/", kLockFile);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("--state_dir: cannot open ", path));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("--state_dir: ", dir, " is in use by another psd-coordinator"));
+  }
+  return absl::OkStatus();  // the descriptor stays open until exit
+}
+
+absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
+  CoordinatorOptions options;
+  const int64_t interval = absl::GetFlag(FLAGS_heartbeat_interval_ms);
+  const int64_t timeout = absl::GetFlag(FLAGS_heartbeat_timeout_ms);
+  int64_t grace = absl::GetFlag(FLAGS_restart_grace_ms);
+  if (interval <= 0) return absl::InvalidArgumentError("--heartbeat_interval_ms: must be > 0");
+  if (timeout <= interval) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--heartbeat_timeout_ms: must exceed --heartbeat_interval_ms (", interval,
+                     "), got ", timeout));
+  }
+  if (grace < 0) grace = 2 * timeout;
+  options.heartbeat_interval = absl::Milliseconds(interval);
+  options.heartbeat_timeout = absl::Milliseconds(timeout);
+  options.restart_grace = absl::Milliseconds(grace);
+  return options;
+}
+
+int Run() {
+  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  if (state_dir.empty()) {
+    spdlog::error("--state_dir: required");
+    return 2;
+  }
+  absl::StatusOr<CoordinatorOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    spdlog::error("{}", std::string(options.status().message()));
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    spdlog::error("--state_dir: cannot create {}: {}", state_dir, ec.message());
+    return 1;
+  }
+  if (absl::Status s = LockStateDir(state_dir); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
+  const std::string db_path = absl::StrCat(state_dir, "/", kStateFile);
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(db_path);
+  if (!store.ok()) {
+    spdlog::error("{}", std::string(store.status().message()));
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<JobManager>> manager =
+      JobManager::Create(*options, *std::move(store));
+  if (!manager.ok()) {
+    spdlog::error("{}", std::string(manager.status().message()));
+    return 1;
+  }
+
+  CoordinatorService service(manager->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string address =
+      absl::StrCat(absl::GetFlag(FLAGS_bind), ":", absl::GetFlag(FLAGS_port));
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::error("cannot listen on {}", address);
+    return 1;
+  }
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    if (absl::Status s = WritePortFile(port_file, port); !s.ok()) {
+      spdlog::error("{}", std::string(s.message()));
+      server->Shutdown();
+      return 1;
+    }
+  }
+  spdlog::info("listening on {}:{} (state {}, heartbeat {} ms, timeout {} ms, restart grace {} ms)",
+               absl::GetFlag(FLAGS_bind), port, db_path,
+               absl::ToInt64Milliseconds(options->heartbeat_interval),
+               absl::ToInt64Milliseconds(options->heartbeat_timeout),
+               absl::ToInt64Milliseconds(options->restart_grace));
+
+  const int signal = WaitForShutdownSignal();
+  spdlog::info("signal {}: shutting down", strsignal(signal));
+
+  (*manager)->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
+  server->Wait();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace psd
+
+int main(int argc, char** argv) {
+  psd::BlockShutdownSignals();
+
+  absl::SetProgramUsageMessage(
+      "psd-coordinator --state_dir DIR [--port P | --port 0 --port_file F]: the psd coordinator");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = psd::InitLogging("coordinator"); !s.ok()) {
+    std::fprintf(stderr, "psd-coordinator: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  return psd::Run();
+}

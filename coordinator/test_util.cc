@@ -1,0 +1,173 @@
+#include "coordinator/test_util.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace psd::testing {
+
+std::string JobYaml(const JobYamlOptions& o) {
+  return absl::StrFormat(R"(name: %s
+model:
+  type: logreg
+data:
+  train_images: /nonexistent/train-images
+  train_labels: /nonexistent/train-labels
+  test_images: /nonexistent/test-images
+  test_labels: /nonexistent/test-labels
+training:
+  epochs: 1
+  on_worker_failure: %s
+cluster:
+  servers: %d
+  workers: %d
+  device: %s
+)",
+                         o.name, o.on_worker_failure, o.servers, o.workers, o.device);
+}
+
+absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Start(
+    const std::string& state_dir, const CoordinatorOptions& options) {
+  absl::StatusOr<std::unique_ptr<JobStore>> store =
+      JobStore::Open(absl::StrCat(state_dir, "/coordinator.db"));
+  if (!store.ok()) return store.status();
+  std::unique_ptr<InProcessCoordinator> c(new InProcessCoordinator());
+  absl::StatusOr<std::unique_ptr<JobManager>> manager =
+      JobManager::Create(options, *std::move(store));
+  if (!manager.ok()) return manager.status();
+  c->manager_ = *std::move(manager);
+  c->service_ = std::make_unique<CoordinatorService>(c->manager_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(c->service_.get());
+  c->server_ = builder.BuildAndStart();
+  if (c->server_ == nullptr || port == 0) return absl::UnavailableError("cannot listen");
+  c->address_ = absl::StrCat("127.0.0.1:", port);
+  return c;
+}
+
+InProcessCoordinator::~InProcessCoordinator() {
+  manager_->Shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server_->Wait();
+}
+
+JobState InProcessCoordinator::State(const std::string& job_id) {
+  absl::StatusOr<JobInfo> job = manager_->GetJob(job_id);
+  return job.ok() ? job->state() : JOB_STATE_UNSPECIFIED;
+}
+
+bool InProcessCoordinator::WaitForState(const std::string& job_id, JobState state,
+                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (State(job_id) != state) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+FakeNode::FakeNode(std::string coordinator, Role role, int index, int preferred_rank,
+                   std::vector<Device> devices)
+    : coordinator_(std::move(coordinator)) {
+  info_.set_role(role);
+  info_.set_address(absl::StrCat("127.0.0.1:", (role == ROLE_SERVER ? 20000 : 30000) + index));
+  info_.set_hostname("fake");
+  info_.set_preferred_rank(preferred_rank);
+  for (Device& d : devices) *info_.add_devices() = std::move(d);
+}
+
+FakeNode::~FakeNode() { Stop(); }
+
+absl::Status FakeNode::Start(const std::string& node_id_file, absl::Duration timeout) {
+  {
+    absl::MutexLock lock(&mu_);
+    received_.clear();
+  }
+  NodeAgentOptions options;
+  options.coordinator = coordinator_;
+  options.self = info_;
+  options.node_id_file = node_id_file;
+  options.max_backoff = absl::Milliseconds(300);
+  absl::StatusOr<std::unique_ptr<NodeAgent>> agent =
+      NodeAgent::Start(options, [this](const Assignment& a) {
+        absl::MutexLock lock(&mu_);
+        received_.push_back(a);
+      });
+  if (!agent.ok()) return agent.status();
+  agent_ = *std::move(agent);
+  if (!agent_->WaitRegistered(timeout)) return absl::DeadlineExceededError("not registered");
+  return absl::OkStatus();
+}
+
+void FakeNode::Stop() {
+  if (agent_) agent_->Stop();
+}
+
+std::optional<Assignment> FakeNode::WaitFor(const std::function<bool(const Assignment&)>& match,
+                                            absl::Duration timeout) {
+  std::optional<Assignment> found;
+  auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const Assignment& a : received_) {
+      if (match(a)) {
+        found = a;
+        return true;
+      }
+    }
+    return false;
+  };
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+  return found;
+}
+
+std::optional<Assignment> FakeNode::WaitForRun(const std::string& job_id, absl::Duration timeout) {
+  return WaitFor(
+      [&](const Assignment& a) {
+        return a.job_id() == job_id && a.action() == Assignment::ACTION_RUN;
+      },
+      timeout);
+}
+
+std::optional<Assignment> FakeNode::WaitForStop(const std::string& job_id, absl::Duration timeout) {
+  return WaitFor(
+      [&](const Assignment& a) {
+        return a.job_id() == job_id && a.action() == Assignment::ACTION_STOP;
+      },
+      timeout);
+}
+
+std::vector<Assignment> FakeNode::received() const {
+  absl::MutexLock lock(&mu_);
+  return received_;
+}
+
+TaskReport FakeNode::Report(const Assignment& run, TaskReport::Kind kind) const {
+  TaskReport report;
+  report.set_job_id(run.job_id());
+  report.set_role(run.role());
+  report.set_rank(run.rank());
+  report.set_generation(run.generation());
+  report.set_kind(kind);
+  return report;
+}
+
+absl::Status FakeNode::ReportReady(const Assignment& run) {
+  return agent_->ReportTask(Report(run, TaskReport::KIND_READY), absl::Seconds(10));
+}
+
+absl::Status FakeNode::ReportSucceeded(const Assignment& run, const JobResult& result) {
+  TaskReport report = Report(run, TaskReport::KIND_SUCCEEDED);
+  *report.mutable_result() = result;
+  return agent_->ReportTask(report, absl::Seconds(10));
+}
+
+absl::Status FakeNode::ReportFailed(const Assignment& run, const std::string& message) {
+  TaskReport report = Report(run, TaskReport::KIND_FAILED);
+  report.set_message(message);
+  return agent_->ReportTask(report, absl::Seconds(10));
+}
+
+}  // namespace psd::testing

@@ -1,0 +1,201 @@
+#include "tools/psdctl_format.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace psd {
+namespace {
+
+std::string Timestamp(int64_t ms) {
+  if (ms <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms), absl::LocalTimeZone());
+}
+
+// Columns padded to the widest cell; the last column is not padded.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::string StepText(const Progress& p) {
+  if (p.total_steps() > 0) return absl::StrCat(p.step(), "/", p.total_steps());
+  return absl::StrCat(p.step());
+}
+
+bool HasProgress(const Progress& p) { return p.timestamp_ms() > 0 || p.step() > 0; }
+
+const char* RoleName(Role role) { return role == ROLE_SERVER ? "server" : "worker"; }
+
+const char* NodeStateName(NodeState state) {
+  switch (state) {
+    case NODE_IDLE:
+      return "idle";
+    case NODE_BUSY:
+      return "busy";
+    case NODE_DEAD:
+      return "dead";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string JobStateName(JobState state) {
+  switch (state) {
+    case JOB_QUEUED:
+      return "queued";
+    case JOB_RUNNING:
+      return "running";
+    case JOB_SUCCEEDED:
+      return "succeeded";
+    case JOB_FAILED:
+      return "failed";
+    case JOB_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
+bool IsFinished(JobState state) {
+  return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;
+}
+
+std::string ShortDuration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+}
+
+std::string ProgressLine(const Progress& p) {
+  if (!HasProgress(p)) return "waiting for the first progress report";
+  std::vector<std::string> parts;
+  if (p.epochs() > 0) parts.push_back(absl::StrCat("epoch ", p.epoch() + 1, "/", p.epochs()));
+  parts.push_back(absl::StrCat("step ", StepText(p)));
+  parts.push_back(absl::StrFormat("loss %.4f", p.loss()));
+  parts.push_back(p.test_accuracy() >= 0 ? absl::StrFormat("test_acc %.4f", p.test_accuracy())
+                                         : std::string("test_acc -"));
+  parts.push_back(absl::StrFormat("%.0f samples/s", p.samples_per_sec()));
+  if (p.step() > 0 && p.total_steps() > p.step() && p.wall_seconds() > 0) {
+    const double eta = (p.total_steps() - p.step()) * p.wall_seconds() / p.step();
+    parts.push_back(absl::StrCat("ETA ", ShortDuration(eta)));
+  }
+  return absl::StrJoin(parts, "  ");
+}
+
+std::string ProgressBar(const Progress& p, int width) {
+  constexpr int kBar = 20;
+  const double fraction =
+      p.total_steps() > 0 ? std::clamp(static_cast<double>(p.step()) / p.total_steps(), 0.0, 1.0)
+                          : 0.0;
+  const int filled = static_cast<int>(fraction * kBar);
+  std::string bar(kBar, ' ');
+  std::fill(bar.begin(), bar.begin() + filled, '=');
+  if (filled < kBar && filled > 0) bar[filled] = '>';
+  std::string line =
+      absl::StrFormat("[%s] %3d%%  %s", bar, static_cast<int>(fraction * 100), ProgressLine(p));
+  if (width > 0 && static_cast<int>(line.size()) > width) line.resize(width);
+  return line;
+}
+
+std::string FinalLine(const JobInfo& job) {
+  if (job.state() != JOB_SUCCEEDED) {
+    return absl::StrCat("job ", job.job_id(), " ", JobStateName(job.state()), ": ", job.reason());
+  }
+  double wall = job.result().wall_seconds();
+  if (wall <= 0 && job.ended_ms() > job.started_ms()) {
+    wall = (job.ended_ms() - job.started_ms()) / 1000.0;
+  }
+  return absl::StrFormat("job %s succeeded: test_accuracy=%.4f wall_s=%.1f", job.job_id(),
+                         job.result().test_accuracy(), wall);
+}
+
+std::string JobStatusText(const JobInfo& job, absl::Time now) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"job", absl::StrCat(job.job_id(), " (", job.name(), ")")});
+  rows.push_back({"state", absl::StrCat(JobStateName(job.state()), ": ", job.reason())});
+  std::string submitted = Timestamp(job.submitted_ms());
+  if (job.submitted_ms() > 0) {
+    absl::StrAppend(
+        &submitted, " (",
+        ShortDuration(absl::ToDoubleSeconds(now - absl::FromUnixMillis(job.submitted_ms()))),
+        " ago)");
+  }
+  rows.push_back({"submitted", submitted});
+  rows.push_back({"started", Timestamp(job.started_ms())});
+  rows.push_back({"ended", Timestamp(job.ended_ms())});
+  if (job.server_nodes_size() > 0 || job.worker_nodes_size() > 0) {
+    rows.push_back({"servers", absl::StrJoin(job.server_nodes(), ", ")});
+    rows.push_back({"workers", absl::StrJoin(job.worker_nodes(), ", ")});
+    rows.push_back({"generation", absl::StrCat(job.generation())});
+  }
+  if (job.state() != JOB_QUEUED) {
+    rows.push_back({"progress", ProgressLine(job.progress())});
+  }
+  if (job.state() == JOB_SUCCEEDED) {
+    const JobResult& r = job.result();
+    rows.push_back({"result", absl::StrFormat("test_accuracy=%.4f test_loss=%.4f steps=%d "
+                                              "wall_s=%.1f max_staleness=%d",
+                                              r.test_accuracy(), r.test_loss(), r.steps(),
+                                              r.wall_seconds(), r.max_staleness())});
+    if (!r.model_path().empty()) rows.push_back({"model", r.model_path()});
+  }
+  std::string out = Table(rows);
+  if (job.events_size() > 0) {
+    absl::StrAppend(&out, "events\n");
+    for (const std::string& e : job.events()) absl::StrAppend(&out, "  ", e, "\n");
+  }
+  return out;
+}
+
+std::string JobsTable(const ListJobsResponse& jobs) {
+  std::vector<std::vector<std::string>> rows = {{"JOB", "STATE", "SUBMITTED", "STEP", "REASON"}};
+  for (const JobInfo& job : jobs.jobs()) {
+    rows.push_back({job.job_id(), JobStateName(job.state()), Timestamp(job.submitted_ms()),
+                    job.state() == JOB_QUEUED ? "-" : StepText(job.progress()), job.reason()});
+  }
+  return Table(rows);
+}
+
+std::string NodesTable(const ListNodesResponse& nodes, absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "ROLE", "ADDRESS", "STATE", "JOB", "RANK", "DEVICES", "HEARTBEAT"}};
+  for (const NodeStatus& n : nodes.nodes()) {
+    std::vector<std::string> devices;
+    for (const Device& d : n.node().devices()) {
+      devices.push_back(d.detail().empty() ? absl::StrCat(d.kind(), ":", d.index())
+                                           : absl::StrCat(d.kind(), ":", d.index(), "(unusable)"));
+    }
+    const std::string heartbeat =
+        n.last_heartbeat_ms() > 0
+            ? absl::StrFormat("%.1fs ago", absl::ToDoubleSeconds(
+                                               now - absl::FromUnixMillis(n.last_heartbeat_ms())))
+            : "-";
+    rows.push_back({n.node().node_id(), RoleName(n.node().role()), n.node().address(),
+                    NodeStateName(n.state()), n.job_id().empty() ? "-" : n.job_id(),
+                    n.rank() >= 0 && !n.job_id().empty() ? absl::StrCat(n.rank()) : "-",
+                    devices.empty() ? "-" : absl::StrJoin(devices, ","), heartbeat});
+  }
+  return Table(rows);
+}
+
+}  // namespace psd

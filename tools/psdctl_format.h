@@ -1,0 +1,34 @@
+// What psdctl prints: progress lines and bars, job status, tables. Pure functions.
+#ifndef PSD_TOOLS_PSDCTL_FORMAT_H_
+#define PSD_TOOLS_PSDCTL_FORMAT_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+
+namespace psd {
+
+// "succeeded", "failed", ... ("queued" for JOB_QUEUED).
+std::string JobStateName(JobState state);
+// "45s", "3m12s", "1h02m".
+std::string ShortDuration(double seconds);
+// "epoch 3/10  step 2530/9380  loss 0.4321  test_acc 0.8712  12345 samples/s  ETA 1m23s";
+// "waiting for the first progress report" before there is one.
+std::string ProgressLine(const Progress& progress);
+// A bar and the progress line, cut to `width` columns: "[=====>    ]  27%  epoch ...".
+std::string ProgressBar(const Progress& progress, int width);
+// The last line of `psdctl wait`: "job <id> succeeded: test_accuracy=0.8812 wall_s=123.4",
+// "job <id> failed: <reason>" or "job <id> cancelled: <reason>".
+std::string FinalLine(const JobInfo& job);
+bool IsFinished(JobState state);
+// Everything about one job, several lines.
+std::string JobStatusText(const JobInfo& job, absl::Time now);
+// One line per job, with a header.
+std::string JobsTable(const ListJobsResponse& jobs);
+// One line per node, with a header.
+std::string NodesTable(const ListNodesResponse& nodes, absl::Time now);
+
+}  // namespace psd
+
+#endif  // PSD_TOOLS_PSDCTL_FORMAT_H_

@@ -1,0 +1,119 @@
+#include "tools/psdctl_format.h"
+
+#include "absl/time/clock.h"
+#include "tests/testing.h"
+
+namespace psd {
+namespace {
+
+Progress Midway() {
+  Progress p;
+  p.set_step(2500);
+  p.set_total_steps(10000);
+  p.set_epoch(2);
+  p.set_epochs(10);
+  p.set_loss(0.43216);
+  p.set_test_accuracy(0.8712);
+  p.set_samples_per_sec(12345.4);
+  p.set_wall_seconds(50);
+  p.set_timestamp_ms(1);
+  return p;
+}
+
+TEST_CASE("ProgressLine shows epoch, step, loss, accuracy, rate and ETA") {
+  CHECK(ProgressLine(Midway()) ==
+        "epoch 3/10  step 2500/10000  loss 0.4322  test_acc 0.8712  12345 samples/s  ETA 2m30s");
+  Progress none = Midway();
+  none.set_test_accuracy(-1);
+  CHECK_THAT(ProgressLine(none), Catch::Contains("test_acc -"));
+  CHECK(ProgressLine(Progress()) == "waiting for the first progress report");
+}
+
+TEST_CASE("ProgressBar fits the terminal") {
+  const std::string bar = ProgressBar(Midway(), 200);
+  CHECK_THAT(bar, Catch::StartsWith("[=====>              ]  25%  epoch 3/10"));
+  CHECK(ProgressBar(Midway(), 30).size() == 30);
+}
+
+TEST_CASE("FinalLine is the one line scripts look for") {
+  JobInfo job;
+  job.set_job_id("mnist-3");
+  job.set_state(JOB_SUCCEEDED);
+  job.mutable_result()->set_test_accuracy(0.88764);
+  job.mutable_result()->set_wall_seconds(123.45);
+  CHECK(FinalLine(job) == "job mnist-3 succeeded: test_accuracy=0.8876 wall_s=123.5");
+  job.mutable_result()->set_wall_seconds(0);
+  job.set_started_ms(1000);
+  job.set_ended_ms(3500);
+  CHECK(FinalLine(job) == "job mnist-3 succeeded: test_accuracy=0.8876 wall_s=2.5");
+  job.set_state(JOB_FAILED);
+  job.set_reason("worker 1: out of memory");
+  CHECK(FinalLine(job) == "job mnist-3 failed: worker 1: out of memory");
+  job.set_state(JOB_CANCELLED);
+  job.set_reason("cancelled by user");
+  CHECK(FinalLine(job) == "job mnist-3 cancelled: cancelled by user");
+}
+
+TEST_CASE("ShortDuration") {
+  CHECK(ShortDuration(0) == "0s");
+  CHECK(ShortDuration(59.4) == "59s");
+  CHECK(ShortDuration(192) == "3m12s");
+  CHECK(ShortDuration(3720) == "1h02m");
+}
+
+TEST_CASE("tables line up their columns") {
+  ListJobsResponse jobs;
+  JobInfo* a = jobs.add_jobs();
+  a->set_job_id("a-1");
+  a->set_state(JOB_QUEUED);
+  a->set_reason("waiting: 1 of 2 workers registered");
+  JobInfo* b = jobs.add_jobs();
+  b->set_job_id("longer-name-2");
+  b->set_state(JOB_RUNNING);
+  b->set_reason("running");
+  b->mutable_progress()->set_step(5);
+  b->mutable_progress()->set_total_steps(10);
+  const std::string table = JobsTable(jobs);
+  CHECK_THAT(table, Catch::StartsWith("JOB            STATE    SUBMITTED  STEP  REASON\n"));
+  CHECK_THAT(table, Catch::Contains("\na-1            queued   -          -     waiting: 1 of 2"));
+  CHECK_THAT(table, Catch::Contains("\nlonger-name-2  running  -          5/10  running\n"));
+
+  ListNodesResponse nodes;
+  NodeStatus* n = nodes.add_nodes();
+  n->mutable_node()->set_node_id("worker-1");
+  n->mutable_node()->set_role(ROLE_WORKER);
+  n->mutable_node()->set_address("h:1");
+  Device* d = n->mutable_node()->add_devices();
+  d->set_kind("cuda");
+  d->set_detail("driver too old");
+  n->set_state(NODE_BUSY);
+  n->set_job_id("a-1");
+  n->set_rank(0);
+  n->set_last_heartbeat_ms(1000);
+  const std::string listed = NodesTable(nodes, absl::FromUnixMillis(1500));
+  CHECK_THAT(listed, Catch::Contains("worker-1  worker  h:1      busy   a-1  0     "
+                                     "cuda:0(unusable)  0.5s ago"));
+}
+
+TEST_CASE("JobStatusText shows the reason, progress and events") {
+  JobInfo job;
+  job.set_job_id("mnist-3");
+  job.set_name("mnist");
+  job.set_state(JOB_RUNNING);
+  job.set_reason("running");
+  *job.mutable_progress() = Midway();
+  job.add_server_nodes("server-1");
+  job.add_worker_nodes("worker-1");
+  job.add_worker_nodes("worker-2");
+  job.set_generation(1);
+  job.add_events("worker 1 lost; continuing with 1 worker");
+  const std::string text = JobStatusText(job, absl::Now());
+  CHECK_THAT(text,
+             Catch::StartsWith("job         mnist-3 (mnist)\nstate       running: running\n"));
+  CHECK_THAT(text, Catch::Contains("\nworkers     worker-1, worker-2\n"));
+  CHECK_THAT(text, Catch::Contains("\nprogress    epoch 3/10  step 2500/10000"));
+  CHECK_THAT(text, Catch::EndsWith("events\n  worker 1 lost; continuing with 1 worker\n"));
+}
+
+}  // namespace
+}  // namespace psd
