@@ -14,11 +14,11 @@ void MarkSkipped(const std::string& reason);
 }  // namespace psd::testing
 
 // Ends the current test case as skipped (not passed), e.g. PSD_SKIP("no CUDA device").
-#define PSD_SKIP(reason)                                    \
-  do {                                                      \
-    ::psd::testing::MarkSkipped(reason);                    \
-    WARN("skipped: " << (reason));                          \
-    return;                                                 \
+#define PSD_SKIP(reason)                 \
+  do {                                   \
+    ::psd::testing::MarkSkipped(reason); \
+    WARN("skipped: " << (reason));       \
+    return;                              \
   } while (false)
 
 #endif  // PSD_TESTS_TESTING_H_

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# A local psd cluster: one coordinator, N servers and M workers in the background, with logs,
+# pid files and the command line of each daemon under the run directory.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: deploy/local/cluster.sh COMMAND [options]
+
+commands:
+  up --servers N --workers M [--base-port P] [--threads T]
+                      start the daemons; returns once all have registered
+  down                stop exactly the daemons `up` started (SIGTERM, then SIGKILL)
+  status              each daemon's pid and state, and the coordinator's node list
+  logs ROLE RANK [-f] a daemon's log (ROLE: coordinator, server, worker; RANK 0.. or -)
+  kill ROLE RANK      SIGKILL one daemon (for failure drills)
+  restart ROLE RANK   start that daemon again with the same identity and flags
+
+options:
+  --run-dir D     where logs, pid files and state live (default: $PSD_RUN_DIR, else .run/cluster)
+  --base-port P   coordinator on P, server i on P+1+i, worker j on P+1+N+j (default 7070);
+                  0 lets every daemon pick a free port (the coordinator's address is then in
+                  RUN_DIR/coordinator.addr)
+  --threads T     BLAS threads per worker (default: cores / workers, at least 1)
+  --bin-dir B     where psd-coordinator, psd-server, psd-worker and psdctl are (default:
+                  $PSD_BIN_DIR, else bazel-bin of this repository, else $PATH)
+  --heartbeat-timeout-ms T   the coordinator's heartbeat timeout (default 3000)
+EOF
+}
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
+bin_dir=${PSD_BIN_DIR:-}
+servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0
+args=()
+[[ $# -gt 0 ]] || { usage >&2; exit 2; }
+command=$1
+shift
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --servers) servers=${2:?}; shift 2 ;;
+    --workers) workers=${2:?}; shift 2 ;;
+    --base-port) base_port=${2:?}; shift 2 ;;
+    --run-dir) run_dir=${2:?}; shift 2 ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    --bin-dir) bin_dir=${2:?}; shift 2 ;;
+    --heartbeat-timeout-ms) heartbeat_timeout_ms=${2:?}; shift 2 ;;
+    -f|--follow) follow=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+binary() {
+  local name=$1 sub=$2
+  if [[ -n "$bin_dir" ]]; then
+    echo "$bin_dir/$name"
+  elif [[ -x "$repo/bazel-bin/$sub/$name" ]]; then
+    echo "$repo/bazel-bin/$sub/$name"
+  else
+    command -v "$name" || die "$name not found: build with 'bazel build //...' or pass --bin-dir"
+  fi
+}
+
+# Daemon names are ROLE-RANK, e.g. server-0; the coordinator is "coordinator".
+name_of() { [[ $1 == coordinator ]] && echo coordinator || echo "$1-${2:?RANK is required}"; }
+pid_file() { echo "$run_dir/pids/$1.pid"; }
+
+# The pid in NAME's pid file if that process is alive and is still one of ours.
+live_pid() {
+  local f pid
+  f=$(pid_file "$1")
+  [[ -f "$f" ]] || return 1
+  pid=$(<"$f")
+  [[ -n "$pid" && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "--port_file=$run_dir/ports/$1" || return 1
+  echo "$pid"
+}
+
+# Starts the daemon whose command line is saved in cmds/NAME.
+launch() {
+  local name=$1
+  local -a cmd
+  mapfile -t cmd <"$run_dir/cmds/$name"
+  rm -f "$run_dir/ports/$name"
+  setsid "${cmd[@]}" </dev/null >>"$run_dir/logs/$name.log" 2>&1 &
+  echo $! >"$(pid_file "$name")"
+}
+
+# Saves NAME's command line (one argument per line) and starts it.
+start_daemon() {
+  local name=$1
+  shift
+  printf '%s\n' "$@" >"$run_dir/cmds/$name"
+  launch "$name"
+}
+
+# Once NAME has bound a port, a restart must reuse it: peers know the daemon by its address.
+pin_port() {
+  local name=$1
+  wait_for_port "$name"
+  sed -i "s/^--port=0\$/--port=$(<"$run_dir/ports/$name")/" "$run_dir/cmds/$name"
+}
+
+coordinator_addr() {
+  [[ -f "$run_dir/coordinator.addr" ]] || die "no cluster in $run_dir"
+  cat "$run_dir/coordinator.addr"
+}
+
+# Waits until daemon NAME has written its port file; fails early if it exits.
+wait_for_port() {
+  local name=$1 deadline=$((SECONDS + 30))
+  until [[ -s "$run_dir/ports/$name" ]]; do
+    live_pid "$name" >/dev/null || die "$name exited during start-up; the end of its log:
+$(tail -n 20 "$run_dir/logs/$name.log")"
+    [[ $SECONDS -lt $deadline ]] || die "$name did not start in 30 s (see $run_dir/logs/$name.log)"
+    sleep 0.1
+  done
+}
+
+port_for() {
+  [[ "$base_port" == 0 ]] && echo 0 || echo $((base_port + $1))
+}
+
+cmd_up() {
+  [[ "$servers" =~ ^[1-9][0-9]*$ ]] || die "up: --servers N is required (N >= 1)"
+  [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "up: --workers M is required (M >= 1)"
+  [[ "$base_port" =~ ^[0-9]+$ ]] || die "up: --base-port must be a number, got '$base_port'"
+  if [[ -d "$run_dir/pids" ]]; then
+    for f in "$run_dir"/pids/*.pid; do
+      [[ -e "$f" ]] || continue
+      if live_pid "$(basename "$f" .pid)" >/dev/null; then
+        die "a cluster is already running in $run_dir (run 'cluster.sh down' first)"
+      fi
+    done
+  fi
+  if [[ -z "$threads" ]]; then
+    threads=$(($(nproc) / workers))
+    [[ $threads -ge 1 ]] || threads=1
+  fi
+  local coordinator server worker psdctl
+  coordinator=$(binary psd-coordinator coordinator)
+  server=$(binary psd-server server)
+  worker=$(binary psd-worker worker)
+  psdctl=$(binary psdctl tools)
+  rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr"
+  mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state}
+
+  start_daemon coordinator "$coordinator" --bind=127.0.0.1 --port="$(port_for 0)" \
+    --port_file="$run_dir/ports/coordinator" --state_dir="$run_dir/state" \
+    --heartbeat_timeout_ms="$heartbeat_timeout_ms"
+  pin_port coordinator
+  local addr="127.0.0.1:$(<"$run_dir/ports/coordinator")"
+  echo "$addr" >"$run_dir/coordinator.addr"
+
+  local i f
+  for ((i = 0; i < servers; i++)); do
+    start_daemon "server-$i" "$server" --coordinator="$addr" --bind=127.0.0.1 \
+      --advertise_host=127.0.0.1 --port="$(port_for $((1 + i)))" \
+      --port_file="$run_dir/ports/server-$i" --node_id_file="$run_dir/ids/server-$i" \
+      --preferred_rank="$i"
+  done
+  for ((i = 0; i < workers; i++)); do
+    start_daemon "worker-$i" "$worker" --coordinator="$addr" --bind=127.0.0.1 \
+      --advertise_host=127.0.0.1 --port="$(port_for $((1 + servers + i)))" \
+      --port_file="$run_dir/ports/worker-$i" --node_id_file="$run_dir/ids/worker-$i" \
+      --preferred_rank="$i" --threads="$threads"
+  done
+
+  for f in "$run_dir"/cmds/*; do pin_port "$(basename "$f")"; done
+
+  # Registered means: listed by the coordinator and not dead.
+  local deadline=$((SECONDS + 60)) listed=""
+  while true; do
+    listed=$("$psdctl" --coordinator="$addr" nodes 2>/dev/null || true)
+    local s w
+    s=$(awk '$2 == "server" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
+    w=$(awk '$2 == "worker" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
+    [[ $s -ge $servers && $w -ge $workers ]] && break
+    for f in "$run_dir"/pids/*.pid; do
+      local name
+      name=$(basename "$f" .pid)
+      live_pid "$name" >/dev/null || die "$name exited during start-up; its log:
+$(tail -n 20 "$run_dir/logs/$name.log")"
+    done
+    [[ $SECONDS -lt $deadline ]] || die "only $s of $servers servers and $w of $workers workers registered in 60 s (logs: $run_dir/logs)"
+    sleep 0.2
+  done
+  echo "cluster up: coordinator $addr, $servers servers, $workers workers (run dir $run_dir)"
+  echo "use: export PSD_COORDINATOR=$addr"
+}
+
+stop_pids() {
+  local signal=$1
+  shift
+  local name pid
+  for name in "$@"; do
+    pid=$(live_pid "$name") && kill "-$signal" "$pid" 2>/dev/null || true
+  done
+}
+
+cmd_down() {
+  [[ -d "$run_dir/pids" ]] || { echo "no cluster in $run_dir"; return 0; }
+  local names=() f
+  for f in "$run_dir"/pids/*.pid; do
+    [[ -e "$f" ]] && names+=("$(basename "$f" .pid)")
+  done
+  # Workers first, the coordinator last, so nobody reports a peer's exit as a failure.
+  local ordered=()
+  for f in "${names[@]}"; do [[ $f == worker-* ]] && ordered+=("$f"); done
+  for f in "${names[@]}"; do [[ $f == server-* ]] && ordered+=("$f"); done
+  for f in "${names[@]}"; do [[ $f == coordinator ]] && ordered+=("$f"); done
+  stop_pids TERM "${ordered[@]}"
+  local deadline=$((SECONDS + 15)) alive
+  while true; do
+    alive=()
+    for f in "${ordered[@]}"; do live_pid "$f" >/dev/null && alive+=("$f"); done
+    [[ ${#alive[@]} -eq 0 ]] && break
+    if [[ $SECONDS -ge $deadline ]]; then
+      echo "cluster.sh: ${alive[*]} still running after 15 s: SIGKILL" >&2
+      stop_pids KILL "${alive[@]}"
+      sleep 0.2
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$run_dir"/pids/*.pid "$run_dir/coordinator.addr"
+  echo "cluster down (${#ordered[@]} daemons stopped; logs kept in $run_dir/logs)"
+}
+
+cmd_status() {
+  [[ -d "$run_dir/pids" ]] || { echo "no cluster in $run_dir"; return 0; }
+  local f name pid
+  for f in "$run_dir"/cmds/*; do
+    name=$(basename "$f")
+    if pid=$(live_pid "$name"); then
+      printf '%-14s running  pid %s\n' "$name" "$pid"
+    else
+      printf '%-14s stopped\n' "$name"
+    fi
+  done
+  if [[ -f "$run_dir/coordinator.addr" ]]; then
+    "$(binary psdctl tools)" --coordinator="$(coordinator_addr)" nodes || true
+  fi
+}
+
+daemon_arg() {
+  [[ ${#args[@]} -ge 1 ]] || die "$command: ROLE is required (coordinator, server, worker)"
+  case "${args[0]}" in
+    coordinator) name_of coordinator ;;
+    server|worker)
+      [[ ${#args[@]} -ge 2 && "${args[1]}" =~ ^[0-9]+$ ]] || die "$command: RANK is required"
+      name_of "${args[0]}" "${args[1]}" ;;
+    *) die "$command: unknown role '${args[0]}' (coordinator, server, worker)" ;;
+  esac
+}
+
+cmd_logs() {
+  local name
+  name=$(daemon_arg)
+  local log="$run_dir/logs/$name.log"
+  [[ -f "$log" ]] || die "no log for $name in $run_dir/logs"
+  if [[ $follow -eq 1 ]]; then exec tail -n 50 -F "$log"; else tail -n 100 "$log"; fi
+}
+
+cmd_kill() {
+  local name pid
+  name=$(daemon_arg)
+  pid=$(live_pid "$name") || die "$name is not running"
+  kill -KILL "$pid"
+  echo "killed $name (pid $pid) with SIGKILL"
+}
+
+cmd_restart() {
+  local name pid
+  name=$(daemon_arg)
+  [[ -f "$run_dir/cmds/$name" ]] || die "$name was never started in $run_dir"
+  if pid=$(live_pid "$name"); then
+    kill -TERM "$pid"
+    local deadline=$((SECONDS + 15))
+    while kill -0 "$pid" 2>/dev/null && [[ $SECONDS -lt $deadline ]]; do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  launch "$name"
+  if [[ "$name" != coordinator ]]; then
+    echo "restarted $name (pid $(<"$(pid_file "$name")"))"
+    return
+  fi
+  wait_for_port coordinator
+  echo "restarted coordinator (pid $(<"$(pid_file coordinator)")) on port $(<"$run_dir/ports/coordinator")"
+}
+
+case "$command" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  logs) cmd_logs ;;
+  kill) cmd_kill ;;
+  restart) cmd_restart ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, builds psd, starts a local cluster
+# (coordinator, 2 servers, 2 workers), trains examples/fashion_mnist_mlp.yaml on it, prints
+# the result, and takes the cluster down again (also when interrupted).
+# Usage: deploy/local/quickstart.sh [JOB_FILE]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+job=${1:-examples/fashion_mnist_mlp.yaml}
+[[ -f "$job" ]] || { echo "quickstart: no job file $job" >&2; exit 2; }
+
+deploy/local/install_deps.sh
+echo "quickstart: building psd (bazel build //...; the first build takes a few minutes)"
+bazel build --curses=no --show_progress_rate_limit=30 //... 2>&1 | grep -E "ERROR|error:|Build completed|FAILED" || true
+bazel shutdown >/dev/null 2>&1 || true
+[[ -x bazel-bin/tools/psdctl ]] || { echo "quickstart: build failed" >&2; exit 1; }
+
+run_dir=${PSD_RUN_DIR:-$PWD/.run/quickstart}
+cleanup() { deploy/local/cluster.sh down --run-dir "$run_dir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+deploy/local/cluster.sh up --servers 2 --workers 2 --base-port 0 --run-dir "$run_dir"
+export PSD_COORDINATOR=$(<"$run_dir/coordinator.addr")
+# The last line is "job <id> succeeded: test_accuracy=<x> wall_s=<y>" (or "failed: <reason>").
+bazel-bin/tools/psdctl validate "$job"
+bazel-bin/tools/psdctl submit "$job" --wait

@@ -1,0 +1,89 @@
+#include "server/job_registry.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace psd {
+
+absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobRequest& request) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(request.job_id());
+    if (it != jobs_.end() && it->second->generation == request.generation()) return it->second;
+  }
+  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is empty");
+  PSD_ASSIGN_OR_RETURN(JobSpec spec,
+                       ParseJobSpec(request.spec_yaml(), absl::StrCat("job ", request.job_id())));
+  if (request.num_servers() != spec.cluster.servers) {
+    return absl::InvalidArgumentError(absl::StrCat("num_servers ", request.num_servers(),
+                                                   " differs from cluster.servers ",
+                                                   spec.cluster.servers));
+  }
+  auto job = std::make_shared<ServedJob>();
+  job->id = request.job_id();
+  job->generation = request.generation();
+  job->rank = request.server_rank();
+  job->spec = spec;
+  PSD_ASSIGN_OR_RETURN(job->placement, Placement::ForJob(spec));
+  PSD_ASSIGN_OR_RETURN(job->store, ShardStore::Create(spec, job->placement, request.server_rank(),
+                                                      request.num_workers()));
+  if (request.live_workers_size() > 0) {
+    job->store->SetLiveWorkers({request.live_workers().begin(), request.live_workers().end()});
+  }
+  std::shared_ptr<ServedJob> old;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = jobs_[job->id];
+    old = std::move(slot);
+    slot = job;
+  }
+  if (old != nullptr) {
+    old->store->Close(absl::AbortedError(
+        absl::StrCat("job ", job->id, " moved to generation ", job->generation)));
+  }
+  spdlog::info("job {} generation {}: serving {} chunks ({} bytes) as server {} of {}", job->id,
+               job->generation, job->store->keys().size(), job->store->num_bytes(), job->rank,
+               spec.cluster.servers);
+  return job;
+}
+
+absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Get(const std::string& job_id,
+                                                            int64_t generation) const {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not served here"));
+  }
+  if (generation != 0 && it->second->generation != generation) {
+    return absl::AbortedError(absl::StrCat("job ", job_id, " is at generation ",
+                                           it->second->generation, ", request has ", generation));
+  }
+  return it->second;
+}
+
+void JobRegistry::End(const std::string& job_id) {
+  std::shared_ptr<ServedJob> job;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return;
+    job = std::move(it->second);
+    jobs_.erase(it);
+  }
+  job->store->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  spdlog::info("job {}: state dropped", job_id);
+}
+
+void JobRegistry::ForEach(const std::function<void(ServedJob&)>& fn) const {
+  std::vector<std::shared_ptr<ServedJob>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, job] : jobs_) jobs.push_back(job);
+  }
+  for (const auto& job : jobs) fn(*job);
+}
+
+}  // namespace psd

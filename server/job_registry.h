@@ -1,0 +1,47 @@
+// The jobs this server holds chunks for (usually one at a time), by job id.
+#ifndef PSD_SERVER_JOB_REGISTRY_H_
+#define PSD_SERVER_JOB_REGISTRY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/job_spec.h"
+#include "common/placement.h"
+#include "proto/parameter_server.pb.h"
+#include "server/shard_store.h"
+
+namespace psd {
+
+struct ServedJob {
+  std::string id;
+  int64_t generation = 0;
+  int rank = 0;
+  JobSpec spec;
+  Placement placement;
+  std::unique_ptr<ShardStore> store;
+};
+
+class JobRegistry {
+ public:
+  // Creates the job's chunks for this server. The same job and generation again is a no-op;
+  // a new generation replaces the old state (its waiting pulls fail with Aborted).
+  absl::StatusOr<std::shared_ptr<ServedJob>> Init(const InitJobRequest& request);
+  // The job, if it is served here in `generation` (0 matches any).
+  absl::StatusOr<std::shared_ptr<ServedJob>> Get(const std::string& job_id,
+                                                 int64_t generation) const;
+  // Drops the job's state; waiting pulls fail with Cancelled.
+  void End(const std::string& job_id);
+  void ForEach(const std::function<void(ServedJob&)>& fn) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<ServedJob>> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace psd
+
+#endif  // PSD_SERVER_JOB_REGISTRY_H_

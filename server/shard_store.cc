@@ -1,0 +1,320 @@
+#include "server/shard_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+
+namespace psd {
+
+struct ShardStore::Waiter {
+  int worker = 0;
+  int64_t step = 0;
+  absl::Time since;
+  ReadyCallback ready;
+};
+
+struct ShardStore::Chunk {
+  mutable absl::Mutex mu;
+  ChunkInfo info;
+  std::vector<float> params ABSL_GUARDED_BY(mu);
+  std::vector<float> accum ABSL_GUARDED_BY(mu);  // sync: sum of the open step's gradients
+  OptimizerState opt ABSL_GUARDED_BY(mu);
+  // sync: steps completed; async/ssp: updates applied.
+  int64_t clock ABSL_GUARDED_BY(mu) = 0;
+  int contributors ABSL_GUARDED_BY(mu) = 0;                    // sync: pushes summed into accum
+  std::vector<int64_t> worker_clock ABSL_GUARDED_BY(mu);       // per worker: last pushed step + 1
+  std::vector<int64_t> worker_read_clock ABSL_GUARDED_BY(mu);  // clock at the worker's last read
+  int64_t total_steps ABSL_GUARDED_BY(mu) = 0;
+  std::vector<Waiter> waiters ABSL_GUARDED_BY(mu);
+};
+
+ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers)
+    : spec_(spec),
+      aggregate_(spec.training.consistency == Consistency::kSync ||
+                 (spec.training.consistency == Consistency::kSsp && spec.training.staleness == 0)),
+      num_workers_(num_workers),
+      keys_(placement.ServerKeys(rank)),
+      chunks_(placement.chunks().size()) {
+  for (int w = 0; w < num_workers; ++w) live_workers_.push_back(w);
+}
+
+ShardStore::~ShardStore() { Close(absl::CancelledError("job state dropped")); }
+
+absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(const JobSpec& spec,
+                                                               const Placement& placement, int rank,
+                                                               int num_workers) {
+  if (rank < 0 || rank >= placement.num_servers()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server rank ", rank, " out of range [0, ", placement.num_servers(), ")"));
+  }
+  if (num_workers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("need at least 1 worker, got ", num_workers));
+  }
+  std::unique_ptr<ShardStore> store(new ShardStore(spec, placement, rank, num_workers));
+  for (uint64_t key : store->keys_) {
+    auto c = std::make_unique<Chunk>();
+    c->info = placement.chunk(key);
+    absl::MutexLock lock(&c->mu);
+    c->params.resize(c->info.length);
+    InitTensorSlice(spec.seed, placement.tensors()[c->info.tensor], c->info.offset,
+                    absl::MakeSpan(c->params));
+    if (store->aggregate_) c->accum.assign(c->info.length, 0.0f);
+    c->opt = NewOptimizerState(spec.training.optimizer, c->info.length);
+    c->worker_clock.assign(num_workers, 0);
+    c->worker_read_clock.assign(num_workers, 0);
+    store->chunks_[key] = std::move(c);
+  }
+  return store;
+}
+
+ShardStore::Chunk* ShardStore::Find(uint64_t key) const {
+  return key < chunks_.size() ? chunks_[key].get() : nullptr;
+}
+
+bool ShardStore::Owns(uint64_t key) const { return Find(key) != nullptr; }
+
+int64_t ShardStore::num_bytes() const {
+  int64_t n = 0;
+  for (uint64_t key : keys_) n += chunks_[key]->info.length;
+  return n * static_cast<int64_t>(sizeof(float));
+}
+
+absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, absl::Span<const float> grad,
+                              int64_t total_steps) {
+  if (closed_) return absl::FailedPreconditionError("job is no longer served here");
+  Chunk* c = Find(key);
+  if (c == nullptr)
+    return absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server"));
+  if (worker < 0 || worker >= num_workers_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")"));
+  }
+  if (static_cast<int64_t>(grad.size()) != c->info.length) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": gradient has ", grad.size(),
+                                                   " elements, expected ", c->info.length));
+  }
+  if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
+  std::vector<Waiter> ready;
+  {
+    absl::MutexLock lock(&c->mu);
+    if (c->worker_clock[worker] > step) {
+      ++duplicates_;
+      return absl::OkStatus();
+    }
+    ++pushes_;
+    c->total_steps = std::max(c->total_steps, total_steps);
+    if (aggregate_) {
+      if (step != c->clock) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("worker ", worker, " pushed step ", step, " of chunk ", key,
+                         " but the chunk is at step ", c->clock,
+                         step < c->clock ? " (the worker was dropped from the job)" : ""));
+      }
+      float* __restrict acc = c->accum.data();
+      const float* __restrict g = grad.data();
+      for (int64_t i = 0; i < c->info.length; ++i) acc[i] += g[i];
+      ++c->contributors;
+      c->worker_clock[worker] = step + 1;
+      MaybeCompleteSyncStep(*c, total_steps);
+    } else {
+      double lr = LearningRate(spec_.training, step, c->total_steps);
+      if (spec_.training.staleness_aware_lr) {
+        const int64_t staleness = c->clock - c->worker_read_clock[worker];
+        lr /= static_cast<double>(std::max<int64_t>(1, staleness));
+      }
+      ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, absl::MakeSpan(c->params),
+                  c->opt);
+      ++c->clock;
+      c->worker_clock[worker] = step + 1;
+    }
+    ready = TakeReadyWaiters(*c);
+  }
+  for (Waiter& w : ready) w.ready(absl::OkStatus());
+  return absl::OkStatus();
+}
+
+void ShardStore::MaybeCompleteSyncStep(Chunk& c, int64_t total_steps) {
+  if (c.contributors == 0) return;
+  {
+    absl::MutexLock lock(&live_mu_);
+    for (int w : live_workers_) {
+      if (c.worker_clock[w] <= c.clock) return;
+    }
+  }
+  const float inv = 1.0f / static_cast<float>(c.contributors);
+  for (float& a : c.accum) a *= inv;
+  const double lr = LearningRate(spec_.training, c.clock, std::max(total_steps, c.total_steps));
+  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), c.accum, absl::MakeSpan(c.params),
+              c.opt);
+  std::fill(c.accum.begin(), c.accum.end(), 0.0f);
+  c.contributors = 0;
+  ++c.clock;
+}
+
+bool ShardStore::Readable(const Chunk& c, int worker, int64_t step, int64_t* staleness) const {
+  (void)worker;
+  int64_t slowest = step;
+  {
+    absl::MutexLock lock(&live_mu_);
+    for (int w : live_workers_) slowest = std::min(slowest, c.worker_clock[w]);
+  }
+  *staleness = step - slowest;
+  switch (spec_.training.consistency) {
+    case Consistency::kAsync:
+      return true;
+    case Consistency::kSsp:
+      if (!aggregate_) return *staleness <= spec_.training.staleness;
+      [[fallthrough]];
+    case Consistency::kSync:
+      *staleness = 0;
+      return c.clock >= step;
+  }
+  return true;
+}
+
+std::vector<ShardStore::Waiter> ShardStore::TakeReadyWaiters(Chunk& c) {
+  std::vector<Waiter> ready;
+  for (size_t i = 0; i < c.waiters.size();) {
+    int64_t staleness = 0;
+    if (Readable(c, c.waiters[i].worker, c.waiters[i].step, &staleness)) {
+      NoteStaleness(staleness);
+      c.worker_read_clock[c.waiters[i].worker] = c.clock;
+      ready.push_back(std::move(c.waiters[i]));
+      c.waiters[i] = std::move(c.waiters.back());
+      c.waiters.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  return ready;
+}
+
+void ShardStore::NoteStaleness(int64_t s) {
+  int64_t seen = max_staleness_.load();
+  while (s > seen && !max_staleness_.compare_exchange_weak(seen, s)) {
+  }
+}
+
+void ShardStore::WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready) {
+  ++pulls_;
+  Chunk* c = Find(key);
+  if (c == nullptr) {
+    ready(absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server")));
+    return;
+  }
+  if (worker < 0 || worker >= num_workers_) {
+    ready(absl::InvalidArgumentError(
+        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")")));
+    return;
+  }
+  {
+    absl::MutexLock lock(&c->mu);
+    if (closed_) {
+      ready(absl::FailedPreconditionError("job is no longer served here"));
+      return;
+    }
+    int64_t staleness = 0;
+    if (!Readable(*c, worker, step, &staleness)) {
+      c->waiters.push_back({worker, step, absl::Now(), std::move(ready)});
+      return;
+    }
+    NoteStaleness(staleness);
+    c->worker_read_clock[worker] = c->clock;
+  }
+  ready(absl::OkStatus());
+}
+
+absl::StatusOr<int64_t> ShardStore::Read(uint64_t key, absl::Span<float> out) const {
+  const Chunk* c = Find(key);
+  if (c == nullptr)
+    return absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server"));
+  if (static_cast<int64_t>(out.size()) != c->info.length) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": read of ", out.size(),
+                                                   " elements, chunk has ", c->info.length));
+  }
+  absl::MutexLock lock(&c->mu);
+  std::copy(c->params.begin(), c->params.end(), out.begin());
+  return c->clock;
+}
+
+void ShardStore::SetLiveWorkers(const std::vector<int>& workers) {
+  {
+    absl::MutexLock lock(&live_mu_);
+    live_workers_.clear();
+    for (int w : workers) {
+      if (w >= 0 && w < num_workers_) live_workers_.push_back(w);
+    }
+  }
+  for (uint64_t key : keys_) {
+    Chunk& c = *chunks_[key];
+    std::vector<Waiter> ready;
+    {
+      absl::MutexLock lock(&c.mu);
+      if (aggregate_) MaybeCompleteSyncStep(c, c.total_steps);
+      ready = TakeReadyWaiters(c);
+    }
+    for (Waiter& w : ready) w.ready(absl::OkStatus());
+  }
+}
+
+void ShardStore::Close(const absl::Status& reason) {
+  closed_ = true;
+  for (uint64_t key : keys_) {
+    Chunk& c = *chunks_[key];
+    std::vector<Waiter> waiting;
+    {
+      absl::MutexLock lock(&c.mu);
+      waiting.swap(c.waiters);
+    }
+    for (Waiter& w : waiting) w.ready(reason);
+  }
+}
+
+int ShardStore::LogSlowWaits(absl::Duration threshold) {
+  const absl::Time now = absl::Now();
+  int slow = 0;
+  for (uint64_t key : keys_) {
+    Chunk& c = *chunks_[key];
+    absl::MutexLock lock(&c.mu);
+    if (c.waiters.empty()) continue;
+    absl::Time oldest = now;
+    int64_t step = 0;
+    for (const Waiter& w : c.waiters) {
+      if (w.since < oldest) oldest = w.since, step = w.step;
+    }
+    if (now - oldest < threshold) continue;
+    ++slow;
+    std::vector<int> behind;
+    {
+      absl::MutexLock live_lock(&live_mu_);
+      for (int w : live_workers_) {
+        if (c.worker_clock[w] < step - (aggregate_ ? 0 : spec_.training.staleness)) {
+          behind.push_back(w);
+        }
+      }
+    }
+    spdlog::warn("chunk {} step {}: pulls have waited {:.1f} s for worker(s) [{}]", key, step,
+                 absl::ToDoubleSeconds(now - oldest), absl::StrJoin(behind, ", "));
+  }
+  return slow;
+}
+
+ShardStats ShardStore::stats() const {
+  ShardStats s;
+  s.pushes = pushes_;
+  s.duplicate_pushes = duplicates_;
+  s.pulls = pulls_;
+  s.max_staleness = max_staleness_;
+  s.min_step = INT64_MAX;
+  for (uint64_t key : keys_) {
+    absl::MutexLock lock(&chunks_[key]->mu);
+    s.min_step = std::min(s.min_step, chunks_[key]->clock);
+  }
+  if (keys_.empty()) s.min_step = 0;
+  return s;
+}
+
+}  // namespace psd

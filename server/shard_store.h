@@ -1,0 +1,107 @@
+// One job's parameter chunks on one server: values, optimizer state and the consistency
+// clock of each chunk. Every chunk has its own lock, so pushes to different chunks never
+// serialise.
+//
+// Clocks: a worker computes step c from parameters it pulled "at step c" and pushes the
+// gradient as step c. `sync` (and `ssp` with staleness 0) sums the pushes of all live
+// workers for step c, applies the optimizer once with the mean, and the chunk reaches step
+// c + 1; a pull at step c waits until the chunk has reached c. `async` applies every push at
+// once and never makes a pull wait. `ssp` applies every push at once and makes a pull at step
+// c wait until every live worker has pushed step c - s - 1 (its clock has reached c - s).
+#ifndef PSD_SERVER_SHARD_STORE_H_
+#define PSD_SERVER_SHARD_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/job_spec.h"
+#include "common/placement.h"
+#include "server/optimizer.h"
+
+namespace psd {
+
+struct ShardStats {
+  int64_t pushes = 0;
+  int64_t duplicate_pushes = 0;
+  int64_t pulls = 0;
+  int64_t max_staleness = 0;
+  int64_t min_step = 0;  // the lowest chunk clock
+};
+
+class ShardStore {
+ public:
+  // Called once a pull may read; a non-OK status means it never will (the job stopped).
+  using ReadyCallback = absl::AnyInvocable<void(absl::Status)>;
+
+  // Creates the chunks `rank` owns under `placement`, initialised from the job's seed.
+  static absl::StatusOr<std::unique_ptr<ShardStore>> Create(const JobSpec& spec,
+                                                            const Placement& placement, int rank,
+                                                            int num_workers);
+  ~ShardStore();
+
+  // Adds `worker`'s gradient of chunk `key` computed at `step` (see the clock rules above).
+  // A push the chunk has already taken from that worker (a retry) is acknowledged and not
+  // applied again. `total_steps` feeds the learning-rate schedule.
+  absl::Status Push(int worker, int64_t step, uint64_t key, absl::Span<const float> grad,
+                    int64_t total_steps);
+
+  // Calls `ready` once `worker` may read chunk `key` for step `step`: at once (on this
+  // thread) when it already may, else from the thread whose push or membership change
+  // makes it possible, or with an error from Close().
+  void WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready);
+
+  // Copies chunk `key`'s parameters into `out` (its exact length); returns the chunk's clock.
+  absl::StatusOr<int64_t> Read(uint64_t key, absl::Span<float> out) const;
+
+  // The workers the clocks wait for. Steps that were waiting only for removed workers
+  // complete now with the gradients that arrived.
+  void SetLiveWorkers(const std::vector<int>& workers);
+
+  // Fails every waiting pull with `reason` and refuses later calls.
+  void Close(const absl::Status& reason);
+
+  // Logs, once per call, each chunk whose pulls have waited longer than `threshold`,
+  // naming the workers they wait for. Returns the number of such chunks.
+  int LogSlowWaits(absl::Duration threshold);
+
+  bool Owns(uint64_t key) const;
+  const std::vector<uint64_t>& keys() const { return keys_; }
+  int64_t num_bytes() const;
+  ShardStats stats() const;
+
+ private:
+  struct Chunk;
+  struct Waiter;
+
+  ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers);
+  Chunk* Find(uint64_t key) const;
+  // Whether `worker` may read `c` for `step`; also returns the staleness it would observe.
+  bool Readable(const Chunk& c, int worker, int64_t step, int64_t* staleness) const;
+  // Applies the summed gradient of the open sync step if every live worker has pushed it.
+  void MaybeCompleteSyncStep(Chunk& c, int64_t total_steps);
+  // Removes the waiters that may read now and returns them, to be called outside the lock.
+  std::vector<Waiter> TakeReadyWaiters(Chunk& c);
+  void NoteStaleness(int64_t s);
+
+  const JobSpec spec_;
+  const bool aggregate_;  // sync, or ssp with staleness 0
+  const int num_workers_;
+  std::vector<uint64_t> keys_;
+  std::vector<std::unique_ptr<Chunk>> chunks_;  // indexed by key; null where not owned
+  mutable absl::Mutex live_mu_;
+  std::vector<int> live_workers_ ABSL_GUARDED_BY(live_mu_);
+  std::atomic<bool> closed_{false};
+  std::atomic<int64_t> pushes_{0}, duplicates_{0}, pulls_{0}, max_staleness_{0};
+};
+
+}  // namespace psd
+
+#endif  // PSD_SERVER_SHARD_STORE_H_

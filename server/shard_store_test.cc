@@ -1,0 +1,167 @@
+#include "server/shard_store.h"
+
+#include <thread>
+
+#include "tests/testing.h"
+
+namespace psd {
+namespace {
+
+JobSpec SmallJob(Consistency consistency, int staleness = 0) {
+  JobSpec spec;
+  spec.name = "t";
+  spec.model.type = ModelType::kLogreg;
+  spec.model.input_dim = 3;
+  spec.model.num_classes = 2;  // tensors: weight [3, 2], bias [2]
+  spec.training.consistency = consistency;
+  spec.training.staleness = staleness;
+  spec.training.optimizer.type = OptimizerType::kSgd;
+  spec.training.optimizer.learning_rate = 0.5;
+  return spec;
+}
+
+struct Fixture {
+  explicit Fixture(const JobSpec& s, int workers = 3) : spec(s) {
+    placement = *Placement::ForJob(spec);
+    store = *ShardStore::Create(spec, placement, 0, workers);
+  }
+  std::vector<float> Params(uint64_t key) {
+    std::vector<float> out(placement.chunk(key).length);
+    REQUIRE(store->Read(key, absl::MakeSpan(out)).ok());
+    return out;
+  }
+  JobSpec spec;
+  Placement placement;
+  std::unique_ptr<ShardStore> store;
+};
+
+struct Flag {
+  bool fired = false;
+  absl::Status status;
+  ShardStore::ReadyCallback Callback() {
+    return [this](absl::Status s) {
+      fired = true;
+      status = s;
+    };
+  }
+};
+
+TEST_CASE("sync applies the mean of all workers' pushes once", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync));
+  const std::vector<float> before = f.Params(1);  // bias, 2 elements
+  Flag pull;
+  f.store->WhenReadable(1, 0, 1, pull.Callback());
+  CHECK_FALSE(pull.fired);
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 2}, 10).ok());
+  REQUIRE(f.store->Push(1, 0, 1, std::vector<float>{3, 4}, 10).ok());
+  CHECK_FALSE(pull.fired);
+  CHECK(f.Params(1) == before);
+  REQUIRE(f.store->Push(2, 0, 1, std::vector<float>{5, 6}, 10).ok());
+  CHECK(pull.fired);
+  CHECK(pull.status.ok());
+  const std::vector<float> after = f.Params(1);
+  CHECK(after[0] == Approx(before[0] - 0.5f * 3.0f));
+  CHECK(after[1] == Approx(before[1] - 0.5f * 4.0f));
+  std::vector<float> out(2);
+  CHECK(*f.store->Read(1, absl::MakeSpan(out)) == 1);
+}
+
+TEST_CASE("a retried push is applied once", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kAsync));
+  const std::vector<float> before = f.Params(1);
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 1}, 10).ok());
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 1}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f));
+  CHECK(f.store->stats().duplicate_pushes == 1);
+  CHECK(f.store->stats().pushes == 1);
+}
+
+TEST_CASE("async applies every push at once and never makes a pull wait", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kAsync));
+  const std::vector<float> before = f.Params(1);
+  Flag pull;
+  f.store->WhenReadable(1, 2, 50, pull.Callback());
+  CHECK(pull.fired);
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 0}, 10).ok());
+  REQUIRE(f.store->Push(0, 1, 1, std::vector<float>{1, 0}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 1.0f));
+}
+
+TEST_CASE("ssp makes a pull wait for the slowest worker within the bound", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSsp, 1), 2);
+  const std::vector<float> g{0, 0};
+  // Worker 0 runs ahead: steps 0, 1, 2 pushed; worker 1 has pushed nothing.
+  for (int s = 0; s < 3; ++s) REQUIRE(f.store->Push(0, s, 1, g, 10).ok());
+  Flag at1, at2, at3;
+  f.store->WhenReadable(1, 0, 1, at1.Callback());  // needs worker 1 at clock >= 0
+  f.store->WhenReadable(1, 0, 2, at2.Callback());  // needs worker 1 at clock >= 1
+  f.store->WhenReadable(1, 0, 3, at3.Callback());  // needs worker 1 at clock >= 2
+  CHECK(at1.fired);
+  CHECK_FALSE(at2.fired);
+  REQUIRE(f.store->Push(1, 0, 1, g, 10).ok());
+  CHECK(at2.fired);
+  CHECK_FALSE(at3.fired);
+  REQUIRE(f.store->Push(1, 1, 1, g, 10).ok());
+  CHECK(at3.fired);
+  CHECK(f.store->stats().max_staleness == 1);
+}
+
+TEST_CASE("dropping a worker completes the step it held up", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync));
+  const std::vector<float> before = f.Params(1);
+  Flag pull;
+  f.store->WhenReadable(1, 0, 1, pull.Callback());
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{2, 2}, 10).ok());
+  REQUIRE(f.store->Push(1, 0, 1, std::vector<float>{4, 4}, 10).ok());
+  f.store->SetLiveWorkers({0, 1});
+  CHECK(pull.fired);
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f * 3.0f));
+  // The dropped worker's late push is refused with a reason.
+  const absl::Status late = f.store->Push(2, 0, 1, std::vector<float>{1, 1}, 10);
+  CHECK(late.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(late.message() ==
+        "worker 2 pushed step 0 of chunk 1 but the chunk is at step 1 (the worker was dropped "
+        "from the job)");
+}
+
+TEST_CASE("close fails waiting pulls", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync));
+  Flag pull;
+  f.store->WhenReadable(0, 0, 1, pull.Callback());
+  f.store->Close(absl::CancelledError("job ended"));
+  CHECK(pull.fired);
+  CHECK(pull.status.code() == absl::StatusCode::kCancelled);
+  CHECK_FALSE(f.store->Push(0, 0, 0, std::vector<float>(6), 10).ok());
+}
+
+TEST_CASE("bad pushes get errors naming what is wrong", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync));
+  CHECK(f.store->Push(0, 0, 1, std::vector<float>{1, 2, 3}, 10).message() ==
+        "chunk 1: gradient has 3 elements, expected 2");
+  CHECK(f.store->Push(0, 0, 9, std::vector<float>{1}, 10).message() ==
+        "chunk 9 is not on this server");
+  CHECK(f.store->Push(7, 0, 1, std::vector<float>{1, 2}, 10).message() ==
+        "worker 7 out of range [0, 3)");
+  CHECK(f.store->Push(0, 3, 1, std::vector<float>{1, 2}, 10).message() ==
+        "worker 0 pushed step 3 of chunk 1 but the chunk is at step 0");
+}
+
+TEST_CASE("concurrent pushes from many threads are all applied", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync), 8);
+  const std::vector<float> before = f.Params(0);
+  for (int step = 0; step < 20; ++step) {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 8; ++w) {
+      threads.emplace_back(
+          [&, w] { REQUIRE(f.store->Push(w, step, 0, std::vector<float>(6, 1.0f), 100).ok()); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  std::vector<float> after(6);
+  CHECK(*f.store->Read(0, absl::MakeSpan(after)) == 20);
+  CHECK(after[0] == Approx(before[0] - 20 * 0.5f));
+  CHECK(f.store->stats().pushes == 160);
+}
+
+}  // namespace
+}  // namespace psd

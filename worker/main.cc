@@ -1,0 +1,217 @@
+// psd-worker: trains its share of the jobs the coordinator assigns to it.
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "coordinator/node_agent.h"
+#include "coordinator/node_flags.h"
+#include "kernels/select.h"
+#include "worker/dataset_cache.h"
+#include "worker/trainer.h"
+
+ABSL_FLAG(int, threads, 0, "BLAS threads of the CPU backend; 0: one per core.");
+ABSL_FLAG(int, max_in_flight, 64, "Chunk RPCs a worker keeps in flight at once.");
+ABSL_FLAG(int, channels_per_server, 1, "TCP connections to each server.");
+
+namespace psd {
+namespace {
+
+std::vector<Device> LocalDevices() {
+  std::vector<Device> devices;
+  for (const kernels::DeviceInfo& info : kernels::DescribeDevices()) {
+    Device d;
+    d.set_kind(info.kind == DeviceKind::kCuda ? "cuda" : "cpu");
+    d.set_index(info.index);
+    d.set_name(info.name);
+    d.set_memory_bytes(info.memory_bytes);
+    if (!info.usable) d.set_detail(info.detail.empty() ? "unusable" : info.detail);
+    devices.push_back(std::move(d));
+  }
+  return devices;
+}
+
+// Runs at most one job at a time on its own thread, as the assignments say.
+class Worker {
+ public:
+  ~Worker() { StopJob(); }
+  void set_agent(NodeAgent* agent) { agent_ = agent; }
+
+  void OnAssignment(const Assignment& a) {
+    const bool run = a.action() == Assignment::ACTION_RUN && a.role() == ROLE_WORKER;
+    if (run && a.job_id() == job_id_ && a.generation() == generation_) return;
+    StopJob();
+    if (!run) return;
+    job_id_ = a.job_id();
+    generation_ = a.generation();
+    stop_ = false;
+    thread_ = std::thread([this, a] { RunJob(a); });
+  }
+
+  void StopJob() {
+    stop_ = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (client_ != nullptr) client_->Cancel();
+    }
+    if (thread_.joinable()) thread_.join();
+    job_id_.clear();
+    generation_ = 0;
+  }
+
+ private:
+  void RunJob(const Assignment& a) {
+    TaskReport report;
+    report.set_job_id(a.job_id());
+    report.set_role(ROLE_WORKER);
+    report.set_rank(a.rank());
+    report.set_generation(a.generation());
+    absl::StatusOr<JobResult> result = Train(a);
+    if (stop_) {
+      spdlog::info("job {}: stopped", a.job_id());
+      return;
+    }
+    if (result.ok()) {
+      report.set_kind(TaskReport::KIND_SUCCEEDED);
+      *report.mutable_result() = *result;
+      spdlog::info("job {}: done in {:.1f} s", a.job_id(), result->wall_seconds());
+    } else {
+      report.set_kind(TaskReport::KIND_FAILED);
+      report.set_message(std::string(result.status().message()));
+      spdlog::error("job {}: failed: {}", a.job_id(), result.status().message());
+    }
+    if (absl::Status s = agent_->ReportTask(report); !s.ok()) {
+      spdlog::error("job {}: cannot report to the coordinator: {}", a.job_id(), s);
+    }
+  }
+
+  absl::StatusOr<JobResult> Train(const Assignment& a) {
+    ParseOptions parse;
+    parse.check_files = true;
+    PSD_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(a.spec_yaml(), a.job_id(), parse));
+    PSD_ASSIGN_OR_RETURN(auto train, datasets_.Get(spec.data.train_images, spec.data.train_labels));
+    std::shared_ptr<const Dataset> test;
+    if (a.rank() == 0) {
+      PSD_ASSIGN_OR_RETURN(test, datasets_.Get(spec.data.test_images, spec.data.test_labels));
+    }
+    PSD_ASSIGN_OR_RETURN(auto backend,
+                         kernels::CreateBackend(spec.cluster.device, absl::GetFlag(FLAGS_threads)));
+    PSD_ASSIGN_OR_RETURN(auto model,
+                         Model::Create(spec.model, backend.get(), spec.training.batch_size));
+    PSD_ASSIGN_OR_RETURN(Placement placement, Placement::ForJob(spec));
+    PsClient::Options options;
+    options.job_id = a.job_id();
+    options.generation = a.generation();
+    options.worker = a.rank();
+    options.total_steps = PlannedSteps(spec, train->count, a.num_workers());
+    options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+    options.channels_per_server = absl::GetFlag(FLAGS_channels_per_server);
+    PSD_ASSIGN_OR_RETURN(
+        std::unique_ptr<PsClient> client,
+        PsClient::Create(&placement, {a.server_addresses().begin(), a.server_addresses().end()},
+                         options));
+    {
+      absl::MutexLock lock(&mu_);
+      client_ = client.get();
+    }
+    RemoteExchange exchange(client.get());
+    Trainer trainer(spec, a.rank(), a.num_workers(), *train, test.get(), model.get(), &exchange);
+    spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
+                 a.num_workers(), trainer.total_steps(), spec.training.batch_size, backend->name(),
+                 backend->description());
+    auto result = trainer.Run(stop_, [&](const Progress& p) {
+      ProgressReport r;
+      r.set_job_id(a.job_id());
+      r.set_worker_rank(a.rank());
+      r.set_generation(a.generation());
+      *r.mutable_progress() = p;
+      absl::StatusOr<bool> ended = agent_->ReportProgress(std::move(r));
+      if (ended.ok() && *ended) stop_ = true;
+    });
+    {
+      absl::MutexLock lock(&mu_);
+      client_ = nullptr;
+    }
+    return result;
+  }
+
+  NodeAgent* agent_ = nullptr;
+  DatasetCache datasets_;
+  std::string job_id_;
+  int64_t generation_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  absl::Mutex mu_;
+  PsClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+int Run() {
+  // A gRPC server for the health service (probes); every other method is unimplemented.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::CallbackGenericService unimplemented;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&unimplemented);
+  int port = 0;
+  builder.AddListeningPort(ListenAddressFromFlags(), grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> health = builder.BuildAndStart();
+  if (health == nullptr || port == 0) {
+    spdlog::error("cannot listen on {}", ListenAddressFromFlags());
+    return 1;
+  }
+  if (absl::Status s = PublishPort(port); !s.ok()) {
+    spdlog::error("{}", s);
+    return 1;
+  }
+  auto options = AgentOptionsFromFlags(ROLE_WORKER, port, LocalDevices());
+  if (!options.ok()) {
+    spdlog::error("{}", options.status());
+    return 2;
+  }
+  Worker worker;
+  auto agent =
+      NodeAgent::Start(*options, [&worker](const Assignment& a) { worker.OnAssignment(a); });
+  if (!agent.ok()) {
+    spdlog::error("{}", agent.status());
+    return 1;
+  }
+  worker.set_agent(agent->get());
+  spdlog::info("listening on port {}, reachable as {}; coordinator {}", port,
+               options->self.address(), options->coordinator);
+  const int signal = WaitForShutdownSignal();
+  spdlog::info("signal {}: shutting down", strsignal(signal));
+  (*agent)->Stop();
+  worker.StopJob();
+  health->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace psd
+
+int main(int argc, char** argv) {
+  psd::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "psd-worker --coordinator HOST:PORT [--threads N]: a psd training worker");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = psd::InitLogging("worker"); !s.ok()) {
+    std::fprintf(stderr, "psd-worker: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  return psd::Run();
+}

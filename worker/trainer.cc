@@ -1,0 +1,123 @@
+#include "worker/trainer.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+
+namespace psd {
+
+int64_t PlannedSteps(const JobSpec& spec, int64_t train_examples, int workers) {
+  if (spec.training.max_steps > 0) return spec.training.max_steps;
+  const int64_t per_epoch =
+      train_examples / (static_cast<int64_t>(spec.training.batch_size) * workers);
+  return per_epoch * spec.training.epochs;
+}
+
+Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train,
+                 const Dataset* test, Model* model, ParamExchange* exchange)
+    : spec_(spec),
+      rank_(rank),
+      train_(train),
+      model_(model),
+      exchange_(exchange),
+      plan_(train.count, spec.training.batch_size, workers, spec.seed),
+      total_steps_(PlannedSteps(spec, train.count, workers)) {
+  for (const TensorInfo& t : model->tensors()) params_.emplace_back(t.size);
+  x_.resize(static_cast<size_t>(spec.training.batch_size) * train.dim);
+  y_.resize(spec.training.batch_size);
+  if (test != nullptr) {
+    std::vector<int64_t> all(test->count);
+    std::iota(all.begin(), all.end(), 0);
+    test_x_.resize(test->count * test->dim);
+    test_y_.resize(test->count);
+    FillBatch(*test, all, spec.data.normalize, test_x_.data(), test_y_.data());
+  }
+}
+
+absl::Status Trainer::Step(int64_t step, StepResult* seen) {
+  FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
+  PSD_ASSIGN_OR_RETURN(StepResult r, model_->TrainStep(x_, y_, [&](uint32_t t) {
+    exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
+  }));
+  PSD_RETURN_IF_ERROR(exchange_->Wait());
+  for (uint32_t t = 0; t < params_.size(); ++t)
+    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  seen->loss_sum += r.loss_sum;
+  seen->correct += r.correct;
+  seen->examples += r.examples;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepResult> Trainer::Evaluate() { return model_->Evaluate(test_x_, test_y_); }
+
+absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const ProgressFn& progress) {
+  if (plan_.steps_per_epoch() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("training set of ", train_.count,
+                                                   " examples is smaller than one global batch of ",
+                                                   spec_.training.batch_size, " x workers"));
+  }
+  if (train_.dim != model_->input_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.input_dim is ", model_->input_dim(),
+                                                   " but the training examples have ", train_.dim,
+                                                   " values"));
+  }
+  for (uint32_t t = 0; t < params_.size(); ++t) exchange_->Pull(t, 0, absl::MakeSpan(params_[t]));
+  PSD_RETURN_IF_ERROR(exchange_->Wait());
+  for (uint32_t t = 0; t < params_.size(); ++t)
+    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+
+  const absl::Time start = absl::Now();
+  const int64_t spe = plan_.steps_per_epoch();
+  Progress report;
+  report.set_total_steps(total_steps_);
+  report.set_epochs(static_cast<int32_t>((total_steps_ + spe - 1) / spe));
+  report.set_test_accuracy(-1);
+  StepResult interval;
+  absl::Time interval_start = start;
+  for (int64_t step = 0; step < total_steps_; ++step) {
+    if (stop.load()) return absl::CancelledError("stopped");
+    PSD_RETURN_IF_ERROR(Step(step, &interval));
+    const bool last = step + 1 == total_steps_;
+    const bool eval = !test_y_.empty() && spec_.training.eval_every > 0 &&
+                      (step + 1) % spec_.training.eval_every == 0 && !last;
+    if (eval) {
+      PSD_ASSIGN_OR_RETURN(StepResult e, Evaluate());
+      report.set_test_accuracy(static_cast<double>(e.correct) / e.examples);
+      report.set_test_step(step + 1);
+    }
+    if ((step + 1) % spec_.training.log_every == 0 || last || eval) {
+      const absl::Time now = absl::Now();
+      report.set_step(step + 1);
+      report.set_epoch(static_cast<int32_t>(step / spe));
+      report.set_loss(interval.loss_sum / std::max<int64_t>(1, interval.examples));
+      report.set_train_accuracy(static_cast<double>(interval.correct) /
+                                std::max<int64_t>(1, interval.examples));
+      report.set_samples_per_sec(interval.examples /
+                                 std::max(1e-9, absl::ToDoubleSeconds(now - interval_start)));
+      report.set_max_staleness(exchange_->max_staleness());
+      report.set_timestamp_ms(absl::ToUnixMillis(now));
+      report.set_wall_seconds(absl::ToDoubleSeconds(now - start));
+      if (progress) progress(report);
+      interval = {};
+      interval_start = now;
+    }
+  }
+  JobResult result;
+  result.set_steps(total_steps_);
+  result.set_max_staleness(exchange_->max_staleness());
+  if (!test_y_.empty()) {
+    PSD_ASSIGN_OR_RETURN(StepResult e, Evaluate());
+    result.set_test_accuracy(static_cast<double>(e.correct) / e.examples);
+    result.set_test_loss(e.loss_sum / e.examples);
+    report.set_test_accuracy(result.test_accuracy());
+    report.set_test_step(total_steps_);
+    if (progress) progress(report);
+  }
+  result.set_wall_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+  return result;
+}
+
+}  // namespace psd

@@ -1,0 +1,58 @@
+// One worker's part of a job: its batches through the model, gradients out and parameters in
+// through a ParamExchange, progress as it goes, and (rank 0) test-set evaluation.
+#ifndef PSD_WORKER_TRAINER_H_
+#define PSD_WORKER_TRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "proto/common.pb.h"
+#include "worker/batch_plan.h"
+#include "worker/idx_reader.h"
+#include "worker/model.h"
+#include "worker/param_exchange.h"
+
+namespace psd {
+
+// Steps every worker of a job takes: training.max_steps when set, else whole epochs of
+// global batches (batch_size * workers examples each).
+int64_t PlannedSteps(const JobSpec& spec, int64_t train_examples, int workers);
+
+class Trainer {
+ public:
+  using ProgressFn = std::function<void(const Progress&)>;
+
+  // `test` may be null (only rank 0 evaluates). Everything must outlive the Trainer.
+  Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train, const Dataset* test,
+          Model* model, ParamExchange* exchange);
+
+  int64_t total_steps() const { return total_steps_; }
+  // Runs every step; `progress` gets a report every training.log_every steps and at the end.
+  // Returns Cancelled as soon as `stop` is set.
+  absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);
+
+ private:
+  absl::Status Step(int64_t step, StepResult* seen);
+  absl::StatusOr<StepResult> Evaluate();
+
+  const JobSpec& spec_;
+  const int rank_;
+  const Dataset& train_;
+  Model* model_;
+  ParamExchange* exchange_;
+  BatchPlan plan_;
+  int64_t total_steps_;
+  std::vector<std::vector<float>> params_;  // parameters for the next step, as they arrive
+  std::vector<float> x_;
+  std::vector<int32_t> y_;
+  std::vector<float> test_x_;
+  std::vector<int32_t> test_y_;
+};
+
+}  // namespace psd
+
+#endif  // PSD_WORKER_TRAINER_H_
