@@ -9,12 +9,10 @@
 namespace psd {
 
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobRequest& request) {
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = jobs_.find(request.job_id());
-    if (it != jobs_.end() && it->second->generation == request.generation()) return it->second;
+  if (auto existing = Get(request.job_id(), 0);
+      existing.ok() && (*existing)->generation == request.generation()) {
+    return existing;
   }
-  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is empty");
   PSD_ASSIGN_OR_RETURN(JobSpec spec,
                        ParseJobSpec(request.spec_yaml(), absl::StrCat("job ", request.job_id())));
   if (request.num_servers() != spec.cluster.servers) {
@@ -22,17 +20,25 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobReques
                                                    " differs from cluster.servers ",
                                                    spec.cluster.servers));
   }
+  return Init(request.job_id(), request.generation(), spec, request.server_rank(),
+              request.num_workers(),
+              {request.live_workers().begin(), request.live_workers().end()});
+}
+
+absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const std::string& job_id,
+                                                             int64_t generation,
+                                                             const JobSpec& spec, int rank,
+                                                             int num_workers,
+                                                             const std::vector<int>& live_workers) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
   auto job = std::make_shared<ServedJob>();
-  job->id = request.job_id();
-  job->generation = request.generation();
-  job->rank = request.server_rank();
+  job->id = job_id;
+  job->generation = generation;
+  job->rank = rank;
   job->spec = spec;
   PSD_ASSIGN_OR_RETURN(job->placement, Placement::ForJob(spec));
-  PSD_ASSIGN_OR_RETURN(job->store, ShardStore::Create(spec, job->placement, request.server_rank(),
-                                                      request.num_workers()));
-  if (request.live_workers_size() > 0) {
-    job->store->SetLiveWorkers({request.live_workers().begin(), request.live_workers().end()});
-  }
+  PSD_ASSIGN_OR_RETURN(job->store, ShardStore::Create(spec, job->placement, rank, num_workers));
+  if (!live_workers.empty()) job->store->SetLiveWorkers(live_workers);
   std::shared_ptr<ServedJob> old;
   {
     absl::MutexLock lock(&mu_);

@@ -30,6 +30,10 @@ class JobRegistry {
   // Creates the job's chunks for this server. The same job and generation again is a no-op;
   // a new generation replaces the old state (its waiting pulls fail with Aborted).
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const InitJobRequest& request);
+  // The same for a parsed spec; `live_workers` empty means all.
+  absl::StatusOr<std::shared_ptr<ServedJob>> Init(const std::string& job_id, int64_t generation,
+                                                  const JobSpec& spec, int rank, int num_workers,
+                                                  const std::vector<int>& live_workers = {});
   // The job, if it is served here in `generation` (0 matches any).
   absl::StatusOr<std::shared_ptr<ServedJob>> Get(const std::string& job_id,
                                                  int64_t generation) const;
