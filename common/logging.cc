@@ -23,8 +23,8 @@ absl::Status InitLogging(absl::string_view role) {
         absl::StrCat("--log_level: unknown level '", level_name,
                      "' (expected trace, debug, info, warn, error or off)"));
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      std::string(role), std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(std::string(role),
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_level(level);
   logger->set_pattern(absl::GetFlag(FLAGS_log_pattern));
   logger->flush_on(spdlog::level::info);

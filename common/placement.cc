@@ -33,8 +33,8 @@ std::vector<TensorInfo> ModelTensors(const ModelSpec& model) {
 absl::StatusOr<Placement> Placement::Build(std::vector<TensorInfo> tensors, int64_t chunk_elems,
                                            int num_servers) {
   if (num_servers < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("placement: need at least 1 server, got ",
-                                                   num_servers));
+    return absl::InvalidArgumentError(
+        absl::StrCat("placement: need at least 1 server, got ", num_servers));
   }
   if (chunk_elems < 1) {
     return absl::InvalidArgumentError(

@@ -16,11 +16,11 @@
 namespace psd {
 
 struct TensorInfo {
-  std::string name;  // "layer0.weight", "layer0.bias", ...
-  uint32_t id = 0;  // index in the model's tensor list
+  std::string name;            // "layer0.weight", "layer0.bias", ...
+  uint32_t id = 0;             // index in the model's tensor list
   std::vector<int64_t> shape;  // weights are [in, out] row-major; biases [out]
-  int64_t size = 0;  // elements
-  int64_t fan_in = 0;  // inputs of the layer the tensor belongs to
+  int64_t size = 0;            // elements
+  int64_t fan_in = 0;          // inputs of the layer the tensor belongs to
 };
 
 // The tensors of a model, layer by layer: weight then bias.
@@ -66,7 +66,8 @@ class Placement {
 // Deterministic initial value of elements [offset, offset + out.size()) of `tensor`: depends
 // only on (seed, tensor id, element index), never on chunking or the number of servers.
 // Weights and biases are uniform in ±1/sqrt(fan_in) (PyTorch's nn.Linear default).
-void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset, absl::Span<float> out);
+void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset,
+                     absl::Span<float> out);
 
 }  // namespace psd
 

@@ -9,10 +9,10 @@
 #define PSD_STATUS_CONCAT(a, b) PSD_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status of `expr` from the enclosing function if it is not OK.
-#define PSD_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::absl::Status psd_status_ = (expr);           \
-    if (!psd_status_.ok()) return psd_status_;     \
+#define PSD_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status psd_status_ = (expr);       \
+    if (!psd_status_.ok()) return psd_status_; \
   } while (false)
 
 // `PSD_ASSIGN_OR_RETURN(auto x, StatusOrExpr());` binds the value or returns the error.

@@ -18,6 +18,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/logging.h"
+#include "common/model_file.h"
 #include "common/status_macros.h"
 #include "coordinator/node_agent.h"
 #include "coordinator/node_flags.h"
@@ -146,6 +147,13 @@ class Worker {
     {
       absl::MutexLock lock(&mu_);
       client_ = nullptr;
+    }
+    if (result.ok() && a.rank() == 0 && !spec.checkpoint.dir.empty()) {
+      const std::string path = absl::StrCat(spec.checkpoint.dir, "/", a.job_id(), "/model.psdm");
+      PSD_RETURN_IF_ERROR(
+          WriteModelFile(path, {a.spec_yaml(), placement.tensors(), trainer.params()}));
+      result->set_model_path(path);
+      spdlog::info("job {}: model written to {}", a.job_id(), path);
     }
     return result;
   }

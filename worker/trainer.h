@@ -31,6 +31,8 @@ class Trainer {
           Model* model, ParamExchange* exchange);
 
   int64_t total_steps() const { return total_steps_; }
+  // The parameters after the last step Run() completed, one vector per tensor.
+  const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end.
   // Returns Cancelled as soon as `stop` is set.
   absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);

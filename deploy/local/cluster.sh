@@ -25,6 +25,7 @@ options:
   --bin-dir B     where psd-coordinator, psd-server, psd-worker and psdctl are (default:
                   $PSD_BIN_DIR, else bazel-bin of this repository, else $PATH)
   --heartbeat-timeout-ms T   the coordinator's heartbeat timeout (default 3000)
+  --exit-with PID   (up) take the cluster down when process PID exits (tests use this)
 EOF
 }
 
@@ -33,7 +34,7 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
-servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0
+servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
 args=()
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 command=$1
@@ -47,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=${2:?}; shift 2 ;;
     --bin-dir) bin_dir=${2:?}; shift 2 ;;
     --heartbeat-timeout-ms) heartbeat_timeout_ms=${2:?}; shift 2 ;;
+    --exit-with) exit_with=${2:?}; shift 2 ;;
     -f|--follow) follow=1; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -189,6 +191,12 @@ $(tail -n 20 "$run_dir/logs/$name.log")"
     [[ $SECONDS -lt $deadline ]] || die "only $s of $servers servers and $w of $workers workers registered in 60 s (logs: $run_dir/logs)"
     sleep 0.2
   done
+  if [[ -n "$exit_with" ]]; then
+    # A watcher in its own session: when PID is gone, the cluster goes down too.
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" down --run-dir "$3"' \
+      _ "$exit_with" "$repo/deploy/local/cluster.sh" "$run_dir" </dev/null >/dev/null 2>&1 &
+    echo $! >"$run_dir/watcher.pid"
+  fi
   echo "cluster up: coordinator $addr, $servers servers, $workers workers (run dir $run_dir)"
   echo "use: export PSD_COORDINATOR=$addr"
 }
@@ -228,6 +236,12 @@ cmd_down() {
     sleep 0.1
   done
   rm -f "$run_dir"/pids/*.pid "$run_dir/coordinator.addr"
+  if [[ -f "$run_dir/watcher.pid" ]]; then
+    local watcher
+    watcher=$(<"$run_dir/watcher.pid")
+    rm -f "$run_dir/watcher.pid"
+    [[ "$watcher" != "$$" ]] && kill "$watcher" 2>/dev/null || true
+  fi
   echo "cluster down (${#ordered[@]} daemons stopped; logs kept in $run_dir/logs)"
 }
 
