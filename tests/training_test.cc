@@ -101,11 +101,18 @@ TEST_CASE("sync on 2 servers x 2 workers equals SGD with the global batch in one
           "[training][e2e]") {
   auto cluster = LocalCluster::Start(2, 2);
   REQUIRE(cluster.ok());
-  CheckSyncEqualsOneProcess(**cluster, "sync-equivalence",
-                            "max_steps: 20\n  consistency: sync\n"
-                            "  optimizer: {type: momentum, learning_rate: 0.05, momentum: 0.9}\n"
-                            "  lr_schedule: {type: cosine}",
-                            2, 2);
+  const std::string optimizer =
+      "\n  optimizer: {type: momentum, learning_rate: 0.05, momentum: 0.9}"
+      "\n  lr_schedule: {type: cosine}";
+  SECTION("sync") {
+    CheckSyncEqualsOneProcess(**cluster, "sync-equivalence",
+                              "max_steps: 20\n  consistency: sync" + optimizer, 2, 2);
+  }
+  SECTION("ssp with staleness 0 is sync") {
+    CheckSyncEqualsOneProcess(**cluster, "ssp0-equivalence",
+                              "max_steps: 20\n  consistency: ssp\n  staleness: 0" + optimizer, 2,
+                              2);
+  }
 }
 
 TEST_CASE("sync equals one process for every optimizer on 2 servers x 3 workers",

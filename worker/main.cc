@@ -29,6 +29,9 @@
 ABSL_FLAG(int, threads, 0, "BLAS threads of the CPU backend; 0: one per core.");
 ABSL_FLAG(int, max_in_flight, 64, "Chunk RPCs a worker keeps in flight at once.");
 ABSL_FLAG(int, channels_per_server, 1, "TCP connections to each server.");
+ABSL_FLAG(double, slowdown, 1.0,
+          "Make every training step take this many times as long (a straggler for drills and "
+          "benchmarks); 1 is full speed.");
 
 namespace psd {
 namespace {
@@ -132,6 +135,7 @@ class Worker {
     }
     RemoteExchange exchange(client.get());
     Trainer trainer(spec, a.rank(), a.num_workers(), *train, test.get(), model.get(), &exchange);
+    trainer.set_slowdown(absl::GetFlag(FLAGS_slowdown));
     spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
                  a.num_workers(), trainer.total_steps(), spec.training.batch_size, backend->name(),
                  backend->description());

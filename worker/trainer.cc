@@ -79,7 +79,9 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
   absl::Time interval_start = start;
   for (int64_t step = 0; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
+    const absl::Time step_start = absl::Now();
     PSD_RETURN_IF_ERROR(Step(step, &interval));
+    if (slowdown_ > 1.0) absl::SleepFor((absl::Now() - step_start) * (slowdown_ - 1.0));
     const bool last = step + 1 == total_steps_;
     const bool eval = !test_y_.empty() && spec_.training.eval_every > 0 &&
                       (step + 1) % spec_.training.eval_every == 0 && !last;

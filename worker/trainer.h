@@ -31,6 +31,9 @@ class Trainer {
           Model* model, ParamExchange* exchange);
 
   int64_t total_steps() const { return total_steps_; }
+  // Makes every step take `factor` times as long (sleeping after it), to play a straggler in
+  // tests and benchmarks. 1 (the default) runs at full speed.
+  void set_slowdown(double factor) { slowdown_ = factor; }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end.
@@ -48,6 +51,7 @@ class Trainer {
   ParamExchange* exchange_;
   BatchPlan plan_;
   int64_t total_steps_;
+  double slowdown_ = 1.0;
   std::vector<std::vector<float>> params_;  // parameters for the next step, as they arrive
   std::vector<float> x_;
   std::vector<int32_t> y_;

@@ -26,6 +26,8 @@ options:
                   $PSD_BIN_DIR, else bazel-bin of this repository, else $PATH)
   --heartbeat-timeout-ms T   the coordinator's heartbeat timeout (default 3000)
   --exit-with PID   (up) take the cluster down when process PID exits (tests use this)
+  --slow-worker RANK:FACTOR  (up) make worker RANK a straggler: each step takes FACTOR times
+                  as long (repeatable; for drills and benchmarks)
 EOF
 }
 
@@ -35,6 +37,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
+declare -A slowdown=()
 args=()
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 command=$1
@@ -49,6 +52,10 @@ while [[ $# -gt 0 ]]; do
     --bin-dir) bin_dir=${2:?}; shift 2 ;;
     --heartbeat-timeout-ms) heartbeat_timeout_ms=${2:?}; shift 2 ;;
     --exit-with) exit_with=${2:?}; shift 2 ;;
+    --slow-worker)
+      [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
+      slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+      shift 2 ;;
     -f|--follow) follow=1; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -169,7 +176,7 @@ cmd_up() {
     start_daemon "worker-$i" "$worker" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + servers + i)))" \
       --port_file="$run_dir/ports/worker-$i" --node_id_file="$run_dir/ids/worker-$i" \
-      --preferred_rank="$i" --threads="$threads"
+      --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}"
   done
 
   for f in "$run_dir"/cmds/*; do pin_port "$(basename "$f")"; done
