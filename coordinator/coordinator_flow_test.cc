@@ -261,7 +261,7 @@ TEST_CASE("the last worker lost fails a continue job") {
   CHECK_THAT(Get(*c, job.id).reason(), Catch::EndsWith("; no worker left"));
 }
 
-TEST_CASE("a lost server fails the job") {
+TEST_CASE("a lost server fails a job without checkpoint.dir") {
   auto c = StartCoordinator();
   RunningJob job = StartJob(*c, 1, "continue");
   const std::string server_id = job.server->node_id();
@@ -270,6 +270,8 @@ TEST_CASE("a lost server fails the job") {
   CHECK_THAT(Get(*c, job.id).reason(), Catch::StartsWith("server 0 (" + server_id +
                                                          " at 127.0.0.1:20000) lost: "
                                                          "no heartbeat for "));
+  CHECK_THAT(Get(*c, job.id).reason(),
+             Catch::EndsWith("; the job has no checkpoint.dir, so it cannot recover"));
   CHECK(job.worker(0).WaitForStop(job.id).has_value());
 }
 
@@ -408,7 +410,9 @@ TEST_CASE("bad requests get errors that name the problem") {
              Catch::StartsWith("rank 5 out of range"));
   // The job is unharmed.
   CHECK(c->State(job.id) == JOB_RUNNING);
-  CHECK(c->manager().CheckpointJob(job.id).status().code() == absl::StatusCode::kUnimplemented);
+  const absl::Status no_dir = c->manager().CheckpointJob(job.id).status();
+  CHECK(no_dir.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(no_dir.message() == "job " + job.id + " has no checkpoint.dir");
 }
 
 }  // namespace

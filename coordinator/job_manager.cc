@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -11,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/progress.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/server_calls.h"
 
 namespace psd {
 namespace {
@@ -49,13 +52,64 @@ std::string Seconds(absl::Duration d) {
   return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d));
 }
 
+// "5m0s", "1m30s", "2s", "1.5s", "500ms".
+std::string DurationText(absl::Duration d) {
+  int64_t ms = absl::ToInt64Milliseconds(d);
+  if (ms < 1000) return absl::StrCat(ms, "ms");
+  std::string out;
+  const int64_t hours = ms / 3600000, minutes = ms / 60000 % 60;
+  if (hours > 0) absl::StrAppend(&out, hours, "h");
+  if (hours > 0 || minutes > 0) absl::StrAppend(&out, minutes, "m");
+  ms %= 60000;
+  absl::StrAppend(&out, ms / 1000.0, "s");
+  return out;
+}
+
+absl::string_view StripTrailingSlashes(absl::string_view dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  return dir;
+}
+
 // The step of a checkpoint directory ".../<job>/<step>", or 0 when its name is not a number.
 int64_t ResumeStep(absl::string_view dir) {
-  while (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
+  dir = StripTrailingSlashes(dir);
   const size_t slash = dir.rfind('/');
   if (slash != absl::string_view::npos) dir.remove_prefix(slash + 1);
   int64_t step = 0;
   return absl::SimpleAtoi(dir, &step) && step > 0 ? step : 0;
+}
+
+// The numbered subdirectories of `dir`, ascending: the steps checkpointed there.
+std::vector<int64_t> StepDirs(const std::string& dir) {
+  std::vector<int64_t> steps;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    int64_t step = 0;
+    if (entry.is_directory(ec) && absl::SimpleAtoi(entry.path().filename().string(), &step)) {
+      steps.push_back(step);
+    }
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+// --resume-from must name a step directory "<checkpoint.dir>/<job>/<step>". It is checked
+// for existence only when its job directory is visible here; otherwise it lives on the servers.
+absl::Status CheckResumeFrom(const std::string& resume_from) {
+  const absl::string_view dir = StripTrailingSlashes(resume_from);
+  const size_t slash = dir.rfind('/');
+  if (ResumeStep(dir) == 0 || slash == absl::string_view::npos || slash == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--resume-from: expected .../<job>/<step>, got ", resume_from));
+  }
+  const std::string job_dir(dir.substr(0, slash));
+  std::error_code ec;
+  if (!std::filesystem::is_directory(job_dir, ec)) return absl::OkStatus();
+  if (std::filesystem::is_directory(std::string(dir), ec)) return absl::OkStatus();
+  const std::vector<int64_t> steps = StepDirs(job_dir);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--resume-from: ", resume_from, " does not exist (", job_dir, " has ",
+      steps.empty() ? "no checkpoints" : absl::StrCat("steps ", absl::StrJoin(steps, ", ")), ")"));
 }
 
 std::string Plural(size_t n, absl::string_view noun) {
@@ -64,6 +118,11 @@ std::string Plural(size_t n, absl::string_view noun) {
 
 std::vector<MemberRecord>& Members(JobRecord& rec, Role role) {
   return role == ROLE_SERVER ? rec.servers : rec.workers;
+}
+
+// "server 1", or "servers 0, 2".
+std::string ServerRanks(const std::vector<int>& ranks) {
+  return absl::StrCat(ranks.size() == 1 ? "server " : "servers ", absl::StrJoin(ranks, ", "));
 }
 
 std::string NodeIds(const std::vector<MemberRecord>& members) {
@@ -133,6 +192,11 @@ absl::Status JobManager::Load() {
       continue;
     }
     ++running;
+    if (j.rec.resume_step == 0 && j.rec.resume_dir.empty() && !j.rec.resume_from.empty() &&
+        j.info().generation() <= 1) {  // saved by a coordinator before schema 2
+      j.rec.resume_step = ResumeStep(j.rec.resume_from);
+      j.rec.resume_dir = j.rec.resume_from;
+    }
     int awaited = 0;
     for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
       const std::vector<MemberRecord>& list = Members(j.rec, role);
@@ -149,9 +213,10 @@ absl::Status JobManager::Load() {
       }
     }
     spdlog::info(
-        "job {}: was running before the restart; waiting up to {} for its {} nodes to "
+        "job {}: was running before the restart{}; waiting up to {} for its {} nodes to "
         "re-register",
-        id, Seconds(options_.restart_grace), awaited);
+        id, j.rec.recovery.active ? absl::StrCat(" (", j.info().reason(), ")") : "",
+        Seconds(options_.restart_grace), awaited);
   }
   spdlog::info("loaded {} jobs: {} queued, {} running, {} finished", jobs_.size(), queued, running,
                finished);
@@ -170,6 +235,7 @@ void JobManager::MonitorLoop() {
     const std::vector<std::string> dead = members_.Expire(now);
     for (const std::string& id : dead) OnNodeDead(id, now);
     if (!dead.empty()) Schedule();
+    CheckRecoveryDeadlines(now);
   }
 }
 
@@ -209,6 +275,7 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
 
   Job* claimed = request.job_id().empty() ? nullptr : FindJob(request.job_id());
   bool resumes = false;
+  bool rejoins = false;  // a lost server of a recovering job: it may take its rank back
   std::string refusal;
   if (!request.job_id().empty()) {
     if (claimed == nullptr) {
@@ -221,6 +288,7 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
       if (rank < 0 || rank >= static_cast<int>(list.size()) || list[rank].node_id != id) {
         refusal = "that rank belongs to another node";
       } else if (list[rank].state == MemberRecord::State::kLost) {
+        rejoins = info.role() == ROLE_SERVER && claimed->recovering();
         refusal = "the node was dropped from the job";
       } else {
         resumes = true;
@@ -237,11 +305,15 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
   if (resumes) {
     NodeEntry& node = *members_.Find(id);
     members_.SetBusy(node, claimed->info().job_id(), request.rank());
-    if (info.role() == ROLE_SERVER || claimed->rec.workers_started) {
-      AssignNode(id, RunAssignment(*claimed, info.role(), request.rank()));
+    if (std::optional<Assignment> a = MemberAssignment(*claimed, info.role(), request.rank())) {
+      AssignNode(id, *std::move(a));
     }
-    spdlog::info("node {} resumes job {} as {} {} (generation {})", id, request.job_id(),
-                 RoleName(info.role()), request.rank(), claimed->info().generation());
+    spdlog::info("node {} resumes job {} as {} {} (generation {}{})", id, request.job_id(),
+                 RoleName(info.role()), request.rank(), claimed->info().generation(),
+                 claimed->recovering() ? ", paused: recovering" : "");
+  } else if (rejoins) {
+    spdlog::info("node {} is back; it may replace server {} of recovering job {}", id,
+                 request.rank(), request.job_id());
   } else if (!request.job_id().empty()) {
     Assignment stop;
     stop.set_job_id(request.job_id());
@@ -339,6 +411,9 @@ absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& reques
   if (!spec.ok()) return absl::InvalidArgumentError(spec.status().message());
   if (spec->name.empty())
     return absl::InvalidArgumentError(absl::StrCat(source, ": name: required"));
+  if (!request.resume_from().empty()) {
+    if (absl::Status s = CheckResumeFrom(request.resume_from()); !s.ok()) return s;
+  }
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
@@ -407,14 +482,41 @@ absl::StatusOr<JobInfo> JobManager::CancelJob(const std::string& job_id) {
 }
 
 absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::string& job_id) {
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<Job*> job = GetJobOrError(job_id);
-  if (!job.ok()) return job.status();
-  if (!(*job)->running()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is not running (", StateName((*job)->info().state()), ")"));
+  CheckpointRequest request;
+  std::vector<std::string> addresses;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<Job*> found = GetJobOrError(job_id);
+    if (!found.ok()) return found.status();
+    Job& job = **found;
+    if (!job.running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " is not running (", StateName(job.info().state()), ")"));
+    }
+    if (job.spec.checkpoint.dir.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " has no checkpoint.dir"));
+    }
+    if (job.recovering()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is ", job.info().reason(),
+                                                        "; checkpoint it once it runs again"));
+    }
+    request.set_job_id(job_id);
+    request.set_generation(job.info().generation());
+    request.set_step(std::max(job.info().progress().step(), job.rec.resume_step) + 2);
+    request.set_dir(job.spec.checkpoint.dir);
+    for (const MemberRecord& m : job.rec.servers) addresses.push_back(m.address);
   }
-  return absl::UnimplementedError("checkpoints on request are not implemented yet");
+  spdlog::info("job {}: checkpoint of step {} requested from {}", job_id, request.step(),
+               Plural(addresses.size(), "server"));
+  if (absl::Status s = RequestCheckpoint(addresses, request, options_.server_rpc_timeout);
+      !s.ok()) {
+    spdlog::warn("job {}: checkpoint of step {} refused: {}", job_id, request.step(),
+                 std::string(s.message()));
+    return s;
+  }
+  CheckpointJobResponse response;
+  response.set_step(request.step());
+  return response;
 }
 
 // --- Reports ------------------------------------------------------------------------------
@@ -487,6 +589,8 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       CheckMember(job, report.role(), report.rank(), report.node_id());
   if (!found_member.ok()) return found_member.status();
   MemberRecord& member = **found_member;
+  // A daemon leaving may still hold an older generation (a worker paused by a recovery).
+  if (report.kind() == TaskReport::KIND_LEAVING) return OnLeaving(job, report);
   if (report.generation() != job.info().generation()) {
     return absl::FailedPreconditionError(absl::StrCat("generation ", report.generation(),
                                                       " is stale: job ", id, " is at generation ",
@@ -530,24 +634,75 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       spdlog::warn("job {}: {} failed: {}", id, who, report.message());
       Finish(job, JOB_FAILED, absl::StrCat(who, ": ", report.message()));
       return absl::OkStatus();
-    case TaskReport::KIND_CHECKPOINTED: {
-      if (report.role() != ROLE_SERVER) {
-        return absl::InvalidArgumentError("kind: KIND_CHECKPOINTED is reported by servers only");
-      }
-      std::set<int>& ranks = job.checkpoints[report.step()];
-      ranks.insert(report.rank());
-      spdlog::info("job {}: {} wrote the checkpoint of step {}", id, who, report.step());
-      if (ranks.size() == job.rec.servers.size()) {
-        AddEvent(job, absl::StrCat("checkpoint of step ", report.step(), " complete"));
-        spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
-        job.checkpoints.erase(job.checkpoints.begin(), job.checkpoints.upper_bound(report.step()));
-        Persist(job, Durability::kFull);
-      }
-      return absl::OkStatus();
-    }
+    case TaskReport::KIND_CHECKPOINTED:
+      return OnCheckpointed(job, report);
+    case TaskReport::KIND_CHECKPOINT_UNUSABLE:
+      return OnCheckpointUnusable(job, report);
     default:
       return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", report.kind()));
   }
+}
+
+absl::Status JobManager::OnLeaving(Job& job, const TaskReport& report) {
+  const std::string who = absl::StrCat(RoleName(report.role()), " ", report.rank());
+  if (NodeEntry* node = members_.Find(report.node_id()); node != nullptr) node->leaving = true;
+  const std::string why = report.message().empty()
+                              ? std::string("left (shutting down)")
+                              : absl::StrCat("left (shutting down: ", report.message(), ")");
+  spdlog::info("job {}: {} ({}) is leaving", job.info().job_id(), who, report.node_id());
+  OnMemberLost(job, report.role(), report.rank(), why);
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::OnCheckpointed(Job& job, const TaskReport& report) {
+  if (report.role() != ROLE_SERVER) {
+    return absl::InvalidArgumentError("kind: KIND_CHECKPOINTED is reported by servers only");
+  }
+  if (report.step() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step: a checkpoint's step must be > 0, got ", report.step()));
+  }
+  const std::string& id = job.info().job_id();
+  std::set<int>& ranks = job.rec.checkpoints[report.step()];
+  if (!ranks.insert(report.rank()).second) return absl::OkStatus();
+  // Written again since a server found it unusable: a new checkpoint of that step.
+  job.rec.unusable_steps.erase(report.step());
+  spdlog::info("job {}: server {} wrote the checkpoint of step {} ({} of {})", id, report.rank(),
+               report.step(), ranks.size(), job.rec.servers.size());
+  if (ranks.size() == job.rec.servers.size()) {
+    AddEvent(job, absl::StrCat("checkpoint of step ", report.step(), " complete"));
+    spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
+    PruneCheckpoints(job);
+  }
+  Persist(job, Durability::kFull);
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::OnCheckpointUnusable(Job& job, const TaskReport& report) {
+  if (report.role() != ROLE_SERVER) {
+    return absl::InvalidArgumentError("kind: KIND_CHECKPOINT_UNUSABLE is reported by servers only");
+  }
+  if (job.rec.resume_step == 0 || report.step() != job.rec.resume_step) {
+    return absl::InvalidArgumentError(absl::StrCat("step: generation ", job.info().generation(),
+                                                   " restores step ", job.rec.resume_step, ", not ",
+                                                   report.step()));
+  }
+  const std::string& id = job.info().job_id();
+  job.rec.unusable_steps.insert(report.step());
+  const std::string what = absl::StrCat("checkpoint of step ", report.step(), " unusable (server ",
+                                        report.rank(), ": ", report.message(), ")");
+  AddEvent(job, what);
+  spdlog::warn("job {}: {}; falling back to an older one", id, what);
+  if (!PickResumePoint(job).has_value()) {
+    Finish(job, JOB_FAILED, absl::StrCat(what, "; no older usable checkpoint"));
+    return absl::OkStatus();
+  }
+  if (!job.rec.recovery.active) {
+    BeginRecovery(job);
+    PauseMembers(job);
+  }
+  RestoreServers(job);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> JobManager::Barrier(const BarrierRequest& request, absl::Time deadline,
@@ -558,12 +713,16 @@ absl::StatusOr<bool> JobManager::Barrier(const BarrierRequest& request, absl::Ti
   if (!found.ok()) return found.status();
   Job& job = **found;
   if (!job.running()) return false;
-  if (BarrierMembers(job).count(request.node_id()) == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "node '", request.node_id(), "' is not a live member of job ", job.info().job_id()));
+  if (BarrierMembers(job, request.role()).count(request.node_id()) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node '", request.node_id(), "' is not a live ",
+                     request.role() == ROLE_UNSPECIFIED ? "member" : Role_Name(request.role()),
+                     " of job ", job.info().job_id()));
   }
-  const int64_t round = job.barriers[request.name()].round;
-  job.barriers[request.name()].arrived.insert(request.node_id());
+  BarrierState& barrier = job.barriers[request.name()];
+  barrier.role = request.role();
+  const int64_t round = barrier.round;
+  barrier.arrived.insert(request.node_id());
   CheckBarriers(job);
   while (true) {
     auto it = job.barriers.find(request.name());
@@ -589,6 +748,8 @@ void JobManager::Persist(Job& job, Durability durability) {
 void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_events(text); }
 
 void JobManager::Schedule() {
+  // Running jobs that lost a server come first.
+  for (const auto& owned : jobs_) FillServerHoles(*owned);
   std::string head;  // the first queued job that cannot start; later ones wait behind it
   for (const auto& owned : jobs_) {
     Job& job = *owned;
@@ -642,6 +803,11 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
   job.rec.servers.clear();
   job.rec.workers.clear();
   job.rec.workers_started = false;
+  job.rec.resume_step = ResumeStep(job.rec.resume_from);
+  job.rec.resume_dir = job.rec.resume_from;
+  job.rec.recovery = RecoveryRecord();
+  job.rec.checkpoints.clear();
+  job.rec.unusable_steps.clear();
   job.latest.clear();
   for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
     const std::vector<std::string>& ids = role == ROLE_SERVER ? servers : workers;
@@ -658,7 +824,10 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
   spdlog::info("job {} started (generation 1): servers [{}], workers [{}]", id,
                NodeIds(job.rec.servers), NodeIds(job.rec.workers));
   AddEvent(job, absl::StrCat("started on ", Plural(servers.size(), "server"), " and ",
-                             Plural(workers.size(), "worker")));
+                             Plural(workers.size(), "worker"),
+                             job.rec.resume_step > 0 ? absl::StrCat(" from the checkpoint of step ",
+                                                                    job.rec.resume_step)
+                                                     : ""));
   for (size_t rank = 0; rank < servers.size(); ++rank) {
     AssignNode(servers[rank], RunAssignment(job, ROLE_SERVER, static_cast<int>(rank)));
   }
@@ -671,6 +840,16 @@ void JobManager::MaybeStartWorkers(Job& job) {
     if (!m.ready) return;
   }
   job.rec.workers_started = true;
+  if (job.rec.recovery.active) {
+    const int64_t lost = std::max<int64_t>(0, job.rec.recovery.failure_step - job.rec.resume_step);
+    const std::string resumed = absl::StrCat("resumed from step ", job.rec.resume_step, " (lost ",
+                                             Plural(lost, "step"), ")");
+    AddEvent(job, resumed);
+    spdlog::info("job {}: {} at generation {}", job.info().job_id(), resumed,
+                 job.info().generation());
+    job.rec.recovery = RecoveryRecord();
+    job.info().set_reason("running");
+  }
   spdlog::info("job {}: all {} servers ready; starting {} workers", job.info().job_id(),
                job.rec.servers.size(), LiveWorkerRanks(job).size());
   for (size_t rank = 0; rank < job.rec.workers.size(); ++rank) {
@@ -710,6 +889,7 @@ void JobManager::Finish(Job& job, JobState state, const std::string& reason) {
   job.info().set_state(state);
   job.info().set_reason(reason);
   job.info().set_ended_ms(ToMs(absl::Now()));
+  job.rec.recovery = RecoveryRecord();
   job.barriers.clear();
   int stopped = 0;
   for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
@@ -742,16 +922,52 @@ void JobManager::OnMemberLost(Job& job, Role role, int rank, const std::string& 
   if (member.state == MemberRecord::State::kLost) return;
   const std::string lost = absl::StrCat(RoleName(role), " ", rank, " (", member.node_id, " at ",
                                         member.address, ") lost: ", why);
-  if (role == ROLE_WORKER && member.state == MemberRecord::State::kDone) {
-    spdlog::info("job {}: {}; it had finished, nothing to do", job.info().job_id(), lost);
-    return;
-  }
+  const bool was_done = member.state == MemberRecord::State::kDone;
   member.state = MemberRecord::State::kLost;
+  member.ready = false;
   if (NodeEntry* node = members_.Find(member.node_id);
       node != nullptr && node->job_id == job.info().job_id()) {
     members_.SetIdle(*node);
   }
-  if (role == ROLE_SERVER || job.spec.training.on_worker_failure == WorkerFailurePolicy::kFail) {
+  if (role == ROLE_WORKER && was_done) {
+    // Not retrained if a server is lost later: the job goes on with the others.
+    spdlog::info("job {}: {}; it had finished, nothing to do", job.info().job_id(), lost);
+    Persist(job, Durability::kFull);
+    return;
+  }
+  if (role == ROLE_SERVER) {
+    OnServerLost(job, rank, lost);
+  } else {
+    OnWorkerLost(job, rank, lost);
+  }
+}
+
+void JobManager::OnServerLost(Job& job, int rank, const std::string& lost) {
+  const std::string& id = job.info().job_id();
+  if (job.spec.checkpoint.dir.empty()) {
+    Finish(job, JOB_FAILED,
+           absl::StrCat(lost, "; the job has no checkpoint.dir, so it cannot recover"));
+    return;
+  }
+  const std::vector<int> holes = LostServerRanks(job);
+  if (holes.size() == 1) {  // the first hole: the wait for a replacement starts now
+    job.rec.recovery.deadline_ms = ToMs(absl::Now() + options_.recovery_timeout);
+  }
+  const int64_t step = job.info().progress().step();
+  AddEvent(job, absl::StrCat("server ", rank, " lost at step ", step, "; pausing"));
+  spdlog::warn("job {}: {}; pausing the job, waiting up to {} for a replacement", id, lost,
+               DurationText(absl::FromUnixMillis(job.rec.recovery.deadline_ms) - absl::Now()));
+  BeginRecovery(job);
+  job.info().set_reason(
+      absl::StrCat("recovering: waiting for a server to replace ", ServerRanks(holes)));
+  PauseMembers(job);
+  Persist(job, Durability::kFull);
+  FillServerHoles(job);
+}
+
+void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
+  const std::string& id = job.info().job_id();
+  if (job.spec.training.on_worker_failure == WorkerFailurePolicy::kFail) {
     Finish(job, JOB_FAILED, lost);
     return;
   }
@@ -762,21 +978,196 @@ void JobManager::OnMemberLost(Job& job, Role role, int rank, const std::string& 
   }
   const std::string continuing = absl::StrCat("continuing with ", Plural(live.size(), "worker"));
   AddEvent(job, absl::StrCat("worker ", rank, " lost; ", continuing));
-  spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", job.info().job_id(), lost,
-               continuing);
+  spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", id, lost, continuing);
   job.latest.erase(rank);
-  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
-    AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
+  // Paused servers learn the live workers from the ACTION_RUN that ends their pause.
+  if (LostServerRanks(job).empty()) {
+    for (size_t r = 0; r < job.rec.servers.size(); ++r) {
+      AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
+    }
   }
   Persist(job, Durability::kFull);
   CheckBarriers(job);
   MaybeSucceed(job);
 }
 
+// --- Recovery from a lost server ------------------------------------------------------------
+
+void JobManager::BeginRecovery(Job& job) {
+  if (job.rec.recovery.active) return;
+  job.rec.recovery.active = true;
+  job.rec.recovery.failure_step = job.info().progress().step();
+}
+
+void JobManager::PauseMembers(Job& job) {
+  for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
+    const std::vector<MemberRecord>& list = Members(job.rec, role);
+    for (size_t rank = 0; rank < list.size(); ++rank) {
+      if (list[rank].state == MemberRecord::State::kLost) continue;
+      AssignNode(list[rank].node_id, PauseAssignment(job, role, static_cast<int>(rank)));
+    }
+  }
+}
+
+void JobManager::FillServerHoles(Job& job) {
+  if (!job.recovering()) return;
+  std::vector<int> holes = LostServerRanks(job);
+  if (holes.empty()) return;  // restoring already
+  // The lost node itself first (a restarted daemon), then a node asking for that rank, then
+  // any idle server.
+  for (int pass = 0; pass < 3 && !holes.empty(); ++pass) {
+    std::vector<int> unfilled;
+    for (int rank : holes) {
+      NodeEntry* pick = nullptr;
+      for (NodeEntry* n : members_.Live(ROLE_SERVER, NODE_IDLE)) {
+        const bool fits = pass == 0   ? n->info.node_id() == job.rec.servers[rank].node_id
+                          : pass == 1 ? n->info.preferred_rank() == rank
+                                      : true;
+        if (fits) {
+          pick = n;
+          break;
+        }
+      }
+      if (pick == nullptr) {
+        unfilled.push_back(rank);
+      } else {
+        ReplaceServer(job, rank, *pick);
+      }
+    }
+    holes = std::move(unfilled);
+  }
+  if (holes.empty()) {
+    RestoreServers(job);
+    return;
+  }
+  const std::string reason =
+      absl::StrCat("recovering: waiting for a server to replace ", ServerRanks(holes));
+  if (reason != job.info().reason()) {
+    job.info().set_reason(reason);
+    Persist(job, Durability::kFull);
+  }
+}
+
+void JobManager::ReplaceServer(Job& job, int rank, NodeEntry& node) {
+  MemberRecord& member = job.rec.servers[rank];
+  const bool same = member.node_id == node.info.node_id();
+  member.node_id = node.info.node_id();
+  member.address = node.info.address();
+  member.state = MemberRecord::State::kLive;
+  member.ready = false;
+  *job.info().mutable_server_nodes(rank) = member.node_id;
+  members_.SetBusy(node, job.info().job_id(), rank);
+  AssignNode(member.node_id, PauseAssignment(job, ROLE_SERVER, rank));
+  const std::string event = absl::StrCat("server ", rank, same ? " rejoined: " : " replaced by ",
+                                         member.node_id, " at ", member.address);
+  AddEvent(job, event);
+  spdlog::info("job {}: {}", job.info().job_id(), event);
+}
+
+void JobManager::RestoreServers(Job& job) {
+  const std::string& id = job.info().job_id();
+  const std::optional<ResumePoint> point = PickResumePoint(job);
+  if (!point.has_value()) {
+    Finish(job, JOB_FAILED,
+           absl::StrCat("no usable checkpoint to restart from (unusable: step ",
+                        absl::StrJoin(job.rec.unusable_steps, ", "), ")"));
+    return;
+  }
+  JobRecord& rec = job.rec;
+  JobInfo& info = job.info();
+  info.set_generation(info.generation() + 1);
+  rec.resume_step = point->step;
+  rec.resume_dir = point->dir;
+  // Later checkpoints belong to the abandoned run; the servers write those steps again.
+  rec.checkpoints.erase(rec.checkpoints.upper_bound(point->step), rec.checkpoints.end());
+  rec.workers_started = false;
+  for (MemberRecord& m : rec.servers) m.ready = false;
+  for (MemberRecord& m : rec.workers) {
+    if (m.state == MemberRecord::State::kDone) m.state = MemberRecord::State::kLive;
+  }
+  job.results.clear();
+  info.clear_result();
+  job.latest.clear();
+  info.mutable_progress()->set_step(point->step);
+  job.barriers.clear();
+  changed_.SignalAll();
+  info.set_reason(
+      point->step > 0
+          ? absl::StrCat("recovering: servers loading the checkpoint of step ", point->step)
+          : "recovering: servers initialising from the seed");
+  spdlog::info("job {}: generation {}: {} servers restart from step {}{}", id, info.generation(),
+               rec.servers.size(), point->step,
+               point->dir.empty() ? "" : absl::StrCat(" (", point->dir, ")"));
+  for (size_t rank = 0; rank < rec.servers.size(); ++rank) {
+    AssignNode(rec.servers[rank].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(rank)));
+  }
+  Persist(job, Durability::kFull);
+}
+
+std::optional<JobManager::ResumePoint> JobManager::PickResumePoint(const Job& job) const {
+  const JobRecord& rec = job.rec;
+  // The job's own starting point: the seed, or the checkpoint it was submitted to resume from.
+  std::optional<ResumePoint> start;
+  const int64_t submitted_step = ResumeStep(rec.resume_from);
+  if (rec.unusable_steps.count(submitted_step) == 0) {
+    start = ResumePoint{submitted_step, rec.resume_from};
+  }
+  for (auto it = rec.checkpoints.rbegin(); it != rec.checkpoints.rend(); ++it) {
+    if (it->second.size() != rec.servers.size() || rec.unusable_steps.count(it->first) > 0) {
+      continue;
+    }
+    if (start.has_value() && it->first < start->step) break;
+    return ResumePoint{it->first, ""};
+  }
+  return start;
+}
+
+void JobManager::CheckRecoveryDeadlines(absl::Time now) {
+  for (const auto& owned : jobs_) {
+    Job& job = *owned;
+    if (!job.recovering()) continue;
+    const std::vector<int> holes = LostServerRanks(job);
+    if (holes.empty() || ToMs(now) < job.rec.recovery.deadline_ms) continue;
+    Finish(job, JOB_FAILED,
+           absl::StrCat(ServerRanks(holes), " lost and not replaced within ",
+                        DurationText(options_.recovery_timeout)));
+  }
+}
+
+std::vector<int> JobManager::LostServerRanks(const Job& job) const {
+  std::vector<int> ranks;
+  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
+    if (job.rec.servers[r].state == MemberRecord::State::kLost) {
+      ranks.push_back(static_cast<int>(r));
+    }
+  }
+  return ranks;
+}
+
+void JobManager::PruneCheckpoints(Job& job) {
+  JobRecord& rec = job.rec;
+  const size_t keep = static_cast<size_t>(std::max(1, job.spec.checkpoint.keep));
+  size_t complete = 0;
+  int64_t oldest_kept = 0;
+  for (auto it = rec.checkpoints.rbegin(); it != rec.checkpoints.rend(); ++it) {
+    if (it->second.size() == rec.servers.size() && ++complete == keep) {
+      oldest_kept = it->first;
+      break;
+    }
+  }
+  if (complete < keep) return;
+  // Older complete ones are deleted by the servers; older partial ones never complete.
+  rec.checkpoints.erase(rec.checkpoints.begin(), rec.checkpoints.lower_bound(oldest_kept));
+  const int64_t submitted_step = ResumeStep(rec.resume_from);
+  for (auto it = rec.unusable_steps.begin(); it != rec.unusable_steps.end();) {
+    it = *it < oldest_kept && *it != submitted_step ? rec.unusable_steps.erase(it) : std::next(it);
+  }
+}
+
 void JobManager::CheckBarriers(Job& job) {
-  const std::set<std::string> members = BarrierMembers(job);
   for (auto& [name, barrier] : job.barriers) {
     if (barrier.arrived.empty()) continue;
+    const std::set<std::string> members = BarrierMembers(job, barrier.role);
     if (std::includes(barrier.arrived.begin(), barrier.arrived.end(), members.begin(),
                       members.end())) {
       ++barrier.round;
@@ -796,14 +1187,31 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
   for (const MemberRecord& m : job.rec.servers) a.add_server_addresses(m.address);
   a.set_num_workers(static_cast<int>(job.rec.workers.size()));
   a.set_generation(job.rec.info.generation());
-  if (!job.rec.resume_from.empty()) {
-    a.set_resume_dir(job.rec.resume_from);
-    a.set_resume_step(ResumeStep(job.rec.resume_from));
-  }
+  a.set_resume_step(job.rec.resume_step);
   if (role == ROLE_SERVER) {
+    a.set_resume_dir(job.rec.resume_dir);
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
   }
   return a;
+}
+
+Assignment JobManager::PauseAssignment(const Job& job, Role role, int rank) const {
+  Assignment a;
+  a.set_job_id(job.rec.info.job_id());
+  a.set_action(Assignment::ACTION_PAUSE);
+  a.set_role(role);
+  a.set_rank(rank);
+  a.set_generation(job.rec.info.generation());
+  return a;
+}
+
+std::optional<Assignment> JobManager::MemberAssignment(const Job& job, Role role, int rank) const {
+  if (job.rec.recovery.active) {
+    const bool restoring = role == ROLE_SERVER && LostServerRanks(job).empty();
+    return restoring ? RunAssignment(job, role, rank) : PauseAssignment(job, role, rank);
+  }
+  if (role == ROLE_WORKER && !job.rec.workers_started) return std::nullopt;
+  return RunAssignment(job, role, rank);
 }
 
 void JobManager::AssignNode(const std::string& node_id, Assignment assignment) {
@@ -825,13 +1233,13 @@ std::vector<int> JobManager::LiveWorkerRanks(const Job& job) const {
   return ranks;
 }
 
-std::set<std::string> JobManager::BarrierMembers(const Job& job) const {
+std::set<std::string> JobManager::BarrierMembers(const Job& job, Role role) const {
   std::set<std::string> ids;
   for (const MemberRecord& m : job.rec.servers) {
-    if (m.state == MemberRecord::State::kLive) ids.insert(m.node_id);
+    if (m.state == MemberRecord::State::kLive && role != ROLE_WORKER) ids.insert(m.node_id);
   }
   for (const MemberRecord& m : job.rec.workers) {
-    if (m.state == MemberRecord::State::kLive) ids.insert(m.node_id);
+    if (m.state == MemberRecord::State::kLive && role != ROLE_SERVER) ids.insert(m.node_id);
   }
   return ids;
 }

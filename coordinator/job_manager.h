@@ -1,6 +1,8 @@
 // The coordinator's state machine: membership, the job queue, assignments, reports and
-// barriers. Every public method is thread-safe (one mutex guards all state); the gRPC
-// service is a thin translation layer over it.
+// barriers, and the recovery of a running job from a lost server (pause every member, give the
+// lost rank another server, roll every server back to the newest complete checkpoint in a new
+// generation, then resume the workers). Every public method is thread-safe (one mutex guards
+// all state); the gRPC service is a thin translation layer over it.
 #ifndef PSD_COORDINATOR_JOB_MANAGER_H_
 #define PSD_COORDINATOR_JOB_MANAGER_H_
 
@@ -35,6 +37,10 @@ struct CoordinatorOptions {
   absl::Duration dead_retention = absl::Minutes(10);
   // Minimum time between two saves of a job's progress.
   absl::Duration progress_save_interval = absl::Seconds(1);
+  // How long a job whose server was lost waits for a replacement before it fails.
+  absl::Duration recovery_timeout = absl::Minutes(5);
+  // Deadline of each call to a parameter server (checkpoints on request).
+  absl::Duration server_rpc_timeout = absl::Seconds(10);
 };
 
 class JobManager {
@@ -64,7 +70,10 @@ class JobManager {
   absl::StatusOr<JobInfo> GetJob(const std::string& job_id);
   ListJobsResponse ListJobs();
   absl::StatusOr<JobInfo> CancelJob(const std::string& job_id);
-  absl::StatusOr<CheckpointJobResponse> CheckpointJob(const std::string& job_id);
+  // Asks every server of a running job with a checkpoint.dir to checkpoint a step it has not
+  // reached yet (the job's step + 2), calling the servers without holding the lock.
+  absl::StatusOr<CheckpointJobResponse> CheckpointJob(const std::string& job_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // True when the job no longer runs (the worker should stop).
   absl::StatusOr<bool> ReportProgress(const ProgressReport& report);
@@ -76,6 +85,7 @@ class JobManager {
 
  private:
   struct BarrierState {
+    Role role = ROLE_UNSPECIFIED;  // the members it waits for: every live one, or one role's
     int64_t round = 0;
     std::set<std::string> arrived;
   };
@@ -85,10 +95,15 @@ class JobManager {
     std::map<int, Progress> latest;    // worker rank -> last report
     std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
     std::map<std::string, BarrierState> barriers;
-    std::map<int64_t, std::set<int>> checkpoints;  // step -> server ranks that wrote it
     absl::Time last_progress_save = absl::InfinitePast();
     JobInfo& info() { return rec.info; }
     bool running() const { return rec.info.state() == JOB_RUNNING; }
+    bool recovering() const { return running() && rec.recovery.active; }
+  };
+  // Where servers restart a job from.
+  struct ResumePoint {
+    int64_t step = 0;  // 0: the seed's initialisation
+    std::string dir;   // empty: <checkpoint.dir>/<job id>/<step>
   };
 
   JobManager(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);
@@ -121,16 +136,53 @@ class JobManager {
   // for 3.0 s").
   void OnMemberLost(Job& job, Role role, int rank, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `lost` describes the member ("server 1 (id at address) lost: why").
+  void OnServerLost(Job& job, int rank, const std::string& lost) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnWorkerLost(Job& job, int rank, const std::string& lost) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Recovery from a lost server (see OnServerLost) ---
+  // Marks the job recovering, if it is not yet, from its current step.
+  void BeginRecovery(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ACTION_PAUSE (current generation) to every member not lost.
+  void PauseMembers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives every lost server rank an idle server, if there are enough; once none is lost,
+  // restores the servers.
+  void FillServerHoles(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReplaceServer(Job& job, int rank, NodeEntry& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts a new generation from the newest usable checkpoint: servers get ACTION_RUN, workers
+  // stay paused until every server is ready. Fails the job when no usable checkpoint is left.
+  void RestoreServers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<ResumePoint> PickResumePoint(const Job& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails recovering jobs whose lost servers were not replaced in time.
+  void CheckRecoveryDeadlines(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<int> LostServerRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Task reports ---
+  absl::Status OnLeaving(Job& job, const TaskReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnCheckpointed(Job& job, const TaskReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OnCheckpointUnusable(Job& job, const TaskReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets checkpoints older than the newest checkpoint.keep complete ones.
+  void PruneCheckpoints(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnNodeDead(const std::string& node_id, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Completes barriers whose live members have all arrived.
   void CheckBarriers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Assignment RunAssignment(const Job& job, Role role, int rank) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Assignment PauseAssignment(const Job& job, Role role, int rank) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a member of a running job should be doing now (a node that re-registers gets it):
+  // nullopt for a worker that has not been started yet.
+  std::optional<Assignment> MemberAssignment(const Job& job, Role role, int rank) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AssignNode(const std::string& node_id, Assignment assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<int> LiveWorkerRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::set<std::string> BarrierMembers(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::set<std::string> BarrierMembers(const Job& job, Role role) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
   absl::Mutex mu_;

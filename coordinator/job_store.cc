@@ -10,6 +10,7 @@
 namespace psd {
 namespace {
 
+// Schema 1: jobs, their members and events.
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
@@ -44,6 +45,30 @@ CREATE TABLE IF NOT EXISTS job_events (
   PRIMARY KEY (job_id, idx)
 );
 )sql";
+
+// Schema 1 -> 2: recovery from a lost server (resume step, recovery state, checkpoints).
+constexpr char kMigrateTo2[] = R"sql(
+ALTER TABLE jobs ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN resume_dir TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN recovery_deadline_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failure_step INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE job_checkpoints (
+  job_id TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  rank INTEGER NOT NULL,
+  PRIMARY KEY (job_id, step, rank)
+);
+CREATE TABLE job_unusable_checkpoints (
+  job_id TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  PRIMARY KEY (job_id, step)
+);
+)sql";
+
+// kMigrations[v] upgrades schema v to v + 1; schema 0 is an empty file.
+constexpr const char* kMigrations[] = {kSchema, kMigrateTo2};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == JobStore::kSchemaVersion);
 
 // A prepared statement, finalized on destruction.
 class Statement {
@@ -120,19 +145,24 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
                                                       found, ", newer than this psd-coordinator's ",
                                                       kSchemaVersion));
   }
-  if (found < kSchemaVersion) {
-    PSD_RETURN_IF_ERROR(store->Exec("BEGIN IMMEDIATE"));
-    absl::Status status = store->Exec(kSchema);
-    if (status.ok()) {
-      status = store->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
-    }
-    if (!status.ok()) {
-      store->Exec("ROLLBACK").IgnoreError();
-      return status;
-    }
-    PSD_RETURN_IF_ERROR(store->Exec("COMMIT"));
-  }
+  if (found < kSchemaVersion) PSD_RETURN_IF_ERROR(store->Migrate(found));
   return store;
+}
+
+absl::Status JobStore::Migrate(int64_t from_version) {
+  PSD_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status status;
+  for (int64_t v = from_version; v < kSchemaVersion && status.ok(); ++v) {
+    status = Exec(kMigrations[v]);
+  }
+  if (status.ok()) {
+    status = Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
+  }
+  if (!status.ok()) {
+    Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+  return Exec("COMMIT");
 }
 
 JobStore::~JobStore() { sqlite3_close(db_); }
@@ -164,7 +194,8 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
   std::vector<JobRecord> jobs;
   Statement rows(db_,
                  "SELECT id, seq, name, state, reason, spec_yaml, resume_from, submitted_ms, "
-                 "started_ms, ended_ms, generation, workers_started, progress, result "
+                 "started_ms, ended_ms, generation, workers_started, progress, result, "
+                 "resume_step, resume_dir, recovering, recovery_deadline_ms, failure_step "
                  "FROM jobs ORDER BY seq, id");
   int rc;
   while ((rc = rows.Step()) == SQLITE_ROW) {
@@ -187,39 +218,59 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
       return absl::DataLossError(
           absl::StrCat("state file ", path_, ": job ", info.job_id(), ": corrupt progress"));
     }
+    job.resume_step = rows.Int(14);
+    job.resume_dir = rows.Text(15);
+    job.recovery.active = rows.Int(16) != 0;
+    job.recovery.deadline_ms = rows.Int(17);
+    job.recovery.failure_step = rows.Int(18);
     jobs.push_back(std::move(job));
   }
   if (rc != SQLITE_DONE) return Error("reading jobs");
-
-  for (JobRecord& job : jobs) {
-    Statement members(db_,
-                      "SELECT role, rank, node_id, address, state, ready FROM job_members "
-                      "WHERE job_id = ? ORDER BY role, rank");
-    members.Bind(1, job.info.job_id());
-    while ((rc = members.Step()) == SQLITE_ROW) {
-      std::vector<MemberRecord>& list = MembersOf(job, static_cast<Role>(members.Int(0)));
-      const int64_t rank = members.Int(1);
-      if (rank < 0 || rank != static_cast<int64_t>(list.size())) {
-        return absl::DataLossError(absl::StrCat("state file ", path_, ": job ", job.info.job_id(),
-                                                ": ranks not contiguous"));
-      }
-      MemberRecord m;
-      m.node_id = members.Text(2);
-      m.address = members.Text(3);
-      m.state = static_cast<MemberRecord::State>(members.Int(4));
-      m.ready = members.Int(5) != 0;
-      list.push_back(std::move(m));
-    }
-    if (rc != SQLITE_DONE) return Error("reading job members");
-    for (const MemberRecord& m : job.servers) job.info.add_server_nodes(m.node_id);
-    for (const MemberRecord& m : job.workers) job.info.add_worker_nodes(m.node_id);
-
-    Statement events(db_, "SELECT text FROM job_events WHERE job_id = ? ORDER BY idx");
-    events.Bind(1, job.info.job_id());
-    while ((rc = events.Step()) == SQLITE_ROW) job.info.add_events(events.Text(0));
-    if (rc != SQLITE_DONE) return Error("reading job events");
-  }
+  for (JobRecord& job : jobs) PSD_RETURN_IF_ERROR(LoadDetails(job));
   return jobs;
+}
+
+absl::Status JobStore::LoadDetails(JobRecord& job) {
+  const std::string& id = job.info.job_id();
+  Statement members(db_,
+                    "SELECT role, rank, node_id, address, state, ready FROM job_members "
+                    "WHERE job_id = ? ORDER BY role, rank");
+  members.Bind(1, id);
+  int rc;
+  while ((rc = members.Step()) == SQLITE_ROW) {
+    std::vector<MemberRecord>& list = MembersOf(job, static_cast<Role>(members.Int(0)));
+    const int64_t rank = members.Int(1);
+    if (rank < 0 || rank != static_cast<int64_t>(list.size())) {
+      return absl::DataLossError(
+          absl::StrCat("state file ", path_, ": job ", id, ": ranks not contiguous"));
+    }
+    MemberRecord m;
+    m.node_id = members.Text(2);
+    m.address = members.Text(3);
+    m.state = static_cast<MemberRecord::State>(members.Int(4));
+    m.ready = members.Int(5) != 0;
+    list.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) return Error("reading job members");
+  for (const MemberRecord& m : job.servers) job.info.add_server_nodes(m.node_id);
+  for (const MemberRecord& m : job.workers) job.info.add_worker_nodes(m.node_id);
+
+  Statement events(db_, "SELECT text FROM job_events WHERE job_id = ? ORDER BY idx");
+  events.Bind(1, id);
+  while ((rc = events.Step()) == SQLITE_ROW) job.info.add_events(events.Text(0));
+  if (rc != SQLITE_DONE) return Error("reading job events");
+
+  Statement checkpoints(db_, "SELECT step, rank FROM job_checkpoints WHERE job_id = ?");
+  checkpoints.Bind(1, id);
+  while ((rc = checkpoints.Step()) == SQLITE_ROW) {
+    job.checkpoints[checkpoints.Int(0)].insert(static_cast<int>(checkpoints.Int(1)));
+  }
+  if (rc != SQLITE_DONE) return Error("reading job checkpoints");
+  Statement unusable(db_, "SELECT step FROM job_unusable_checkpoints WHERE job_id = ?");
+  unusable.Bind(1, id);
+  while ((rc = unusable.Step()) == SQLITE_ROW) job.unusable_steps.insert(unusable.Int(0));
+  if (rc != SQLITE_DONE) return Error("reading job checkpoints");
+  return absl::OkStatus();
 }
 
 absl::Status JobStore::Save(const JobRecord& job, Durability durability) {
@@ -236,7 +287,8 @@ absl::Status JobStore::SaveInTransaction(const JobRecord& job) {
   Statement row(db_,
                 "INSERT OR REPLACE INTO jobs (id, seq, name, state, reason, spec_yaml, "
                 "resume_from, submitted_ms, started_ms, ended_ms, generation, workers_started, "
-                "progress, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "progress, result, resume_step, resume_dir, recovering, recovery_deadline_ms, "
+                "failure_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   row.Bind(1, info.job_id())
       .Bind(2, job.seq)
       .Bind(3, info.name())
@@ -250,12 +302,23 @@ absl::Status JobStore::SaveInTransaction(const JobRecord& job) {
       .Bind(11, info.generation())
       .Bind(12, int64_t{job.workers_started})
       .BindBlob(13, info.progress().SerializeAsString())
-      .BindBlob(14, info.result().SerializeAsString());
+      .BindBlob(14, info.result().SerializeAsString())
+      .Bind(15, job.resume_step)
+      .Bind(16, job.resume_dir)
+      .Bind(17, int64_t{job.recovery.active})
+      .Bind(18, job.recovery.deadline_ms)
+      .Bind(19, job.recovery.failure_step);
   if (!row.Run()) return Error(absl::StrCat("saving job ", info.job_id()));
+  PSD_RETURN_IF_ERROR(SaveMembers(job));
+  PSD_RETURN_IF_ERROR(SaveEvents(job));
+  return SaveCheckpoints(job);
+}
 
+absl::Status JobStore::SaveMembers(const JobRecord& job) {
+  const std::string& id = job.info.job_id();
   Statement clear(db_, "DELETE FROM job_members WHERE job_id = ?");
-  clear.Bind(1, info.job_id());
-  if (!clear.Run()) return Error(absl::StrCat("saving members of job ", info.job_id()));
+  clear.Bind(1, id);
+  if (!clear.Run()) return Error(absl::StrCat("saving members of job ", id));
   Statement member(db_,
                    "INSERT INTO job_members (job_id, role, rank, node_id, address, state, ready) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -264,22 +327,51 @@ absl::Status JobStore::SaveInTransaction(const JobRecord& job) {
     for (size_t rank = 0; rank < list.size(); ++rank) {
       const MemberRecord& m = list[rank];
       member.Reset();
-      member.Bind(1, info.job_id())
+      member.Bind(1, id)
           .Bind(2, static_cast<int64_t>(role))
           .Bind(3, static_cast<int64_t>(rank))
           .Bind(4, m.node_id)
           .Bind(5, m.address)
           .Bind(6, static_cast<int64_t>(m.state))
           .Bind(7, int64_t{m.ready});
-      if (!member.Run()) return Error(absl::StrCat("saving members of job ", info.job_id()));
+      if (!member.Run()) return Error(absl::StrCat("saving members of job ", id));
     }
   }
+  return absl::OkStatus();
+}
 
+absl::Status JobStore::SaveEvents(const JobRecord& job) {
+  const std::string& id = job.info.job_id();
   Statement event(db_, "INSERT OR IGNORE INTO job_events (job_id, idx, text) VALUES (?, ?, ?)");
-  for (int i = 0; i < info.events_size(); ++i) {
+  for (int i = 0; i < job.info.events_size(); ++i) {
     event.Reset();
-    event.Bind(1, info.job_id()).Bind(2, int64_t{i}).Bind(3, info.events(i));
-    if (!event.Run()) return Error(absl::StrCat("saving events of job ", info.job_id()));
+    event.Bind(1, id).Bind(2, int64_t{i}).Bind(3, job.info.events(i));
+    if (!event.Run()) return Error(absl::StrCat("saving events of job ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::SaveCheckpoints(const JobRecord& job) {
+  const std::string& id = job.info.job_id();
+  const std::string what = absl::StrCat("saving checkpoints of job ", id);
+  Statement clear(db_, "DELETE FROM job_checkpoints WHERE job_id = ?");
+  clear.Bind(1, id);
+  Statement clear_unusable(db_, "DELETE FROM job_unusable_checkpoints WHERE job_id = ?");
+  clear_unusable.Bind(1, id);
+  if (!clear.Run() || !clear_unusable.Run()) return Error(what);
+  Statement written(db_, "INSERT INTO job_checkpoints (job_id, step, rank) VALUES (?, ?, ?)");
+  for (const auto& [step, ranks] : job.checkpoints) {
+    for (int rank : ranks) {
+      written.Reset();
+      written.Bind(1, id).Bind(2, step).Bind(3, int64_t{rank});
+      if (!written.Run()) return Error(what);
+    }
+  }
+  Statement unusable(db_, "INSERT INTO job_unusable_checkpoints (job_id, step) VALUES (?, ?)");
+  for (int64_t step : job.unusable_steps) {
+    unusable.Reset();
+    unusable.Bind(1, id).Bind(2, step);
+    if (!unusable.Run()) return Error(what);
   }
   return absl::OkStatus();
 }

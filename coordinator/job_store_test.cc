@@ -99,6 +99,79 @@ TEST_CASE("JobStore replaces a job saved again") {
   CHECK((*jobs)[0].info.events_size() == 2);
 }
 
+TEST_CASE("JobStore keeps a recovery's state and the checkpoints written") {
+  const std::string path = testing::MakeTempDir("job_store") + "/coordinator.db";
+  JobRecord job = RunningJob();
+  job.resume_step = 200;
+  job.resume_dir = "/ckpt/a-3/200";
+  job.recovery.active = true;
+  job.recovery.deadline_ms = 123456;
+  job.recovery.failure_step = 250;
+  job.checkpoints[100] = {0, 1};
+  job.checkpoints[200] = {1};
+  job.unusable_steps = {300};
+  {
+    auto store = JobStore::Open(path);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->Save(job, Durability::kFull).ok());
+    job.checkpoints.erase(100);  // saved again: rows replaced, not added
+    REQUIRE((*store)->Save(job, Durability::kFull).ok());
+  }
+  auto store = JobStore::Open(path);
+  REQUIRE(store.ok());
+  auto jobs = (*store)->LoadAll();
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 1);
+  const JobRecord& a = (*jobs)[0];
+  CHECK(a.resume_step == 200);
+  CHECK(a.resume_dir == "/ckpt/a-3/200");
+  CHECK(a.recovery.active);
+  CHECK(a.recovery.deadline_ms == 123456);
+  CHECK(a.recovery.failure_step == 250);
+  CHECK(a.checkpoints == std::map<int64_t, std::set<int>>{{200, {1}}});
+  CHECK(a.unusable_steps == std::set<int64_t>{300});
+}
+
+TEST_CASE("JobStore upgrades a schema 1 state file in place") {
+  const std::string path = testing::MakeTempDir("job_store") + "/coordinator.db";
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const char* v1 = R"sql(
+    CREATE TABLE jobs (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL,
+      state INTEGER NOT NULL, reason TEXT NOT NULL, spec_yaml TEXT NOT NULL,
+      resume_from TEXT NOT NULL, submitted_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,
+      ended_ms INTEGER NOT NULL, generation INTEGER NOT NULL, workers_started INTEGER NOT NULL,
+      progress BLOB NOT NULL, result BLOB NOT NULL);
+    CREATE TABLE job_members (job_id TEXT NOT NULL, role INTEGER NOT NULL, rank INTEGER NOT NULL,
+      node_id TEXT NOT NULL, address TEXT NOT NULL, state INTEGER NOT NULL,
+      ready INTEGER NOT NULL, PRIMARY KEY (job_id, role, rank));
+    CREATE TABLE job_events (job_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL,
+      PRIMARY KEY (job_id, idx));
+    INSERT INTO jobs VALUES ('old-1', 1, 'old', 2, 'running', 'name: old', '/c/x-1/40', 1, 2, 0,
+      1, 1, x'', x'');
+    PRAGMA user_version = 1;
+  )sql";
+  REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = JobStore::Open(path);
+  REQUIRE(store.ok());
+  auto jobs = (*store)->LoadAll();
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 1);
+  const JobRecord& a = (*jobs)[0];
+  CHECK(a.info.job_id() == "old-1");
+  CHECK(a.resume_from == "/c/x-1/40");
+  CHECK(a.resume_step == 0);
+  CHECK_FALSE(a.recovery.active);
+  CHECK(a.checkpoints.empty());
+  JobRecord saved = a;
+  saved.checkpoints[10] = {0};
+  REQUIRE((*store)->Save(saved, Durability::kFull).ok());
+  jobs = (*store)->LoadAll();
+  REQUIRE(jobs.ok());
+  CHECK((*jobs)[0].checkpoints.size() == 1);
+}
+
 TEST_CASE("JobStore refuses a state file of a newer schema") {
   const std::string path = testing::MakeTempDir("job_store") + "/coordinator.db";
   { REQUIRE(JobStore::Open(path).ok()); }

@@ -35,6 +35,10 @@ ABSL_FLAG(int64_t, heartbeat_timeout_ms, 3000, "A node missing heartbeats this l
 ABSL_FLAG(int64_t, restart_grace_ms, -1,
           "After a restart, how long a running job's nodes have to re-register "
           "(default: 2 x --heartbeat_timeout_ms).");
+ABSL_FLAG(int64_t, recovery_timeout_ms, 300000,
+          "How long a job that lost a server waits for a replacement server before it fails.");
+ABSL_FLAG(int64_t, server_rpc_timeout_ms, 10000,
+          "Deadline of each call to a parameter server (psdctl checkpoint).");
 ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
           "On SIGTERM, how long open calls get to finish before they are cancelled.");
 
@@ -70,9 +74,21 @@ absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
                      "), got ", timeout));
   }
   if (grace < 0) grace = 2 * timeout;
+  const int64_t recovery = absl::GetFlag(FLAGS_recovery_timeout_ms);
+  if (recovery <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--recovery_timeout_ms: must be > 0, got ", recovery));
+  }
+  const int64_t server_rpc = absl::GetFlag(FLAGS_server_rpc_timeout_ms);
+  if (server_rpc <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server_rpc_timeout_ms: must be > 0, got ", server_rpc));
+  }
   options.heartbeat_interval = absl::Milliseconds(interval);
   options.heartbeat_timeout = absl::Milliseconds(timeout);
   options.restart_grace = absl::Milliseconds(grace);
+  options.recovery_timeout = absl::Milliseconds(recovery);
+  options.server_rpc_timeout = absl::Milliseconds(server_rpc);
   return options;
 }
 
@@ -130,11 +146,14 @@ int Run() {
       return 1;
     }
   }
-  spdlog::info("listening on {}:{} (state {}, heartbeat {} ms, timeout {} ms, restart grace {} ms)",
-               absl::GetFlag(FLAGS_bind), port, db_path,
-               absl::ToInt64Milliseconds(options->heartbeat_interval),
-               absl::ToInt64Milliseconds(options->heartbeat_timeout),
-               absl::ToInt64Milliseconds(options->restart_grace));
+  spdlog::info(
+      "listening on {}:{} (state {}, heartbeat {} ms, timeout {} ms, restart grace {} ms, "
+      "recovery timeout {} ms)",
+      absl::GetFlag(FLAGS_bind), port, db_path,
+      absl::ToInt64Milliseconds(options->heartbeat_interval),
+      absl::ToInt64Milliseconds(options->heartbeat_timeout),
+      absl::ToInt64Milliseconds(options->restart_grace),
+      absl::ToInt64Milliseconds(options->recovery_timeout));
 
   const int signal = WaitForShutdownSignal();
   spdlog::info("signal {}: shutting down", strsignal(signal));

@@ -25,6 +25,7 @@ NodeEntry& Membership::Register(NodeInfo info, absl::Time now) {
   node.info = std::move(info);
   node.state = NODE_IDLE;
   node.awaiting = false;
+  node.leaving = false;
   node.job_id.clear();
   node.rank = -1;
   if (fresh) node.order = next_order_++;
@@ -104,7 +105,9 @@ void Membership::SetBusy(NodeEntry& node, const std::string& job_id, int rank) {
 std::vector<NodeEntry*> Membership::Live(Role role, NodeState state) {
   std::vector<NodeEntry*> out;
   for (auto& [id, node] : nodes_) {
-    if (node.info.role() == role && node.state == state && !node.awaiting) out.push_back(&node);
+    if (node.info.role() == role && node.state == state && !node.awaiting && !node.leaving) {
+      out.push_back(&node);
+    }
   }
   std::sort(out.begin(), out.end(),
             [](const NodeEntry* a, const NodeEntry* b) { return a->order < b->order; });

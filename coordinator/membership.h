@@ -19,6 +19,8 @@ struct NodeEntry {
   NodeState state = NODE_IDLE;
   // Known from a running job's record after a coordinator restart; not yet re-registered.
   bool awaiting = false;
+  // Said it is shutting down (TaskReport KIND_LEAVING): gets no work until it registers again.
+  bool leaving = false;
   std::string job_id;  // when BUSY
   int rank = -1;
   int64_t order = 0;  // registration order
@@ -55,7 +57,7 @@ class Membership {
   void SetIdle(NodeEntry& node);
   void SetBusy(NodeEntry& node, const std::string& job_id, int rank);
 
-  // Live nodes of `role` in registration order, in `state`.
+  // Live nodes of `role` in registration order, in `state`; leaving nodes are left out.
   std::vector<NodeEntry*> Live(Role role, NodeState state);
   std::vector<const NodeEntry*> All() const;
 

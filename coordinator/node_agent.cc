@@ -417,8 +417,9 @@ absl::Status NodeAgent::ReportTask(TaskReport report, absl::Duration deadline) {
 }
 
 absl::StatusOr<bool> NodeAgent::Barrier(const std::string& job_id, const std::string& name,
-                                        absl::Duration timeout) {
+                                        absl::Duration timeout, Role role) {
   BarrierRequest request;
+  request.set_role(role);
   request.set_job_id(job_id);
   request.set_name(name);
   request.set_node_id(node_id());

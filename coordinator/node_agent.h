@@ -81,9 +81,10 @@ class NodeAgent {
   // Sends a task report (node_id is filled in), retrying with backoff while the coordinator is
   // unreachable, until `deadline` passes.
   absl::Status ReportTask(TaskReport report, absl::Duration deadline = absl::Seconds(30));
-  // Waits at the job's barrier `name`; true when every live member arrived in time.
+  // Waits at the job's barrier `name`; true when every live member (of `role`, unless
+  // ROLE_UNSPECIFIED) arrived in time; false on timeout or when the job stopped.
   absl::StatusOr<bool> Barrier(const std::string& job_id, const std::string& name,
-                               absl::Duration timeout);
+                               absl::Duration timeout, Role role = ROLE_UNSPECIFIED);
 
  private:
   NodeAgent(NodeAgentOptions options, AssignmentHandler handler);

@@ -8,6 +8,10 @@
 namespace psd::testing {
 
 std::string JobYaml(const JobYamlOptions& o) {
+  const std::string checkpoint = o.checkpoint_dir.empty()
+                                     ? ""
+                                     : absl::StrFormat("checkpoint:\n  dir: %s\n  keep: %d\n",
+                                                       o.checkpoint_dir, o.checkpoint_keep);
   return absl::StrFormat(R"(name: %s
 model:
   type: logreg
@@ -23,12 +27,12 @@ cluster:
   servers: %d
   workers: %d
   device: %s
-)",
-                         o.name, o.on_worker_failure, o.servers, o.workers, o.device);
+%s)",
+                         o.name, o.on_worker_failure, o.servers, o.workers, o.device, checkpoint);
 }
 
 absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Start(
-    const std::string& state_dir, const CoordinatorOptions& options) {
+    const std::string& state_dir, const CoordinatorOptions& options, int port) {
   absl::StatusOr<std::unique_ptr<JobStore>> store =
       JobStore::Open(absl::StrCat(state_dir, "/coordinator.db"));
   if (!store.ok()) return store.status();
@@ -39,12 +43,16 @@ absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Star
   c->manager_ = *std::move(manager);
   c->service_ = std::make_unique<CoordinatorService>(c->manager_.get());
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  int bound = 0;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
+                           &bound);
   builder.RegisterService(c->service_.get());
   c->server_ = builder.BuildAndStart();
-  if (c->server_ == nullptr || port == 0) return absl::UnavailableError("cannot listen");
-  c->address_ = absl::StrCat("127.0.0.1:", port);
+  if (c->server_ == nullptr || bound == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on 127.0.0.1:", port));
+  }
+  c->port_ = bound;
+  c->address_ = absl::StrCat("127.0.0.1:", bound);
   return c;
 }
 
@@ -168,6 +176,24 @@ absl::Status FakeNode::ReportFailed(const Assignment& run, const std::string& me
   TaskReport report = Report(run, TaskReport::KIND_FAILED);
   report.set_message(message);
   return agent_->ReportTask(report, absl::Seconds(10));
+}
+
+absl::Status FakeNode::ReportCheckpointed(const Assignment& run, int64_t step) {
+  TaskReport report = Report(run, TaskReport::KIND_CHECKPOINTED);
+  report.set_step(step);
+  return agent_->ReportTask(report, absl::Seconds(10));
+}
+
+absl::Status FakeNode::ReportCheckpointUnusable(const Assignment& run, int64_t step,
+                                                const std::string& message) {
+  TaskReport report = Report(run, TaskReport::KIND_CHECKPOINT_UNUSABLE);
+  report.set_step(step);
+  report.set_message(message);
+  return agent_->ReportTask(report, absl::Seconds(10));
+}
+
+absl::Status FakeNode::ReportLeaving(const Assignment& run) {
+  return agent_->ReportTask(Report(run, TaskReport::KIND_LEAVING), absl::Seconds(10));
 }
 
 }  // namespace psd::testing

@@ -26,6 +26,8 @@ struct JobYamlOptions {
   int workers = 1;
   std::string on_worker_failure = "fail";
   std::string device = "auto";
+  std::string checkpoint_dir;  // empty: no checkpoint section
+  int checkpoint_keep = 3;
 };
 
 // A valid job file (its data paths need not exist).
@@ -34,11 +36,13 @@ std::string JobYaml(const JobYamlOptions& options);
 // JobManager + gRPC service on 127.0.0.1 (ephemeral port), state in `state_dir`.
 class InProcessCoordinator {
  public:
+  // `port` 0 picks a free one; a restarted coordinator passes its predecessor's port.
   static absl::StatusOr<std::unique_ptr<InProcessCoordinator>> Start(
-      const std::string& state_dir, const CoordinatorOptions& options);
+      const std::string& state_dir, const CoordinatorOptions& options, int port = 0);
   ~InProcessCoordinator();
 
   const std::string& address() const { return address_; }
+  int port() const { return port_; }
   JobManager& manager() { return *manager_; }
   // The job's state, or JOB_STATE_UNSPECIFIED if unknown.
   JobState State(const std::string& job_id);
@@ -52,6 +56,7 @@ class InProcessCoordinator {
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  int port_ = 0;
 };
 
 // A server or worker daemon stand-in: a NodeAgent that records every assignment it gets.
@@ -60,6 +65,10 @@ class FakeNode {
   FakeNode(std::string coordinator, Role role, int index, int preferred_rank = -1,
            std::vector<Device> devices = {});
   ~FakeNode();
+
+  // The address the node registers (default 127.0.0.1:20000+index for servers, 30000+index
+  // for workers); set before Start, e.g. to the port of a fake parameter server.
+  void set_address(const std::string& address) { info_.set_address(address); }
 
   // Starts the agent and waits for its registration.
   absl::Status Start(const std::string& node_id_file = "",
@@ -83,6 +92,10 @@ class FakeNode {
   absl::Status ReportReady(const Assignment& run);
   absl::Status ReportSucceeded(const Assignment& run, const JobResult& result);
   absl::Status ReportFailed(const Assignment& run, const std::string& message);
+  absl::Status ReportCheckpointed(const Assignment& run, int64_t step);
+  absl::Status ReportCheckpointUnusable(const Assignment& run, int64_t step,
+                                        const std::string& message);
+  absl::Status ReportLeaving(const Assignment& run);
 
  private:
   TaskReport Report(const Assignment& run, TaskReport::Kind kind) const;

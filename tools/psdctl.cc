@@ -1,9 +1,12 @@
 // psdctl: the psd command line (validate, submit, status, list, cancel, nodes, wait,
-// checkpoint). See docs/psdctl.md.
+// checkpoint, eval). See docs/psdctl.md.
 #include <grpcpp/grpcpp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -25,6 +29,7 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "tools/model_eval.h"
 #include "tools/psdctl_format.h"
 
 namespace psd {
@@ -87,6 +92,7 @@ int RunCancel(const Invocation& inv);
 int RunNodes(const Invocation& inv);
 int RunWait(const Invocation& inv);
 int RunCheckpoint(const Invocation& inv);
+int RunEval(const Invocation& inv);
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
@@ -151,10 +157,22 @@ const std::vector<Command>& Commands() {
        "JOB",
        1,
        "checkpoint a running job now",
-       "Asks the coordinator to have the job's servers write a checkpoint, and prints the step\n"
-       "that will be checkpointed.",
+       "Asks the coordinator to have the job's servers write a checkpoint of a step they will\n"
+       "reach shortly, and prints that step. The job must be running and have a\n"
+       "checkpoint.dir; `psdctl status` shows \"checkpoint of step N complete\" once every\n"
+       "server has written it.",
        {},
        RunCheckpoint},
+      {"eval",
+       "MODEL_FILE",
+       1,
+       "score a model file on a test set",
+       "Loads a model file (<checkpoint.dir>/<job>/model.psdm), runs it on this machine's CPU\n"
+       "over the test set its job spec names (or the given IDX files) and prints\n"
+       "\"model <path>: test_accuracy=<x> test_loss=<y> examples=<n>\". Needs no coordinator.",
+       {{"data-images", "FILE", "IDX images to score on instead of the spec's test set"},
+        {"data-labels", "FILE", "IDX labels of --data-images"}},
+       RunEval},
   };
   return commands;
 }
@@ -383,6 +401,40 @@ int TerminalWidth() {
 
 void Sleep(absl::Duration d) { absl::SleepFor(d); }
 
+// What `wait` prints when stdout is not a terminal: a line whenever the state or its reason
+// changes, the events added since `wait` started ("resumed from step 200 (lost 50 steps)"), and
+// a progress line every few seconds while the job runs.
+class PlainReport {
+ public:
+  explicit PlainReport(std::string job_id) : job_id_(std::move(job_id)) {}
+
+  void Update(const JobInfo& job, absl::Time now) {
+    const char* id = job_id_.c_str();
+    if (!IsFinished(job.state()) && (job.state() != state_ || job.reason() != reason_)) {
+      std::printf("job %s %s: %s\n", id, JobStateName(job.state()).c_str(), job.reason().c_str());
+      state_ = job.state();
+      reason_ = job.reason();
+    }
+    for (int i = std::max(events_seen_, 0); events_seen_ >= 0 && i < job.events_size(); ++i) {
+      std::printf("job %s: %s\n", id, job.events(i).c_str());
+    }
+    events_seen_ = job.events_size();
+    if (job.state() == JOB_RUNNING && !IsRecovering(job) &&
+        now - last_progress_ >= kPlainProgressEvery && job.progress().timestamp_ms() > 0) {
+      std::printf("job %s: %s\n", id, ProgressLine(job.progress()).c_str());
+      last_progress_ = now;
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  const std::string job_id_;
+  JobState state_ = JOB_STATE_UNSPECIFIED;
+  std::string reason_;
+  int events_seen_ = -1;  // -1: events already there when `wait` started are not printed
+  absl::Time last_progress_ = absl::InfinitePast();
+};
+
 // Follows the job until it ends; see the `wait` command's help.
 int WaitForJob(Client& client, const std::string& job_id) {
   const bool terminal = isatty(STDOUT_FILENO) == 1;
@@ -392,10 +444,8 @@ int WaitForJob(Client& client, const std::string& job_id) {
     std::fflush(stdout);
     bar_shown = false;
   };
+  PlainReport plain(job_id);
   absl::Time unreachable_since = absl::InfiniteFuture();
-  absl::Time last_progress = absl::InfinitePast();
-  JobState last_state = JOB_STATE_UNSPECIFIED;
-  std::string last_reason;
   GetJobRequest request;
   request.set_job_id(job_id);
   while (true) {
@@ -424,36 +474,27 @@ int WaitForJob(Client& client, const std::string& job_id) {
       std::fprintf(stderr, "psdctl: coordinator at %s is back\n", client.address().c_str());
       unreachable_since = absl::InfiniteFuture();
     }
+    if (!terminal) plain.Update(job, now);
     if (IsFinished(job.state())) {
       clear_bar();
       std::printf("%s\n", FinalLine(job).c_str());
       std::fflush(stdout);
       return job.state() == JOB_SUCCEEDED ? kExitOk : kExitFailed;
     }
-    if (terminal) {
-      std::string line = job.state() == JOB_QUEUED
-                             ? absl::StrCat("job ", job_id, " queued: ", job.reason())
-                             : ProgressBar(job.progress(), TerminalWidth() - 1);
-      line.resize(std::min<size_t>(line.size(), TerminalWidth() - 1));
-      std::printf("\r%s\033[K", line.c_str());
-      std::fflush(stdout);
-      bar_shown = true;
-      Sleep(kTerminalRefresh);
+    if (!terminal) {
+      Sleep(kPlainPoll);
       continue;
     }
-    if (job.state() != last_state || job.reason() != last_reason) {
-      std::printf("job %s %s: %s\n", job_id.c_str(), JobStateName(job.state()).c_str(),
-                  job.reason().c_str());
-      last_state = job.state();
-      last_reason = job.reason();
-    }
-    if (job.state() == JOB_RUNNING && now - last_progress >= kPlainProgressEvery &&
-        job.progress().timestamp_ms() > 0) {
-      std::printf("job %s: %s\n", job_id.c_str(), ProgressLine(job.progress()).c_str());
-      last_progress = now;
-    }
+    // A queued or recovering job shows why instead of the progress bar.
+    std::string line =
+        job.state() == JOB_QUEUED || IsRecovering(job)
+            ? absl::StrCat("job ", job_id, " ", JobStateName(job.state()), ": ", job.reason())
+            : ProgressBar(job.progress(), TerminalWidth() - 1);
+    line.resize(std::min<size_t>(line.size(), TerminalWidth() - 1));
+    std::printf("\r%s\033[K", line.c_str());
     std::fflush(stdout);
-    Sleep(kPlainPoll);
+    bar_shown = true;
+    Sleep(kTerminalRefresh);
   }
 }
 
@@ -498,7 +539,8 @@ int RunSubmit(const Invocation& inv) {
   Client client(inv);
   SubmitJobResponse response;
   const grpc::Status status = client.Call(&Coordinator::Stub::SubmitJob, request, &response);
-  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+      absl::StartsWith(status.error_message(), path + ":")) {
     std::fprintf(stderr, "%s\n", status.error_message().c_str());  // the parser's line
     return kExitFailed;
   }
@@ -557,6 +599,27 @@ int RunNodes(const Invocation& inv) {
 int RunWait(const Invocation& inv) {
   Client client(inv);
   return WaitForJob(client, inv.args[0]);
+}
+
+int RunEval(const Invocation& inv) {
+  const bool has_images = inv.Has("data-images"), has_labels = inv.Has("data-labels");
+  if (has_images != has_labels) {
+    return UsageError("eval: --data-images and --data-labels go together", inv.command);
+  }
+  // The backend logs which device it chose; keep stdout for the result.
+  auto logger = spdlog::stderr_color_st("psdctl");
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  const std::string& path = inv.args[0];
+  absl::StatusOr<EvalResult> result =
+      EvaluateModelFile(path, has_images ? inv.flags.at("data-images") : "",
+                        has_labels ? inv.flags.at("data-labels") : "");
+  if (!result.ok()) {
+    std::fprintf(stderr, "psdctl: %s\n", std::string(result.status().message()).c_str());
+    return kExitFailed;
+  }
+  std::printf("%s\n", EvalLine(path, *result).c_str());
+  return kExitOk;
 }
 
 int RunCheckpoint(const Invocation& inv) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -79,6 +80,10 @@ bool IsFinished(JobState state) {
   return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;
 }
 
+bool IsRecovering(const JobInfo& job) {
+  return job.state() == JOB_RUNNING && absl::StartsWith(job.reason(), "recovering: ");
+}
+
 std::string ShortDuration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::max(0.0, seconds) + 0.5);
   if (s < 60) return absl::StrCat(s, "s");
@@ -149,7 +154,9 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
     rows.push_back({"generation", absl::StrCat(job.generation())});
   }
   if (job.state() != JOB_QUEUED) {
-    rows.push_back({"progress", ProgressLine(job.progress())});
+    rows.push_back({"progress", IsRecovering(job)
+                                    ? absl::StrCat("paused: ", ProgressLine(job.progress()))
+                                    : ProgressLine(job.progress())});
   }
   if (job.state() == JOB_SUCCEEDED) {
     const JobResult& r = job.result();

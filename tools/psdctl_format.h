@@ -22,6 +22,8 @@ std::string ProgressBar(const Progress& progress, int width);
 // "job <id> failed: <reason>" or "job <id> cancelled: <reason>".
 std::string FinalLine(const JobInfo& job);
 bool IsFinished(JobState state);
+// A running job paused while it recovers from a lost server (its reason says how far).
+bool IsRecovering(const JobInfo& job);
 // Everything about one job, several lines.
 std::string JobStatusText(const JobInfo& job, absl::Time now);
 // One line per job, with a header.

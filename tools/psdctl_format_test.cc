@@ -115,5 +115,25 @@ TEST_CASE("JobStatusText shows the reason, progress and events") {
   CHECK_THAT(text, Catch::EndsWith("events\n  worker 1 lost; continuing with 1 worker\n"));
 }
 
+TEST_CASE("a recovering job shows why it is paused") {
+  JobInfo job;
+  job.set_job_id("mnist-3");
+  job.set_state(JOB_RUNNING);
+  job.set_reason("recovering: waiting for a server to replace server 1");
+  *job.mutable_progress() = Midway();
+  job.add_events("server 1 lost at step 2500; pausing");
+  CHECK(IsRecovering(job));
+  const std::string text = JobStatusText(job, absl::Now());
+  CHECK_THAT(text,
+             Catch::Contains(" running: recovering: waiting for a server to replace server 1\n"));
+  CHECK_THAT(text, Catch::Contains(" paused: epoch 3/10  step 2500/10000"));
+  CHECK_THAT(text, Catch::EndsWith("events\n  server 1 lost at step 2500; pausing\n"));
+  job.set_reason("running");
+  CHECK_FALSE(IsRecovering(job));
+  job.set_state(JOB_FAILED);
+  job.set_reason("recovering: x");
+  CHECK_FALSE(IsRecovering(job));
+}
+
 }  // namespace
 }  // namespace psd

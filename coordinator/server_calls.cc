@@ -1,0 +1,53 @@
+#include "coordinator/server_calls.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "proto/parameter_server.grpc.pb.h"
+
+namespace psd {
+namespace {
+
+absl::Status CallCheckpoint(int rank, const std::string& address, const CheckpointRequest& request,
+                            absl::Duration timeout) {
+  std::unique_ptr<ParameterServer::Stub> stub =
+      ParameterServer::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  CheckpointResponse response;
+  const grpc::Status status = stub->Checkpoint(&context, request, &response);
+  if (status.ok()) return absl::OkStatus();
+  const std::string who = absl::StrCat("server ", rank, " at ", address);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::AbortedError(absl::StrCat(who, " did not answer the checkpoint request within ",
+                                           absl::FormatDuration(timeout), ": ",
+                                           status.error_message()));
+  }
+  const absl::Status refused = FromGrpcStatus(status);
+  return absl::Status(refused.code(), absl::StrCat(who, ": ", refused.message()));
+}
+
+}  // namespace
+
+absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
+                               const CheckpointRequest& request, absl::Duration timeout) {
+  std::vector<absl::Status> results(addresses.size());
+  std::vector<std::thread> calls;
+  calls.reserve(addresses.size());
+  for (size_t rank = 0; rank < addresses.size(); ++rank) {
+    calls.emplace_back([&, rank] {
+      results[rank] = CallCheckpoint(static_cast<int>(rank), addresses[rank], request, timeout);
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace psd

@@ -1,0 +1,23 @@
+// Calls from the coordinator to a job's parameter servers (psd.ParameterServer).
+#ifndef PSD_COORDINATOR_SERVER_CALLS_H_
+#define PSD_COORDINATOR_SERVER_CALLS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "proto/parameter_server.pb.h"
+
+namespace psd {
+
+// Sends `request` to the server at every address (indexed by rank) at once, each call with
+// `timeout`. OK when every server accepted it; else the error of the lowest rank that did
+// not, naming that server ("server 1 at host:port: ..."). A server that cannot be reached gives
+// kAborted (kUnavailable would read as "the coordinator is unreachable" to psdctl).
+absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
+                               const CheckpointRequest& request, absl::Duration timeout);
+
+}  // namespace psd
+
+#endif  // PSD_COORDINATOR_SERVER_CALLS_H_

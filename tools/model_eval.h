@@ -1,0 +1,30 @@
+// `psdctl eval`: a model file (common/model_file.h) scored on a labelled IDX data set on the
+// CPU backend.
+#ifndef PSD_TOOLS_MODEL_EVAL_H_
+#define PSD_TOOLS_MODEL_EVAL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace psd {
+
+struct EvalResult {
+  double accuracy = 0;
+  double loss = 0;  // mean cross-entropy
+  int64_t examples = 0;
+};
+
+// Loads the model file at `path` and evaluates it on `images` and `labels` (IDX files); empty
+// paths: the test set named by the spec inside the model file. Errors are one line naming what
+// was wrong, e.g. "model expects 784 inputs but F has 1024".
+absl::StatusOr<EvalResult> EvaluateModelFile(const std::string& path, std::string images,
+                                             std::string labels);
+
+// "model <path>: test_accuracy=0.8812 test_loss=0.3321 examples=10000".
+std::string EvalLine(const std::string& path, const EvalResult& result);
+
+}  // namespace psd
+
+#endif  // PSD_TOOLS_MODEL_EVAL_H_
