@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Renders every kustomization in deploy/k8s (base, overlays/cpu, overlays/gpu) with
+# `kubectl kustomize` and checks each rendering three ways:
+#   schema   the Kubernetes object schemas (types, enums, unknown fields): validator/validate-schema.mjs
+#   project  references, ports, labels, replica counts vs the job spec: validator/check-project.mjs
+#   jobspec  psd's own job-spec loader accepts the embedded job spec: jobspec_check
+# Then plants known mistakes (validator/mutate.mjs) and expects each to be reported.
+# The validator's npm packages come from validator/package-lock.json (npm ci; the npm cache in
+# $PSD_NPM_CACHE, default /var/tmp/psd-npm-cache, makes later runs offline).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+source "$here/testlib.sh"
+
+repo=$(repo_root)
+work=$(scratch_dir)
+trap 'rm -rf "$work"' EXIT
+jobspec_check=${JOBSPEC_CHECK:-$repo/tests/deploy/jobspec_check}
+
+if ! command -v kubectl >/dev/null; then
+  skip k8s_manifests "kubectl not found (it renders the kustomizations offline: kubectl kustomize)"
+  summary; exit
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  skip k8s_manifests "node or npm not found (apt-get install nodejs npm)"
+  summary; exit
+fi
+
+# The validator, with its packages installed from the lock file.
+mkdir -p "$work/validator"
+cp "$repo"/tests/deploy/validator/{package.json,package-lock.json,*.mjs} "$work/validator/"
+if timeout 300 npm ci --prefix "$work/validator" --cache "${PSD_NPM_CACHE:-/var/tmp/psd-npm-cache}" \
+    --prefer-offline --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1; then
+  pass "npm ci (validator packages from package-lock.json)"
+else
+  fail "npm ci" "$(tail -n 5 "$work/npm.log")"
+  summary; exit
+fi
+
+# Copies of the manifests (runfiles are symlinks, which kustomize's load restrictions refuse).
+cp -rL "$repo/deploy/k8s" "$work/k8s"
+
+# validate NAME FILE [yes|no]: the three checks of one rendering (the last argument: whether
+# workers must ask for GPUs); writes their output to NAME.out.
+validate() {
+  local name=$1 file=$2 rc=0
+  local gpu=()
+  [[ $# -ge 3 ]] && gpu=(--gpu="$3")
+  {
+    timeout 120 node "$work/validator/validate-schema.mjs" "$file" || rc=1
+    timeout 120 node "$work/validator/check-project.mjs" "${gpu[@]}" \
+      --job-spec-out "$work/$name.job.yaml" "$file" || rc=1
+    if [[ -s "$work/$name.job.yaml" ]]; then
+      timeout 60 "$jobspec_check" "$work/$name.job.yaml" 2>&1 || rc=1
+    else
+      echo "jobspec: no job spec found in the manifests"; rc=1
+    fi
+  } >"$work/$name.out" 2>&1
+  return $rc
+}
+
+for target in base overlays/cpu overlays/gpu; do
+  name=${target#overlays/}
+  gpu=()
+  case "$name" in cpu) gpu=(no) ;; gpu) gpu=(yes) ;; esac
+  if ! timeout 60 kubectl kustomize "$work/k8s/$target" >"$work/$name.yaml" 2>"$work/$name.err"; then
+    fail "render $target" "$(head -n 5 "$work/$name.err")"
+    continue
+  fi
+  pass "render $target"
+  if validate "$name" "$work/$name.yaml" "${gpu[@]}"; then
+    pass "validate $target: $(grep -E '^(schema|project|ok):' "$work/$name.out" | tr '\n' ' ')"
+  else
+    fail "validate $target" "$(cat "$work/$name.out")"
+  fi
+done
+
+# Planted mistakes: each must make the checks fail with the expected message.
+if [[ -s "$work/cpu.yaml" ]]; then
+  while IFS=$'\t' read -r mutation expect what; do
+    mutated="$work/mutated-$mutation.yaml"
+    if ! node "$work/validator/mutate.mjs" "$mutation" "$work/cpu.yaml" "$mutated" 2>"$work/mutate.err"; then
+      fail "planted $mutation" "cannot plant it: $(cat "$work/mutate.err")"
+      continue
+    fi
+    if validate "mutated-$mutation" "$mutated" no; then
+      fail "planted $mutation ($what)" "the checks passed"
+    elif grep -qF -- "$expect" "$work/mutated-$mutation.out"; then
+      pass "planted $mutation ($what): $(grep -F -- "$expect" "$work/mutated-$mutation.out" | head -n 1 | sed "s|$work/||")"
+    else
+      fail "planted $mutation ($what)" "expected '$expect' in: $(cat "$work/mutated-$mutation.out")"
+    fi
+  done < <(node "$work/validator/mutate.mjs" --list)
+fi
+
+summary

@@ -1,0 +1,90 @@
+// Plants one known mistake in rendered manifests, to show that the validators catch it.
+// Usage: node mutate.mjs MUTATION IN.yaml OUT.yaml    (node mutate.mjs --list: the mutations)
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseAllDocuments, stringify } from "yaml";
+
+const byKind = (docs, kind, name) => {
+  const o = docs.find((d) => d.kind === kind && (!name || d.metadata.name === name));
+  if (!o) throw new Error(`no ${kind} ${name ?? ""} in the manifests`);
+  return o;
+};
+const container = (w) => w.spec.template.spec.containers[0];
+
+// Each: what it plants, and the validator output that must report it.
+export const MUTATIONS = {
+  "unknown-field": {
+    what: "a misspelt field (readinessProbe.periodSecond) in the server StatefulSet",
+    expect: 'unknown field "periodSecond"',
+    apply: (d) => { container(byKind(d, "StatefulSet")).readinessProbe.periodSecond = 5; },
+  },
+  "wrong-type": {
+    what: 'replicas: "2" (a string) in the server StatefulSet',
+    expect: ".spec.replicas: must be integer",
+    apply: (d) => { byKind(d, "StatefulSet").spec.replicas = "2"; },
+  },
+  "bad-enum": {
+    what: "imagePullPolicy: Sometimes in the coordinator Deployment",
+    expect: "imagePullPolicy: must be equal to one of the allowed values",
+    apply: (d) => { container(byKind(d, "Deployment")).imagePullPolicy = "Sometimes"; },
+  },
+  "selector-mismatch": {
+    what: "the server StatefulSet's selector asks for component=servers",
+    expect: "spec.selector",
+    apply: (d) => { byKind(d, "StatefulSet").spec.selector.matchLabels["app.kubernetes.io/component"] = "servers"; },
+  },
+  "not-headless": {
+    what: "the servers' Service gets a cluster IP",
+    expect: 'is not a headless Service',
+    apply: (d) => { delete byKind(d, "Service", "psd-servers").spec.clusterIP; },
+  },
+  "missing-configmap": {
+    what: "the submit Job mounts a ConfigMap that does not exist",
+    expect: 'ConfigMap "psd-job-missing" does not exist',
+    apply: (d) => { byKind(d, "Job", "psd-submit").spec.template.spec.volumes[0].configMap.name = "psd-job-missing"; },
+  },
+  "probe-port": {
+    what: "the worker's liveness probe checks port 7071 (the daemon listens on 7072)",
+    expect: "livenessProbe checks port 7071",
+    apply: (d) => { container(byKind(d, "Job", "psd-worker")).livenessProbe.grpc.port = 7071; },
+  },
+  "replicas-mismatch": {
+    what: "3 server replicas while the job spec says cluster.servers: 2",
+    expect: "cluster.servers is 2 but StatefulSet/psd-server has replicas 3",
+    apply: (d) => { byKind(d, "StatefulSet").spec.replicas = 3; },
+  },
+  "bad-job-spec": {
+    what: "batch_size: 0 in the embedded job spec",
+    expect: "training.batch_size: must be between 1 and 1048576, got 0",
+    apply: (d) => {
+      const cm = d.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("psd-job"));
+      if (!cm) throw new Error("no psd-job ConfigMap in the manifests");
+      cm.data["job.yaml"] = cm.data["job.yaml"].replace(/batch_size: \d+/, "batch_size: 0");
+    },
+  },
+  "bind-loopback": {
+    what: "the server binds 127.0.0.1 in its pod",
+    expect: "must bind 0.0.0.0",
+    apply: (d) => {
+      const c = container(byKind(d, "StatefulSet"));
+      c.args = c.args.map((a) => (a.startsWith("--bind=") ? "--bind=127.0.0.1" : a));
+    },
+  },
+};
+
+function main() {
+  const [name, input, output] = process.argv.slice(2);
+  if (name === "--list") {
+    for (const [k, m] of Object.entries(MUTATIONS)) console.log(`${k}\t${m.expect}\t${m.what}`);
+    return;
+  }
+  const m = MUTATIONS[name];
+  if (!m || !input || !output) {
+    console.error(`usage: node mutate.mjs MUTATION IN.yaml OUT.yaml; MUTATION: ${Object.keys(MUTATIONS).join(", ")}`);
+    process.exit(2);
+  }
+  const docs = parseAllDocuments(readFileSync(input, "utf8")).map((d) => d.toJS()).filter(Boolean);
+  m.apply(docs);
+  writeFileSync(output, docs.map((d) => stringify(d)).join("---\n"));
+}
+
+main();
