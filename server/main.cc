@@ -14,6 +14,7 @@
 #include "coordinator/node_agent.h"
 #include "coordinator/node_flags.h"
 #include "server/ps_server.h"
+#include "server/server_flags.h"
 
 ABSL_FLAG(int64_t, slow_step_log_ms, 10000,
           "Log the workers a step waits for once it has waited this long.");
@@ -78,6 +79,7 @@ int Run() {
   options.listen_address = ListenAddressFromFlags();
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.slow_step_log_after = absl::Milliseconds(absl::GetFlag(FLAGS_slow_step_log_ms));
+  ApplyServerFlags(&options);  // gRPC transport and --work_threads (server/server_flags.h)
   auto server = PsServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());

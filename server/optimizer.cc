@@ -94,37 +94,72 @@ OptimizerState NewOptimizerState(const OptimizerSpec& spec, int64_t n) {
   return state;
 }
 
-void ApplyUpdate(const OptimizerSpec& spec, float lr, absl::Span<const float> grad,
-                 absl::Span<float> params, OptimizerState& state) {
-  const int64_t n = static_cast<int64_t>(std::min(grad.size(), params.size()));
-  const float wd = static_cast<float>(spec.weight_decay);
-  ++state.updates;
-  switch (spec.type) {
-    case OptimizerType::kSgd:
-      Sgd(lr, wd, n, grad.data(), params.data());
-      return;
-    case OptimizerType::kMomentum:
-    case OptimizerType::kNesterov:
-      Momentum(lr, wd, static_cast<float>(spec.momentum), spec.type == OptimizerType::kNesterov, n,
-               grad.data(), params.data(), state.slot0.data());
-      return;
-    case OptimizerType::kAdagrad:
-      Adagrad(lr, wd, static_cast<float>(spec.epsilon), n, grad.data(), params.data(),
-              state.slot0.data());
-      return;
-    case OptimizerType::kAdam:
-    case OptimizerType::kAdamW: {
+namespace {
+
+// The per-update constants of one ApplyUpdate, then the update of elements
+// [offset, offset + n) from gradient values g[0, n).
+struct Update {
+  const OptimizerSpec& spec;
+  float lr, wd;
+  float step_size = 0, bias2_sqrt = 0;  // adam, adamw
+
+  Update(const OptimizerSpec& s, float rate, OptimizerState& state)
+      : spec(s), lr(rate), wd(static_cast<float>(s.weight_decay)) {
+    ++state.updates;
+    if (spec.type == OptimizerType::kAdam || spec.type == OptimizerType::kAdamW) {
       const double t = static_cast<double>(state.updates);
       const double bias1 = 1.0 - std::pow(spec.beta1, t);
       const double bias2 = 1.0 - std::pow(spec.beta2, t);
-      const bool decoupled = spec.type == OptimizerType::kAdamW;
-      Adam(static_cast<float>(lr / bias1), static_cast<float>(std::sqrt(bias2)),
-           decoupled ? 0.0f : wd, decoupled ? lr * wd : 0.0f, static_cast<float>(spec.beta1),
-           static_cast<float>(spec.beta2), static_cast<float>(spec.epsilon), n, grad.data(),
-           params.data(), state.slot0.data(), state.slot1.data());
-      return;
+      step_size = static_cast<float>(lr / bias1);
+      bias2_sqrt = static_cast<float>(std::sqrt(bias2));
     }
   }
+
+  void Apply(int64_t offset, int64_t n, const float* g, float* params,
+             OptimizerState& state) const {
+    float* p = params + offset;
+    switch (spec.type) {
+      case OptimizerType::kSgd:
+        Sgd(lr, wd, n, g, p);
+        return;
+      case OptimizerType::kMomentum:
+      case OptimizerType::kNesterov:
+        Momentum(lr, wd, static_cast<float>(spec.momentum), spec.type == OptimizerType::kNesterov,
+                 n, g, p, state.slot0.data() + offset);
+        return;
+      case OptimizerType::kAdagrad:
+        Adagrad(lr, wd, static_cast<float>(spec.epsilon), n, g, p, state.slot0.data() + offset);
+        return;
+      case OptimizerType::kAdam:
+      case OptimizerType::kAdamW: {
+        const bool decoupled = spec.type == OptimizerType::kAdamW;
+        Adam(step_size, bias2_sqrt, decoupled ? 0.0f : wd, decoupled ? lr * wd : 0.0f,
+             static_cast<float>(spec.beta1), static_cast<float>(spec.beta2),
+             static_cast<float>(spec.epsilon), n, g, p, state.slot0.data() + offset,
+             state.slot1.data() + offset);
+        return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void ApplyUpdate(const OptimizerSpec& spec, float lr, absl::Span<const float> grad,
+                 absl::Span<float> params, OptimizerState& state) {
+  const int64_t n = static_cast<int64_t>(std::min(grad.size(), params.size()));
+  const Update update(spec, lr, state);
+  update.Apply(0, n, grad.data(), params.data(), state);
+}
+
+void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad,
+                 absl::Span<float> params, OptimizerState& state) {
+  const int64_t size = static_cast<int64_t>(params.size());
+  const Update update(spec, lr, state);
+  grad.ForEachRun([&](int64_t offset, const float* g, int64_t n) {
+    if (offset >= size) return;
+    update.Apply(offset, std::min(n, size - offset), g, params.data(), state);
+  });
 }
 
 }  // namespace psd

@@ -7,6 +7,7 @@
 
 #include "absl/types/span.h"
 #include "common/job_spec.h"
+#include "common/payload.h"
 
 namespace psd {
 
@@ -28,6 +29,10 @@ OptimizerState NewOptimizerState(const OptimizerSpec& spec, int64_t n);
 // Applies one update with learning rate `lr` and gradient `grad` (already averaged) to
 // `params`, in the update rules of PyTorch's SGD (momentum, Nesterov), Adagrad, Adam, AdamW.
 void ApplyUpdate(const OptimizerSpec& spec, float lr, absl::Span<const float> grad,
+                 absl::Span<float> params, OptimizerState& state);
+// The same update with the gradient read in place from a wire payload (f32 or f16, in
+// pieces): one update, applied run by run (identical to the above for the same values).
+void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad,
                  absl::Span<float> params, OptimizerState& state);
 
 }  // namespace psd

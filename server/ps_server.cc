@@ -4,16 +4,19 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/buffer_pool.h"
 
 namespace psd {
 
 absl::StatusOr<std::unique_ptr<PsServer>> PsServer::Start(const PsServerOptions& options) {
-  std::unique_ptr<PsServer> ps(new PsServer());
+  std::unique_ptr<PsServer> ps(new PsServer(options));
+  KeepFreedMemory();  // normally done before main() already (common/buffer_pool.h)
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &ps->port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  TransportOptions transport = options.transport;
+  transport.max_message_bytes = options.max_message_bytes;
+  ApplyTransportOptions(transport, &builder);
   builder.RegisterService(&ps->service_);
   ps->server_ = builder.BuildAndStart();
   if (ps->server_ == nullptr || ps->port_ == 0) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/transport_options.h"
 #include "server/job_registry.h"
 #include "server/ps_service.h"
 
@@ -19,7 +20,10 @@ namespace psd {
 
 struct PsServerOptions {
   std::string listen_address = "127.0.0.1:0";  // port 0: any free port
-  int64_t max_message_bytes = 256 << 20;
+  int64_t max_message_bytes = 256 << 20;  // overrides transport.max_message_bytes
+  TransportOptions transport;             // HTTP/2 windows, frame and buffer sizes
+  // Threads for push/pull work off gRPC's threads (PsService::Options); 0: none.
+  int work_threads = 0;
   absl::Duration slow_step_log_after = absl::Seconds(10);
 };
 
@@ -30,11 +34,13 @@ class PsServer {
 
   int port() const { return port_; }
   JobRegistry& jobs() { return registry_; }
+  const PsService& service() const { return service_; }
   // Stops accepting calls, fails the waiting ones, and waits up to `grace` for the rest.
   void Shutdown(absl::Duration grace);
 
  private:
-  PsServer() : service_(&registry_) {}
+  explicit PsServer(const PsServerOptions& options)
+      : service_(&registry_, PsService::Options{options.work_threads}) {}
   void WatchSlowSteps(absl::Duration threshold);
 
   JobRegistry registry_;

@@ -1,15 +1,69 @@
 #include "server/ps_service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <atomic>
+#include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/buffer_pool.h"
+#include "common/fp16.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "proto/wire.h"
 
 namespace psd {
+
+// A fixed set of threads running queued work in order of arrival.
+class WorkPool {
+ public:
+  explicit WorkPool(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~WorkPool() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (auto& t : threads_) t.join();
+  }
+  void Run(absl::AnyInvocable<void()> fn) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(std::move(fn));
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      absl::AnyInvocable<void()> fn;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](WorkPool* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return p->stopping_ || !p->queue_.empty();
+            },
+            this));
+        if (queue_.empty()) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
 namespace {
 
 // Note: CallbackServerContext::DefaultReactor() constructs a fresh reactor on every call, so
@@ -20,35 +74,54 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::S
   return reactor;
 }
 
-absl::Status ApplyPush(ServedJob& job, const PushRequest& request) {
-  for (const Chunk& chunk : request.chunks()) {
-    if (chunk.dtype() != DTYPE_F32) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.key(), ": dtype ",
-                                                     DType_Name(chunk.dtype()),
-                                                     " is not supported on this path"));
+absl::Status ApplyPush(ServedJob& job, const wire::PushRequestView& request) {
+  for (const wire::ChunkView& chunk : request.chunks) {
+    if (chunk.dtype != DTYPE_F32 && chunk.dtype != DTYPE_F16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "chunk ", chunk.key, ": dtype ",
+          DType_IsValid(chunk.dtype) ? DType_Name(static_cast<DType>(chunk.dtype))
+                                     : absl::StrCat(chunk.dtype),
+          " is not supported on this path"));
     }
-    if (chunk.data().size() % sizeof(float) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.key(), ": payload of ",
-                                                     chunk.data().size(),
-                                                     " bytes is not whole floats"));
+    if (!chunk.data.whole()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", chunk.key, ": payload of ", chunk.data.bytes(), " bytes is not whole ",
+                       chunk.dtype == DTYPE_F16 ? "halves" : "floats"));
     }
-    const absl::Span<const float> grad(reinterpret_cast<const float*>(chunk.data().data()),
-                                       chunk.data().size() / sizeof(float));
-    PSD_RETURN_IF_ERROR(job.store->Push(request.worker(), request.step(), chunk.key(), grad,
-                                        request.total_steps()));
+    PSD_RETURN_IF_ERROR(job.store->Push(request.worker, request.step, chunk.key, chunk.data,
+                                        request.total_steps));
   }
   return absl::OkStatus();
+}
+
+// A pooled buffer that a reply slice references; back to the pool when gRPC drops the slice.
+struct PooledBuffer {
+  uint8_t* data;
+  size_t capacity;
+  static void Release(void* arg) {
+    auto* b = static_cast<PooledBuffer*>(arg);
+    BufferPool::Default().Release(b->data, b->capacity);
+    delete b;
+  }
+};
+
+absl::Status CheckPullDtype(int dtype) {
+  if (dtype == DTYPE_F32 || dtype == DTYPE_F16) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("pull: dtype ", dtype, " is not supported"));
 }
 
 // One pull in flight: completes when every requested chunk is readable.
 class PendingPull : public std::enable_shared_from_this<PendingPull> {
  public:
   PendingPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
-              std::vector<uint64_t> keys, PullResponse* response)
+              std::vector<uint64_t> keys, int dtype, grpc::ByteBuffer* response,
+              std::atomic<int64_t>* pull_bytes)
       : job_(std::move(job)),
         reactor_(reactor),
         keys_(std::move(keys)),
+        dtype_(dtype),
         response_(response),
+        pull_bytes_(pull_bytes),
         remaining_(static_cast<int>(keys_.size())) {}
 
   void Start(int worker, int64_t step) {
@@ -78,36 +151,66 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
     reactor_->Finish(ToGrpcStatus(error));
   }
 
+  // Encodes the chunks' parameters straight from the store into pooled buffers (the one
+  // copy of a pull on this side), referenced by the reply's slices.
   absl::Status Fill() {
+    const bool half = dtype_ == DTYPE_F16;
+    const size_t size = half ? 2 : 4;
+    std::vector<wire::ChunkRef> chunks;
+    std::vector<PooledBuffer*> buffers;
+    chunks.reserve(keys_.size());
+    buffers.reserve(keys_.size());
+    auto release_all = [&buffers] {
+      for (PooledBuffer* b : buffers) PooledBuffer::Release(b);
+    };
     int64_t clock = INT64_MAX;
+    int64_t bytes = 0;
     for (uint64_t key : keys_) {
-      Chunk* out = response_->add_chunks();
-      out->set_key(key);
-      out->set_dtype(DTYPE_F32);
       const int64_t n = job_->placement.chunk(key).length;
-      std::string* data = out->mutable_data();
-      data->resize(n * sizeof(float));
-      PSD_ASSIGN_OR_RETURN(
-          int64_t c,
-          job_->store->Read(key, absl::MakeSpan(reinterpret_cast<float*>(data->data()), n)));
-      clock = std::min(clock, c);
+      auto* b = new PooledBuffer;
+      b->data = BufferPool::Default().Acquire(n * size, &b->capacity);
+      buffers.push_back(b);
+      auto c = job_->store->ReadWith(key, [&](absl::Span<const float> params) {
+        const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(params.size()));
+        if (half) {
+          FloatToHalf(params.data(), reinterpret_cast<uint16_t*>(b->data), m);
+        } else {
+          std::memcpy(b->data, params.data(), m * sizeof(float));
+        }
+      });
+      if (!c.ok()) {
+        release_all();
+        return c.status();
+      }
+      clock = std::min(clock, *c);
+      chunks.push_back({key, static_cast<DType>(dtype_), absl::Span<const uint8_t>(b->data, n * size)});
+      bytes += n * static_cast<int64_t>(size);
     }
-    response_->set_server_step(keys_.empty() ? 0 : clock);
-    response_->set_staleness(job_->store->stats().max_staleness);
+    wire::EncodedMessage encoded;
+    wire::EncodePullResponse({keys_.empty() ? 0 : clock, job_->store->max_staleness()}, chunks,
+                             &encoded);
+    size_t next = 0;
+    *response_ = wire::ToByteBuffer(encoded, [&](const uint8_t* data, size_t n) {
+      return wire::ReferenceSlice(data, n, &PooledBuffer::Release, buffers[next++]);
+    });
+    pull_bytes_->fetch_add(bytes, std::memory_order_relaxed);
     return absl::OkStatus();
   }
 
   std::shared_ptr<ServedJob> job_;
   grpc::ServerUnaryReactor* reactor_;
   std::vector<uint64_t> keys_;
-  PullResponse* response_;
+  const int dtype_;
+  grpc::ByteBuffer* response_;
+  std::atomic<int64_t>* pull_bytes_;
   std::atomic<int> remaining_;
   absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
 void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
-               std::vector<uint64_t> keys, int worker, int64_t step, PullResponse* response) {
+               std::vector<uint64_t> keys, int worker, int64_t step, int dtype,
+               grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes) {
   for (uint64_t key : keys) {
     if (!job->store->Owns(key)) {
       reactor->Finish(ToGrpcStatus(absl::NotFoundError(
@@ -115,11 +218,41 @@ void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor
       return;
     }
   }
-  auto pending = std::make_shared<PendingPull>(std::move(job), reactor, std::move(keys), response);
+  auto pending = std::make_shared<PendingPull>(std::move(job), reactor, std::move(keys), dtype,
+                                               response, pull_bytes);
   pending->Start(worker, step);
 }
 
+grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 }  // namespace
+
+PsService::PsService(JobRegistry* registry, Options options)
+    : registry_(registry), counters_(std::make_shared<Counters>()) {
+  if (options.work_threads > 0) pool_ = std::make_unique<WorkPool>(options.work_threads);
+}
+
+PsService::~PsService() = default;
+
+template <typename Fn>
+void PsService::Dispatch(Fn fn) {
+  if (pool_ == nullptr) return fn();
+  pool_->Run(std::move(fn));
+}
+
+WireCounters PsService::counters() const {
+  WireCounters c;
+  c.push_payload_bytes = counters_->push_bytes.load();
+  c.pull_payload_bytes = counters_->pull_bytes.load();
+  c.push_rpcs = counters_->push_rpcs.load();
+  c.pull_rpcs = counters_->pull_rpcs.load();
+  c.push_payloads = counters_->payloads.load();
+  c.push_payload_pieces = counters_->pieces.load();
+  return c;
+}
 
 grpc::ServerUnaryReactor* PsService::InitJob(grpc::CallbackServerContext* ctx,
                                              const InitJobRequest* request,
@@ -132,40 +265,83 @@ grpc::ServerUnaryReactor* PsService::InitJob(grpc::CallbackServerContext* ctx,
   return Finish(ctx, absl::OkStatus());
 }
 
+void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
+                           grpc::ByteBuffer* response, bool then_pull) {
+  std::vector<grpc::Slice> slices;
+  std::vector<Payload::Piece> pieces;
+  wire::PushRequestView req;
+  absl::Status status = wire::ReadPieces(*request, &slices, &pieces);
+  if (status.ok()) status = wire::DecodePushRequest(pieces, &req);
+  if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
+  auto job = registry_->Get(req.job_id, req.generation);
+  if (!job.ok()) return reactor->Finish(ToGrpcStatus(job.status()));
+  if (then_pull) status = CheckPullDtype(req.pull_dtype);
+  if (status.ok()) status = ApplyPush(**job, req);
+  counters_->push_rpcs.fetch_add(1, std::memory_order_relaxed);
+  int64_t bytes = 0, pieces_seen = 0;
+  for (const auto& c : req.chunks) {
+    bytes += c.data.bytes();
+    pieces_seen += static_cast<int64_t>(c.data.pieces().size());
+  }
+  counters_->push_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  counters_->payloads.fetch_add(static_cast<int64_t>(req.chunks.size()), std::memory_order_relaxed);
+  counters_->pieces.fetch_add(pieces_seen, std::memory_order_relaxed);
+  if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
+  if (!then_pull) {
+    PushResponse r;
+    r.set_server_step((*job)->store->stats().min_step);
+    *response = SerializeSmall(r);
+    return reactor->Finish(grpc::Status::OK);
+  }
+  std::vector<uint64_t> keys;
+  keys.reserve(req.chunks.size());
+  for (const auto& c : req.chunks) keys.push_back(c.key);
+  counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
+  StartPull(*std::move(job), reactor, std::move(keys), req.worker, req.step + 1, req.pull_dtype,
+            response, &counters_->pull_bytes);
+}
+
+void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
+                           grpc::ByteBuffer* response) {
+  PullRequest req;
+  {
+    grpc::ByteBuffer copy(*request);  // references the slices
+    grpc::ProtoBufferReader reader(&copy);
+    if (!req.ParseFromZeroCopyStream(&reader)) {
+      return reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError("malformed PullRequest")));
+    }
+  }
+  auto job = registry_->Get(req.job_id(), req.generation());
+  if (!job.ok()) return reactor->Finish(ToGrpcStatus(job.status()));
+  if (absl::Status s = CheckPullDtype(req.dtype()); !s.ok()) {
+    return reactor->Finish(ToGrpcStatus(s));
+  }
+  counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
+  StartPull(*std::move(job), reactor, {req.keys().begin(), req.keys().end()}, req.worker(),
+            req.step(), req.dtype(), response, &counters_->pull_bytes);
+}
+
 grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,
-                                          const PushRequest* request, PushResponse* response) {
-  auto job = registry_->Get(request->job_id(), request->generation());
-  if (!job.ok()) return Finish(ctx, job.status());
-  absl::Status status = ApplyPush(**job, *request);
-  response->set_server_step((*job)->store->stats().min_step);
-  return Finish(ctx, status);
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Dispatch([this, reactor, request, response] { HandlePush(reactor, request, response, false); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PsService::Pull(grpc::CallbackServerContext* ctx,
-                                          const PullRequest* request, PullResponse* response) {
-  auto job = registry_->Get(request->job_id(), request->generation());
-  if (!job.ok()) return Finish(ctx, job.status());
-  if (request->dtype() != DTYPE_F32) {
-    return Finish(ctx, absl::InvalidArgumentError("pull: only f32 is supported on this path"));
-  }
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  StartPull(*std::move(job), reactor, {request->keys().begin(), request->keys().end()},
-            request->worker(), request->step(), response);
+  Dispatch([this, reactor, request, response] { HandlePull(reactor, request, response); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PsService::PushPull(grpc::CallbackServerContext* ctx,
-                                              const PushRequest* request, PullResponse* response) {
-  auto job = registry_->Get(request->job_id(), request->generation());
-  if (!job.ok()) return Finish(ctx, job.status());
-  absl::Status status = ApplyPush(**job, *request);
-  if (!status.ok()) return Finish(ctx, status);
-  std::vector<uint64_t> keys;
-  keys.reserve(request->chunks_size());
-  for (const Chunk& c : request->chunks()) keys.push_back(c.key());
+                                              const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  StartPull(*std::move(job), reactor, std::move(keys), request->worker(), request->step() + 1,
-            response);
+  Dispatch([this, reactor, request, response] { HandlePush(reactor, request, response, true); });
   return reactor;
 }
 
@@ -181,11 +357,15 @@ grpc::ServerUnaryReactor* PsService::GetStats(grpc::CallbackServerContext* ctx,
   auto job = registry_->Get(request->job_id(), 0);
   if (!job.ok()) return Finish(ctx, job.status());
   const ShardStats s = (*job)->store->stats();
+  const WireCounters w = counters();
   response->set_pushes(s.pushes);
   response->set_pulls(s.pulls);
   response->set_duplicate_pushes(s.duplicate_pushes);
   response->set_step(s.min_step);
   response->set_max_staleness(s.max_staleness);
+  // Payload bytes through this server (every job it served).
+  response->set_bytes_in(w.push_payload_bytes);
+  response->set_bytes_out(w.pull_payload_bytes);
   return Finish(ctx, absl::OkStatus());
 }
 

@@ -1,33 +1,84 @@
 // The ParameterServer gRPC service (callback API): pulls that must wait for other workers
 // park without holding a thread and complete from the push that makes them readable.
+//
+// Push, Pull and PushPull are raw methods (gRPC ByteBuffers) handled by proto/wire.h: a
+// push's chunk payloads are read in place from the slices gRPC received and added straight
+// into the chunk's accumulator or optimizer; a pull's reply is encoded from the chunk's
+// parameters (under its lock) into a pooled buffer that the reply's slice references. The
+// bytes on the wire are the .proto messages, so protobuf clients work unchanged.
 #ifndef PSD_SERVER_PS_SERVICE_H_
 #define PSD_SERVER_PS_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
 
 #include "proto/parameter_server.grpc.pb.h"
 #include "server/job_registry.h"
 
 namespace psd {
 
-class PsService final : public ParameterServer::CallbackService {
+class WorkPool;
+
+// Bytes through the hot path since the service started (all jobs).
+struct WireCounters {
+  int64_t push_payload_bytes = 0;  // gradient payload bytes received
+  int64_t pull_payload_bytes = 0;  // parameter payload bytes sent
+  int64_t push_rpcs = 0;
+  int64_t pull_rpcs = 0;  // Pull and PushPull replies
+  // Received chunk payloads, and the byte ranges (network buffers) they were spread over:
+  // payloads were read in place across slice boundaries when pieces > payloads.
+  int64_t push_payloads = 0;
+  int64_t push_payload_pieces = 0;
+};
+
+class PsService final
+    : public ParameterServer::WithRawCallbackMethod_Push<ParameterServer::WithRawCallbackMethod_Pull<
+          ParameterServer::WithRawCallbackMethod_PushPull<ParameterServer::CallbackService>>> {
  public:
-  explicit PsService(JobRegistry* registry) : registry_(registry) {}
+  struct Options {
+    // Threads that run the push and pull work (accumulate, optimizer, encoding) off gRPC's
+    // threads; 0 runs it on the gRPC thread that received the call.
+    int work_threads = 0;
+  };
+
+  explicit PsService(JobRegistry* registry) : PsService(registry, Options()) {}
+  PsService(JobRegistry* registry, Options options);
+  ~PsService() override;
 
   grpc::ServerUnaryReactor* InitJob(grpc::CallbackServerContext* ctx, const InitJobRequest* request,
                                     InitJobResponse* response) override;
-  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* ctx, const PushRequest* request,
-                                 PushResponse* response) override;
-  grpc::ServerUnaryReactor* Pull(grpc::CallbackServerContext* ctx, const PullRequest* request,
-                                 PullResponse* response) override;
-  grpc::ServerUnaryReactor* PushPull(grpc::CallbackServerContext* ctx, const PushRequest* request,
-                                     PullResponse* response) override;
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Pull(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* PushPull(grpc::CallbackServerContext* ctx,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* EndJob(grpc::CallbackServerContext* ctx, const EndJobRequest* request,
                                    EndJobResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
                                      const GetStatsRequest* request,
                                      ServerStats* response) override;
 
+  WireCounters counters() const;
+
  private:
+  struct Counters {
+    std::atomic<int64_t> push_bytes{0}, pull_bytes{0}, push_rpcs{0}, pull_rpcs{0};
+    std::atomic<int64_t> payloads{0}, pieces{0};
+  };
+  void HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
+                  grpc::ByteBuffer* response, bool then_pull);
+  void HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
+                  grpc::ByteBuffer* response);
+  // Runs `fn` on the work pool, or here when there is none.
+  template <typename Fn>
+  void Dispatch(Fn fn);
+
   JobRegistry* registry_;
+  std::unique_ptr<WorkPool> pool_;
+  std::shared_ptr<Counters> counters_;
 };
 
 }  // namespace psd

@@ -84,6 +84,11 @@ int64_t ShardStore::num_bytes() const {
 
 absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, absl::Span<const float> grad,
                               int64_t total_steps) {
+  return Push(worker, step, key, Payload::F32(grad), total_steps);
+}
+
+absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, const Payload& grad,
+                              int64_t total_steps) {
   if (closed_) return absl::FailedPreconditionError("job is no longer served here");
   Chunk* c = Find(key);
   if (c == nullptr)
@@ -92,9 +97,15 @@ absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, absl::Span
     return absl::InvalidArgumentError(
         absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")"));
   }
-  if (static_cast<int64_t>(grad.size()) != c->info.length) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": gradient has ", grad.size(),
-                                                   " elements, expected ", c->info.length));
+  if (!grad.whole()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunk ", key, ": payload of ", grad.bytes(), " bytes is not whole ",
+        grad.type() == WireType::kF16 ? "halves" : "floats"));
+  }
+  if (grad.elements() != c->info.length) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": gradient has ",
+                                                   grad.elements(), " elements, expected ",
+                                                   c->info.length));
   }
   if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
   std::vector<Waiter> ready;
@@ -113,17 +124,20 @@ absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, absl::Span
                          " but the chunk is at step ", c->clock,
                          step < c->clock ? " (the worker was dropped from the job)" : ""));
       }
-      float* __restrict acc = c->accum.data();
-      const float* __restrict g = grad.data();
-      for (int64_t i = 0; i < c->info.length; ++i) acc[i] += g[i];
+      grad.AddTo(c->accum.data());
       ++c->contributors;
       c->worker_clock[worker] = step + 1;
       MaybeCompleteSyncStep(*c, total_steps);
     } else {
+      // One push per live worker moves the parameters as far as one sync step: the rate is
+      // divided by the number of live workers, or (staleness-aware) by the number of updates
+      // since this worker read the chunk, so a stale gradient takes a smaller step.
       double lr = LearningRate(spec_.training, step, c->total_steps);
       if (spec_.training.staleness_aware_lr) {
-        const int64_t staleness = c->clock - c->worker_read_clock[worker];
-        lr /= static_cast<double>(std::max<int64_t>(1, staleness));
+        lr /= static_cast<double>(std::max<int64_t>(1, c->clock - c->worker_read_clock[worker]));
+      } else {
+        absl::MutexLock live(&live_mu_);
+        lr /= static_cast<double>(std::max<size_t>(1, live_workers_.size()));
       }
       ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, absl::MakeSpan(c->params),
                   c->opt);
@@ -225,6 +239,16 @@ void ShardStore::WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallb
     c->worker_read_clock[worker] = c->clock;
   }
   ready(absl::OkStatus());
+}
+
+absl::StatusOr<int64_t> ShardStore::ReadWith(
+    uint64_t key, absl::FunctionRef<void(absl::Span<const float>)> fn) const {
+  const Chunk* c = Find(key);
+  if (c == nullptr)
+    return absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server"));
+  absl::MutexLock lock(&c->mu);
+  fn(c->params);
+  return c->clock;
 }
 
 absl::StatusOr<int64_t> ShardStore::Read(uint64_t key, absl::Span<float> out) const {

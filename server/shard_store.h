@@ -8,6 +8,9 @@
 // c + 1; a pull at step c waits until the chunk has reached c. `async` applies every push at
 // once and never makes a pull wait. `ssp` applies every push at once and makes a pull at step
 // c wait until every live worker has pushed step c - s - 1 (its clock has reached c - s).
+// In async and ssp a push's learning rate is divided by the number of live workers (a round of
+// pushes moves the parameters as far as one sync step), or with training.staleness_aware_lr
+// by the updates the chunk took since the pushing worker read it.
 #ifndef PSD_SERVER_SHARD_STORE_H_
 #define PSD_SERVER_SHARD_STORE_H_
 
@@ -17,12 +20,14 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/job_spec.h"
+#include "common/payload.h"
 #include "common/placement.h"
 #include "server/optimizer.h"
 
@@ -52,6 +57,10 @@ class ShardStore {
   // applied again. `total_steps` feeds the learning-rate schedule.
   absl::Status Push(int worker, int64_t step, uint64_t key, absl::Span<const float> grad,
                     int64_t total_steps);
+  // The same with the gradient read in place from the received wire buffers (f32 or f16 in
+  // pieces): added into the accumulator or fed to the optimizer without a staging copy.
+  absl::Status Push(int worker, int64_t step, uint64_t key, const Payload& grad,
+                    int64_t total_steps);
 
   // Calls `ready` once `worker` may read chunk `key` for step `step`: at once (on this
   // thread) when it already may, else from the thread whose push or membership change
@@ -60,6 +69,10 @@ class ShardStore {
 
   // Copies chunk `key`'s parameters into `out` (its exact length); returns the chunk's clock.
   absl::StatusOr<int64_t> Read(uint64_t key, absl::Span<float> out) const;
+  // Calls `fn` with chunk `key`'s parameters under the chunk's lock (to encode them straight
+  // into an outgoing buffer); returns the chunk's clock.
+  absl::StatusOr<int64_t> ReadWith(uint64_t key,
+                                   absl::FunctionRef<void(absl::Span<const float>)> fn) const;
 
   // The workers the clocks wait for. Steps that were waiting only for removed workers
   // complete now with the gradients that arrived.
@@ -76,6 +89,8 @@ class ShardStore {
   const std::vector<uint64_t>& keys() const { return keys_; }
   int64_t num_bytes() const;
   ShardStats stats() const;
+  // stats().max_staleness without visiting the chunks (for every pull reply).
+  int64_t max_staleness() const { return max_staleness_.load(); }
 
  private:
   struct Chunk;

@@ -3,6 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +23,7 @@
 #include "common/logging.h"
 #include "common/model_file.h"
 #include "common/status_macros.h"
+#include "common/transport_flags.h"
 #include "coordinator/node_agent.h"
 #include "coordinator/node_flags.h"
 #include "kernels/select.h"
@@ -28,7 +32,10 @@
 
 ABSL_FLAG(int, threads, 0, "BLAS threads of the CPU backend; 0: one per core.");
 ABSL_FLAG(int, max_in_flight, 64, "Chunk RPCs a worker keeps in flight at once.");
-ABSL_FLAG(int, channels_per_server, 1, "TCP connections to each server.");
+ABSL_FLAG(int, channels_per_server, 2, "TCP connections to each server.");
+ABSL_FLAG(bool, exit_after_job, false,
+          "Exit (0) once the first job this worker ran has ended, so a batch scheduler (a "
+          "Kubernetes Job) sees the worker complete.");
 ABSL_FLAG(double, slowdown, 1.0,
           "Make every training step take this many times as long (a straggler for drills and "
           "benchmarks); 1 is full speed.");
@@ -60,11 +67,36 @@ class Worker {
     const bool run = a.action() == Assignment::ACTION_RUN && a.role() == ROLE_WORKER;
     if (run && a.job_id() == job_id_ && a.generation() == generation_) return;
     StopJob();
+    if (a.action() == Assignment::ACTION_PAUSE) {
+      spdlog::info("job {}: paused (a recovery is under way)", a.job_id());
+    }
+    if (a.action() == Assignment::ACTION_STOP && ran_job_ && absl::GetFlag(FLAGS_exit_after_job)) {
+      spdlog::info("job {} ended: exiting (--exit_after_job)", a.job_id());
+      kill(getpid(), SIGTERM);  // main() shuts down as on any SIGTERM
+    }
     if (!run) return;
+    ran_job_ = true;
     job_id_ = a.job_id();
     generation_ = a.generation();
+    rank_ = a.rank();
     stop_ = false;
     thread_ = std::thread([this, a] { RunJob(a); });
+  }
+
+  // Tells the coordinator this worker is leaving its job (SIGTERM), so the job goes on
+  // without it (or fails) now rather than after the heartbeat timeout.
+  void Leave() {
+    if (job_id_.empty()) return;
+    TaskReport report;
+    report.set_job_id(job_id_);
+    report.set_role(ROLE_WORKER);
+    report.set_rank(rank_);
+    report.set_generation(generation_);
+    report.set_kind(TaskReport::KIND_LEAVING);
+    report.set_message("worker shut down (SIGTERM)");
+    if (absl::Status s = agent_->ReportTask(report, absl::Seconds(5)); !s.ok()) {
+      spdlog::warn("job {}: could not tell the coordinator that this worker leaves: {}", job_id_, s);
+    }
   }
 
   void StopJob() {
@@ -125,6 +157,8 @@ class Worker {
     options.total_steps = PlannedSteps(spec, train->count, a.num_workers());
     options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
     options.channels_per_server = absl::GetFlag(FLAGS_channels_per_server);
+    options.transport = TransportOptionsFromFlags();  // common/transport_flags.h
+    SetWireOptions(spec.cluster, &options);           // cluster.wire_dtype, wire_fp16_params
     PSD_ASSIGN_OR_RETURN(
         std::unique_ptr<PsClient> client,
         PsClient::Create(&placement, {a.server_addresses().begin(), a.server_addresses().end()},
@@ -136,6 +170,18 @@ class Worker {
     RemoteExchange exchange(client.get());
     Trainer trainer(spec, a.rank(), a.num_workers(), *train, test.get(), model.get(), &exchange);
     trainer.set_slowdown(absl::GetFlag(FLAGS_slowdown));
+    trainer.set_start_step(a.resume_step());
+    trainer.set_wait_for_others([&]() -> absl::Status {
+      while (!stop_) {
+        absl::StatusOr<bool> done =
+            agent_->Barrier(a.job_id(), "trained", absl::Seconds(30), ROLE_WORKER);
+        if (done.ok() && *done) return absl::OkStatus();
+        if (!done.ok() && done.status().code() != absl::StatusCode::kUnavailable) {
+          return done.status();
+        }
+      }
+      return absl::CancelledError("stopped");
+    });
     spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
                  a.num_workers(), trainer.total_steps(), spec.training.batch_size, backend->name(),
                  backend->description());
@@ -165,6 +211,8 @@ class Worker {
   NodeAgent* agent_ = nullptr;
   DatasetCache datasets_;
   std::string job_id_;
+  bool ran_job_ = false;
+  int rank_ = 0;
   int64_t generation_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -206,8 +254,9 @@ int Run() {
                options->self.address(), options->coordinator);
   const int signal = WaitForShutdownSignal();
   spdlog::info("signal {}: shutting down", strsignal(signal));
-  (*agent)->Stop();
+  worker.Leave();
   worker.StopJob();
+  (*agent)->Stop();
   health->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   spdlog::info("stopped");
   return 0;

@@ -1,5 +1,6 @@
 #include "worker/ps_client.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -8,28 +9,76 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/buffer_pool.h"
+#include "common/fp16.h"
 #include "common/grpc_status.h"
-#include "proto/parameter_server.grpc.pb.h"
+#include "proto/parameter_server.pb.h"
+#include "proto/wire.h"
 
 namespace psd {
+namespace {
+
+constexpr char kPushMethod[] = "/psd.ParameterServer/Push";
+constexpr char kPullMethod[] = "/psd.ParameterServer/Pull";
+constexpr char kPushPullMethod[] = "/psd.ParameterServer/PushPull";
+
+// What outlives the client if gRPC still holds payload slices when it goes (it never should
+// for long: only a connection that stopped draining keeps them): the fp16 staging buffers
+// and the count of slices gRPC holds.
+struct Held {
+  absl::Mutex mu;
+  int slices ABSL_GUARDED_BY(mu) = 0;
+  std::vector<int> per_tensor ABSL_GUARDED_BY(mu);  // slices held per tensor
+  // fp16: each tensor's half-precision gradient (the push payload) and rounding residual.
+  std::vector<std::vector<uint16_t>> staging;
+  std::vector<std::vector<float>> residual;
+};
+
+struct SliceRef {
+  std::shared_ptr<Held> held;
+  uint32_t tensor;
+  static void Release(void* arg) {
+    auto* r = static_cast<SliceRef*>(arg);
+    {
+      absl::MutexLock lock(&r->held->mu);
+      --r->held->slices;
+      --r->held->per_tensor[r->tensor];
+    }
+    delete r;
+  }
+};
+
+}  // namespace
 
 class PsClient::Impl {
  public:
   Impl(const Placement* placement, std::vector<std::string> servers, Options options)
-      : placement_(placement), servers_(std::move(servers)), options_(std::move(options)) {
+      : placement_(placement),
+        servers_(std::move(servers)),
+        options_(std::move(options)),
+        held_(std::make_shared<Held>()) {
     grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
-    args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+    TransportOptions transport = options_.transport;
+    transport.max_message_bytes = options_.max_message_bytes;
+    ApplyTransportOptions(transport, &args);
+    KeepFreedMemory();  // normally done before main() already (common/buffer_pool.h)
     // Separate subchannel pools keep each channel on its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     for (const std::string& address : servers_) {
-      std::vector<std::unique_ptr<ParameterServer::Stub>> stubs;
+      std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
       for (int i = 0; i < std::max(1, options_.channels_per_server); ++i) {
-        stubs.push_back(ParameterServer::NewStub(
+        stubs.push_back(std::make_unique<grpc::GenericStub>(
             grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
       }
       stubs_.push_back(std::move(stubs));
     }
+    const size_t tensors = placement_->tensors().size();
+    {
+      absl::MutexLock lock(&held_->mu);
+      held_->per_tensor.assign(tensors, 0);
+    }
+    held_->staging.resize(tensors);
+    held_->residual.resize(tensors);
   }
 
   ~Impl() {
@@ -42,16 +91,31 @@ class PsClient::Impl {
   void Start(Kind kind, uint32_t tensor, int64_t step, const float* grad, float* params,
              TensorDone done) {
     const auto keys = placement_->TensorKeys(tensor);
+    const uint8_t* payload = reinterpret_cast<const uint8_t*>(grad);
+    if (kind != Kind::kPull && options_.fp16_gradients) payload = EncodeHalf(tensor, grad);
     auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(keys.size()));
-    for (uint64_t key : keys) StartChunk(kind, key, step, grad, params, remaining, done);
+    for (uint64_t key : keys) StartChunk(kind, key, step, payload, params, remaining, done);
   }
 
   absl::Status Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](int* n) { return *n == 0; }, &in_flight_));
-    absl::Status s = error_;
-    error_ = absl::OkStatus();
+    absl::Status s;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &in_flight_));
+      s = error_;
+      error_ = absl::OkStatus();
+    }
+    // gRPC drops a payload slice once its bytes are on the socket, which may come a moment
+    // after the reply: until then the caller's gradient buffer is still being read.
+    absl::MutexLock lock(&held_->mu);
+    auto none_held = [](Held* h) ABSL_NO_THREAD_SAFETY_ANALYSIS { return h->slices == 0; };
+    if (!held_->mu.AwaitWithTimeout(absl::Condition(+none_held, held_.get()),
+                                    options_.rpc_timeout) &&
+        s.ok()) {
+      s = absl::DeadlineExceededError(
+          absl::StrCat(held_->slices, " gradient payloads are still queued on a connection"));
+    }
     return s;
   }
 
@@ -63,40 +127,87 @@ class PsClient::Impl {
 
   int64_t max_staleness() const { return max_staleness_.load(); }
 
+  Counters counters() const {
+    Counters c;
+    c.pushed_bytes = pushed_bytes_.load();
+    c.pulled_bytes = pulled_bytes_.load();
+    c.rpcs = rpcs_.load();
+    return c;
+  }
+
  private:
   struct Call {
     grpc::ClientContext ctx;
-    PushRequest push;
-    PullRequest pull;
-    PushResponse push_response;
-    PullResponse pull_response;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
     std::list<grpc::ClientContext*>::iterator active;
   };
 
-  void StartChunk(Kind kind, uint64_t key, int64_t step, const float* grad, float* params,
+  // fp16 on the wire: the tensor's gradient plus the residual of its last push, rounded to
+  // half into the tensor's staging buffer (the push payload); the new rounding error becomes
+  // the residual. One pass; the staging buffer is reused every step.
+  const uint8_t* EncodeHalf(uint32_t tensor, const float* grad) {
+    {
+      // A push of this tensor still on the wire reads the staging buffer: let it finish.
+      absl::MutexLock lock(&held_->mu);
+      auto free_tensor = [this, tensor]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return held_->per_tensor[tensor] == 0;
+      };
+      held_->mu.Await(absl::Condition(&free_tensor));
+    }
+    const int64_t n = placement_->tensors()[tensor].size;
+    auto& staging = held_->staging[tensor];
+    auto& residual = held_->residual[tensor];
+    if (static_cast<int64_t>(staging.size()) != n) {
+      staging.assign(n, 0);
+      residual.assign(n, 0.0f);
+    }
+    FloatToHalfWithFeedback(grad, residual.data(), staging.data(), n);
+    return reinterpret_cast<const uint8_t*>(staging.data());
+  }
+
+  void StartChunk(Kind kind, uint64_t key, int64_t step, const uint8_t* payload, float* params,
                   std::shared_ptr<std::atomic<int>> remaining, TensorDone done) {
     const ChunkInfo& chunk = placement_->chunk(key);
     auto call = std::make_shared<Call>();
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    const DType pull_dtype = options_.fp16_params ? DTYPE_F16 : DTYPE_F32;
     if (kind == Kind::kPull) {
-      PullRequest& r = call->pull;
+      PullRequest r;
       r.set_job_id(options_.job_id);
       r.set_generation(options_.generation);
       r.set_worker(options_.worker);
       r.set_step(step);
+      r.set_dtype(pull_dtype);
       r.add_keys(key);
+      grpc::Slice slice(r.SerializeAsString());
+      call->request = grpc::ByteBuffer(&slice, 1);
     } else {
-      PushRequest& r = call->push;
-      r.set_job_id(options_.job_id);
-      r.set_generation(options_.generation);
-      r.set_worker(options_.worker);
-      r.set_step(step);
-      r.set_request_id(next_request_id_++);
-      r.set_total_steps(options_.total_steps);
-      Chunk* c = r.add_chunks();
-      c->set_key(key);
-      c->set_dtype(DTYPE_F32);
-      c->set_data(grad + chunk.offset, chunk.length * sizeof(float));
+      wire::PushRequestHeader h;
+      h.job_id = options_.job_id;
+      h.generation = options_.generation;
+      h.worker = options_.worker;
+      h.step = step;
+      h.request_id = next_request_id_++;
+      h.pull_dtype = pull_dtype;
+      h.total_steps = options_.total_steps;
+      const size_t size = options_.fp16_gradients ? 2 : 4;
+      const wire::ChunkRef c{key, options_.fp16_gradients ? DTYPE_F16 : DTYPE_F32,
+                             absl::Span<const uint8_t>(payload + chunk.offset * size,
+                                                       chunk.length * size)};
+      wire::EncodedMessage encoded;
+      wire::EncodePushRequest(h, {&c, 1}, &encoded);
+      call->request = wire::ToByteBuffer(encoded, [&](const uint8_t* data, size_t n) {
+        {
+          absl::MutexLock lock(&held_->mu);
+          ++held_->slices;
+          ++held_->per_tensor[chunk.tensor];
+        }
+        return wire::ReferenceSlice(data, n, &SliceRef::Release,
+                                    new SliceRef{held_, chunk.tensor});
+      });
+      pushed_bytes_.fetch_add(static_cast<int64_t>(chunk.length * size),
+                              std::memory_order_relaxed);
     }
     {
       absl::MutexLock lock(&mu_);
@@ -105,11 +216,16 @@ class PsClient::Impl {
       call->active = active_.insert(active_.end(), &call->ctx);
       if (cancelled_) call->ctx.TryCancel();
     }
+    rpcs_.fetch_add(1, std::memory_order_relaxed);
     const int server = chunk.server;
-    ParameterServer::Stub* stub = stubs_[server][key % stubs_[server].size()].get();
-    auto on_done = [this, call, kind, key, server, params, remaining, done](grpc::Status status) {
+    grpc::GenericStub* stub = stubs_[server][key % stubs_[server].size()].get();
+    grpc::ClientContext* ctx = &call->ctx;
+    const grpc::ByteBuffer* request = &call->request;
+    grpc::ByteBuffer* response = &call->response;
+    auto on_done = [this, call, kind, key, server, params, remaining,
+                    done](grpc::Status status) mutable {
       absl::Status result = FromGrpcStatus(status);
-      if (result.ok() && kind != Kind::kPush) result = CopyOut(call->pull_response, key, params);
+      if (result.ok() && kind != Kind::kPush) result = CopyOut(call->response, key, params);
       if (!result.ok()) {
         result =
             absl::Status(result.code(), absl::StrCat(kind == Kind::kPull ? "pull from" : "push to",
@@ -117,39 +233,49 @@ class PsClient::Impl {
                                                      "), chunk ", key, ": ", result.message()));
       }
       if (result.ok() && remaining->fetch_sub(1) == 1 && done) done(placement_->chunk(key).tensor);
-      Finish(call.get(), result);
+      // The call (its ClientContext holds the channel) goes before Wait() can return: were
+      // the client destroyed first, the channel's last reference would drop on this gRPC
+      // callback thread, which shuts down the callback queue that runs it (a gRPC 1.51 race:
+      // "assertion failed: prior > 0" in grpc_cq_internal_unref).
+      {
+        absl::MutexLock lock(&mu_);
+        active_.erase(call->active);  // Cancel() no longer reaches this context
+      }
+      call.reset();
+      Finish(result);
     };
-    switch (kind) {
-      case Kind::kPush:
-        stub->async()->Push(&call->ctx, &call->push, &call->push_response, std::move(on_done));
-        break;
-      case Kind::kPull:
-        stub->async()->Pull(&call->ctx, &call->pull, &call->pull_response, std::move(on_done));
-        break;
-      case Kind::kPushPull:
-        stub->async()->PushPull(&call->ctx, &call->push, &call->pull_response, std::move(on_done));
-        break;
-    }
+    const char* method = kind == Kind::kPush   ? kPushMethod
+                         : kind == Kind::kPull ? kPullMethod
+                                               : kPushPullMethod;
+    stub->UnaryCall(ctx, method, grpc::StubOptions(), request, response, std::move(on_done));
   }
 
-  absl::Status CopyOut(const PullResponse& response, uint64_t key, float* params) {
+  // Decodes the reply in place and writes the chunk's values into the caller's buffer: the
+  // one copy of a pull on this side (a conversion with fp16 parameters).
+  absl::Status CopyOut(const grpc::ByteBuffer& response, uint64_t key, float* params) {
     const ChunkInfo& chunk = placement_->chunk(key);
-    if (response.chunks_size() != 1 || response.chunks(0).key() != key ||
-        response.chunks(0).data().size() != chunk.length * sizeof(float)) {
+    std::vector<grpc::Slice> slices;
+    std::vector<Payload::Piece> pieces;
+    wire::PullResponseView reply;
+    absl::Status s = wire::ReadPieces(response, &slices, &pieces);
+    if (s.ok()) s = wire::DecodePullResponse(pieces, &reply);
+    if (!s.ok()) return absl::DataLossError(s.message());
+    if (reply.chunks.size() != 1 || reply.chunks[0].key != key ||
+        (reply.chunks[0].dtype != DTYPE_F32 && reply.chunks[0].dtype != DTYPE_F16) ||
+        !reply.chunks[0].data.whole() || reply.chunks[0].data.elements() != chunk.length) {
       return absl::DataLossError("reply does not hold the requested chunk");
     }
-    std::memcpy(params + chunk.offset, response.chunks(0).data().data(),
-                chunk.length * sizeof(float));
+    reply.chunks[0].data.CopyTo(params + chunk.offset);
+    pulled_bytes_.fetch_add(reply.chunks[0].data.bytes(), std::memory_order_relaxed);
     int64_t seen = max_staleness_.load();
-    while (response.staleness() > seen &&
-           !max_staleness_.compare_exchange_weak(seen, response.staleness())) {
+    while (reply.staleness > seen &&
+           !max_staleness_.compare_exchange_weak(seen, reply.staleness)) {
     }
     return absl::OkStatus();
   }
 
-  void Finish(Call* call, const absl::Status& result) {
+  void Finish(const absl::Status& result) {
     absl::MutexLock lock(&mu_);
-    active_.erase(call->active);
     if (!result.ok() && error_.ok()) error_ = result;
     --in_flight_;
   }
@@ -161,9 +287,11 @@ class PsClient::Impl {
   const Placement* placement_;
   const std::vector<std::string> servers_;
   const Options options_;
-  std::vector<std::vector<std::unique_ptr<ParameterServer::Stub>>> stubs_;
+  std::shared_ptr<Held> held_;
+  std::vector<std::vector<std::unique_ptr<grpc::GenericStub>>> stubs_;
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<int64_t> max_staleness_{0};
+  std::atomic<int64_t> pushed_bytes_{0}, pulled_bytes_{0}, rpcs_{0};
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -202,5 +330,11 @@ void PsClient::PushPull(uint32_t tensor, int64_t step, const float* grad, float*
 absl::Status PsClient::Wait() { return impl_->Wait(); }
 void PsClient::Cancel() { impl_->Cancel(); }
 int64_t PsClient::max_staleness() const { return impl_->max_staleness(); }
+PsClient::Counters PsClient::counters() const { return impl_->counters(); }
+
+void SetWireOptions(const ClusterSpec& cluster, PsClient::Options* options) {
+  options->fp16_gradients = cluster.wire_dtype == WireDType::kF16;
+  options->fp16_params = options->fp16_gradients && cluster.wire_fp16_params;
+}
 
 }  // namespace psd

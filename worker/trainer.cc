@@ -53,6 +53,15 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen) {
 
 absl::StatusOr<StepResult> Trainer::Evaluate() { return model_->Evaluate(test_x_, test_y_); }
 
+absl::Status Trainer::PullAll(int64_t step) {
+  for (uint32_t t = 0; t < params_.size(); ++t) {
+    exchange_->Pull(t, step, absl::MakeSpan(params_[t]));
+  }
+  PSD_RETURN_IF_ERROR(exchange_->Wait());
+  for (uint32_t t = 0; t < params_.size(); ++t) PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const ProgressFn& progress) {
   if (plan_.steps_per_epoch() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("training set of ", train_.count,
@@ -64,10 +73,11 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
                                                    " but the training examples have ", train_.dim,
                                                    " values"));
   }
-  for (uint32_t t = 0; t < params_.size(); ++t) exchange_->Pull(t, 0, absl::MakeSpan(params_[t]));
-  PSD_RETURN_IF_ERROR(exchange_->Wait());
-  for (uint32_t t = 0; t < params_.size(); ++t)
-    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  if (start_step_ < 0 || start_step_ > total_steps_) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot resume at step ", start_step_,
+                                                   " of a job of ", total_steps_, " steps"));
+  }
+  PSD_RETURN_IF_ERROR(PullAll(start_step_));
 
   const absl::Time start = absl::Now();
   const int64_t spe = plan_.steps_per_epoch();
@@ -77,7 +87,7 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
   report.set_test_accuracy(-1);
   StepResult interval;
   absl::Time interval_start = start;
-  for (int64_t step = 0; step < total_steps_; ++step) {
+  for (int64_t step = start_step_; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
     const absl::Time step_start = absl::Now();
     PSD_RETURN_IF_ERROR(Step(step, &interval));
@@ -106,6 +116,11 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       interval = {};
       interval_start = now;
     }
+  }
+  if (wait_for_others_) {
+    PSD_RETURN_IF_ERROR(wait_for_others_());
+    // The others' last updates (async, ssp) are on the servers now.
+    PSD_RETURN_IF_ERROR(PullAll(total_steps_));
   }
   JobResult result;
   result.set_steps(total_steps_);

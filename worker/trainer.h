@@ -31,9 +31,16 @@ class Trainer {
           Model* model, ParamExchange* exchange);
 
   int64_t total_steps() const { return total_steps_; }
+  // Resumes at `step` (a checkpoint's step) instead of 0: parameters are pulled for that step
+  // and the data order continues where it was.
+  void set_start_step(int64_t step) { start_step_ = step; }
   // Makes every step take `factor` times as long (sleeping after it), to play a straggler in
   // tests and benchmarks. 1 (the default) runs at full speed.
   void set_slowdown(double factor) { slowdown_ = factor; }
+  // Called by every worker after its last step, before the final evaluation: a barrier that
+  // returns once every live worker has finished, so that the evaluation sees the final model
+  // (in async and ssp modes workers finish at different times).
+  void set_wait_for_others(std::function<absl::Status()> fn) { wait_for_others_ = std::move(fn); }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end.
@@ -43,6 +50,8 @@ class Trainer {
  private:
   absl::Status Step(int64_t step, StepResult* seen);
   absl::StatusOr<StepResult> Evaluate();
+  // Fetches every tensor's parameters for computing `step` into the model.
+  absl::Status PullAll(int64_t step);
 
   const JobSpec& spec_;
   const int rank_;
@@ -52,6 +61,8 @@ class Trainer {
   BatchPlan plan_;
   int64_t total_steps_;
   double slowdown_ = 1.0;
+  int64_t start_step_ = 0;
+  std::function<absl::Status()> wait_for_others_;
   std::vector<std::vector<float>> params_;  // parameters for the next step, as they arrive
   std::vector<float> x_;
   std::vector<int32_t> y_;

@@ -1,5 +1,8 @@
 // bench/train: training throughput (samples/s) of the Fashion-MNIST MLP with no parameter
-// server, with 1 server x 1 worker and with 2 servers x 2 workers, measured in one run.
+// server, with 1 server x 1 worker and with 2 servers x 2 workers, measured in one run; with
+// --fp16 also the same clusters with cluster.wire_dtype: fp16. With --accuracy_epochs N it
+// then trains N epochs on 2 servers x 2 workers with the job's settings, f32 and fp16 wire,
+// and prints the test accuracy of each (the accuracy effect of the fp16 wire).
 // Servers and workers are threads of this process that talk over real gRPC on 127.0.0.1.
 #include <cstdio>
 #include <thread>
@@ -14,8 +17,18 @@
 #include "worker/trainer.h"
 
 ABSL_FLAG(std::string, job, "examples/fashion_mnist_mlp.yaml", "Job file (model and data).");
-ABSL_FLAG(int64_t, steps, 400, "Steps per worker in each configuration.");
+ABSL_FLAG(int64_t, steps, 400, "Steps per worker in each throughput configuration.");
 ABSL_FLAG(int, threads, 1, "BLAS threads per worker.");
+ABSL_FLAG(int, batch, 0, "Batch size per worker (0: the job's).");
+ABSL_FLAG(bool, fp16, false, "Also measure the clusters with cluster.wire_dtype: fp16.");
+ABSL_FLAG(bool, fp16_params, false, "With --fp16, parameters as fp16 too (wire_fp16_params).");
+ABSL_FLAG(int, max_in_flight, psd::PsClient::Options().max_in_flight,
+          "PsClient window (chunk RPCs in flight per worker).");
+ABSL_FLAG(int, channels, psd::PsClient::Options().channels_per_server,
+          "TCP connections from each worker to each server.");
+ABSL_FLAG(int, work_threads, 0, "Server work threads (PsServerOptions::work_threads).");
+ABSL_FLAG(int, accuracy_epochs, 0,
+          "Then train this many epochs on 2x2, f32 and fp16 wire, and print test accuracy.");
 
 namespace psd {
 namespace {
@@ -25,8 +38,13 @@ struct Figure {
   double samples_per_sec = 0;
 };
 
-absl::StatusOr<double> RunWorkers(const JobSpec& spec, const Dataset& data,
-                                  const std::vector<std::string>& servers) {
+struct Run {
+  double samples_per_sec = 0;
+  double test_accuracy = -1, test_loss = 0;
+};
+
+absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const Dataset* test,
+                               const std::vector<std::string>& servers) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
   auto placement = Placement::ForJob(spec);
@@ -49,33 +67,42 @@ absl::StatusOr<double> RunWorkers(const JobSpec& spec, const Dataset& data,
         o.job_id = spec.name;
         o.worker = w;
         o.total_steps = total;
+        o.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+        o.channels_per_server = absl::GetFlag(FLAGS_channels);
+        SetWireOptions(spec.cluster, &o);
         auto c = PsClient::Create(&*placement, servers, o);
         if (!c.ok()) return void(results[w] = c.status());
         client = *std::move(c);
         exchange = std::make_unique<RemoteExchange>(client.get());
       }
-      Trainer trainer(spec, w, workers, data, nullptr, model->get(), exchange.get());
+      Trainer trainer(spec, w, workers, data, w == 0 ? test : nullptr, model->get(),
+                      exchange.get());
       results[w] = trainer.Run(stop, nullptr);
     });
   }
   for (auto& t : threads) t.join();
-  double samples_per_sec = 0;
+  Run run;
   for (const auto& r : results) {
     if (!r.ok()) return r.status();
-    samples_per_sec += r->steps() * spec.training.batch_size / r->wall_seconds();
+    run.samples_per_sec += r->steps() * spec.training.batch_size / r->wall_seconds();
   }
-  return samples_per_sec;
+  if (test != nullptr) {
+    run.test_accuracy = results[0]->test_accuracy();
+    run.test_loss = results[0]->test_loss();
+  }
+  return run;
 }
 
-absl::StatusOr<double> Measure(JobSpec spec, const Dataset& data, int num_servers, int workers) {
+absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test,
+                            int num_servers, int workers) {
   spec.cluster.servers = std::max(1, num_servers);
   spec.cluster.workers = workers;
-  spec.training.max_steps = absl::GetFlag(FLAGS_steps);
-  spec.training.log_every = 1 << 30;
   std::vector<std::unique_ptr<PsServer>> servers;
   std::vector<std::string> addresses;
   for (int s = 0; s < num_servers; ++s) {
-    auto server = PsServer::Start({});
+    PsServerOptions options;
+    options.work_threads = absl::GetFlag(FLAGS_work_threads);
+    auto server = PsServer::Start(options);
     if (!server.ok()) return server.status();
     if (auto job = (*server)->jobs().Init(spec.name, 1, spec, s, workers); !job.ok()) {
       return job.status();
@@ -83,7 +110,13 @@ absl::StatusOr<double> Measure(JobSpec spec, const Dataset& data, int num_server
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
-  return RunWorkers(spec, data, addresses);
+  return RunWorkers(spec, data, test, addresses);
+}
+
+JobSpec WithWire(JobSpec spec, bool fp16) {
+  spec.cluster.wire_dtype = fp16 ? WireDType::kF16 : WireDType::kF32;
+  spec.cluster.wire_fp16_params = fp16 && absl::GetFlag(FLAGS_fp16_params);
+  return spec;
 }
 
 int Main() {
@@ -92,35 +125,83 @@ int Main() {
     std::fprintf(stderr, "%s\n", std::string(spec.status().message()).c_str());
     return 1;
   }
+  if (absl::GetFlag(FLAGS_batch) > 0) spec->training.batch_size = absl::GetFlag(FLAGS_batch);
   auto data = LoadIdxDataset(spec->data.train_images, spec->data.train_labels);
   if (!data.ok()) {
     std::fprintf(stderr, "%s\n", std::string(data.status().message()).c_str());
     return 1;
   }
+  double load[3] = {0, 0, 0};
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+    std::fclose(f);
+  }
   std::printf(
       "bench/train: %s, batch %d per worker, %ld steps per worker, %d BLAS thread(s) "
-      "per worker, %u cores\n",
+      "per worker, %u cores, load average %.2f %.2f %.2f\n",
       spec->name.c_str(), spec->training.batch_size, static_cast<long>(absl::GetFlag(FLAGS_steps)),
-      absl::GetFlag(FLAGS_threads), std::thread::hardware_concurrency());
+      absl::GetFlag(FLAGS_threads), std::thread::hardware_concurrency(), load[0], load[1],
+      load[2]);
   struct Config {
-    const char* name;
+    std::string name;
     int servers, workers;
-  } configs[] = {{"no parameter server", 0, 1},
-                 {"1 server x 1 worker", 1, 1},
-                 {"2 servers x 2 workers", 2, 2}};
+    bool fp16;
+  };
+  std::vector<Config> configs = {{"no parameter server", 0, 1, false},
+                                 {"1 server x 1 worker", 1, 1, false},
+                                 {"2 servers x 2 workers", 2, 2, false}};
+  if (absl::GetFlag(FLAGS_fp16)) {
+    configs.push_back({"1 x 1, fp16 wire", 1, 1, true});
+    configs.push_back({"2 x 2, fp16 wire", 2, 2, true});
+  }
+  JobSpec timed = *spec;
+  timed.training.max_steps = absl::GetFlag(FLAGS_steps);
+  timed.training.log_every = 1 << 30;
+  timed.training.eval_every = 0;
   std::vector<Figure> figures;
   for (const Config& c : configs) {
-    auto sps = Measure(*spec, *data, c.servers, c.workers);
-    if (!sps.ok()) {
-      std::fprintf(stderr, "%s: %s\n", c.name, std::string(sps.status().message()).c_str());
+    auto run = Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers);
+    if (!run.ok()) {
+      std::fprintf(stderr, "%s: %s\n", c.name.c_str(), std::string(run.status().message()).c_str());
       return 1;
     }
-    figures.push_back({c.name, *sps});
+    figures.push_back({c.name, run->samples_per_sec});
   }
   std::printf("\n%-24s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
   for (const Figure& f : figures) {
     std::printf("%-24s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
                 f.samples_per_sec / figures[0].samples_per_sec);
+  }
+
+  const int epochs = absl::GetFlag(FLAGS_accuracy_epochs);
+  if (epochs > 0) {
+    auto test = LoadIdxDataset(spec->data.test_images, spec->data.test_labels);
+    if (!test.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(test.status().message()).c_str());
+      return 1;
+    }
+    JobSpec full = *spec;
+    full.training.epochs = epochs;
+    full.training.max_steps = 0;
+    full.training.log_every = 1 << 30;
+    full.training.eval_every = 0;
+    std::printf("\n%d epochs on 2 servers x 2 workers (%s, batch %d per worker):\n", epochs,
+                std::string(ConsistencyName(full.training.consistency)).c_str(),
+                full.training.batch_size);
+    std::printf("%-28s %14s %10s %12s\n", "wire", "test accuracy", "test loss", "samples/s");
+    for (bool fp16 : {false, true}) {
+      auto run = Measure(WithWire(full, fp16), *data, &*test, 2, 2);
+      if (!run.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
+        return 1;
+      }
+      const std::string name =
+          !fp16 ? "f32"
+                : (absl::GetFlag(FLAGS_fp16_params) ? "fp16 gradients and parameters"
+                                                    : "fp16 gradients (feedback)");
+      std::printf("%-28s %14.4f %10.4f %12.0f\n", name.c_str(), run->test_accuracy,
+                  run->test_loss, run->samples_per_sec);
+    }
   }
   return 0;
 }

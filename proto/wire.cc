@@ -1,0 +1,425 @@
+#include "proto/wire.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace psd::wire {
+namespace {
+
+// Protobuf wire types.
+constexpr int kVarint = 0;
+constexpr int kFixed64 = 1;
+constexpr int kLengthDelimited = 2;
+constexpr int kFixed32 = 5;
+
+// Field numbers (proto/parameter_server.proto).
+constexpr int kChunkKey = 1, kChunkDtype = 2, kChunkData = 3;
+constexpr int kPushJobId = 1, kPushGeneration = 2, kPushWorker = 3, kPushStep = 4,
+              kPushRequestId = 5, kPushPullDtype = 6, kPushTotalSteps = 7, kPushChunks = 15;
+constexpr int kPullServerStep = 1, kPullStaleness = 2, kPullChunks = 15;
+
+// Reads a message spread over byte ranges, within a limit (a nested message's length).
+class Reader {
+ public:
+  Reader(absl::Span<const Payload::Piece> pieces, const char* what)
+      : pieces_(pieces), what_(what) {
+    for (const auto& p : pieces) end_ += p.size();
+    Settle();
+  }
+
+  bool done() const { return pos_ >= end_; }
+  size_t pos() const { return pos_; }
+  size_t end() const { return end_; }
+  void set_end(size_t end) { end_ = end; }
+
+  absl::Status Error(absl::string_view message) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed ", what_, " at byte ", pos_, ": ", message));
+  }
+
+  absl::Status Varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= end_) return Error("truncated varint");
+      const uint8_t b = pieces_[piece_][offset_];
+      Advance(1);
+      result |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) {
+        *v = result;
+        return absl::OkStatus();
+      }
+    }
+    return Error("varint longer than 10 bytes");
+  }
+
+  absl::Status Skip(uint64_t n) {
+    if (n > end_ - pos_) return Error("field runs past the end of the message");
+    Advance(n);
+    return absl::OkStatus();
+  }
+
+  // Appends the next n bytes, in place, to `payload`.
+  absl::Status Take(uint64_t n, Payload* payload) {
+    if (n > end_ - pos_) return Error("field runs past the end of the message");
+    while (n > 0) {
+      const Payload::Piece& p = pieces_[piece_];
+      const size_t take = std::min<uint64_t>(n, p.size() - offset_);
+      payload->Append(Payload::Piece(p.data() + offset_, take));
+      Advance(take);
+      n -= take;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status String(uint64_t n, std::string* s) {
+    if (n > end_ - pos_) return Error("field runs past the end of the message");
+    s->clear();
+    s->reserve(n);
+    while (n > 0) {
+      const Payload::Piece& p = pieces_[piece_];
+      const size_t take = std::min<uint64_t>(n, p.size() - offset_);
+      s->append(reinterpret_cast<const char*>(p.data() + offset_), take);
+      Advance(take);
+      n -= take;
+    }
+    return absl::OkStatus();
+  }
+
+  // Skips a field of `wire_type` whose tag was read.
+  absl::Status SkipField(int wire_type) {
+    uint64_t v;
+    switch (wire_type) {
+      case kVarint:
+        return Varint(&v);
+      case kFixed64:
+        return Skip(8);
+      case kLengthDelimited:
+        if (auto s = Varint(&v); !s.ok()) return s;
+        return Skip(v);
+      case kFixed32:
+        return Skip(4);
+      default:
+        return Error(absl::StrCat("unsupported wire type ", wire_type));
+    }
+  }
+
+ private:
+  void Advance(uint64_t n) {
+    pos_ += n;
+    offset_ += n;
+    Settle();
+  }
+  // Moves past exhausted pieces.
+  void Settle() {
+    while (piece_ < pieces_.size() && offset_ >= pieces_[piece_].size()) {
+      offset_ -= pieces_[piece_].size();
+      ++piece_;
+    }
+  }
+
+  absl::Span<const Payload::Piece> pieces_;
+  const char* what_;
+  size_t piece_ = 0;   // current piece
+  size_t offset_ = 0;  // within it
+  size_t pos_ = 0;     // within the message
+  size_t end_ = 0;
+};
+
+struct Tag {
+  int field;
+  int wire_type;
+};
+
+absl::Status ReadTag(Reader& r, Tag* tag) {
+  uint64_t v;
+  if (auto s = r.Varint(&v); !s.ok()) return s;
+  tag->field = static_cast<int>(v >> 3);
+  tag->wire_type = static_cast<int>(v & 7);
+  if (tag->field == 0) return r.Error("field number 0");
+  return absl::OkStatus();
+}
+
+// Reads a length prefix and narrows the reader to it; returns the outer end to restore.
+absl::Status Enter(Reader& r, size_t* outer_end) {
+  uint64_t len;
+  if (auto s = r.Varint(&len); !s.ok()) return s;
+  if (len > r.end() - r.pos()) return r.Error("nested message runs past the end");
+  *outer_end = r.end();
+  r.set_end(r.pos() + len);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeChunk(Reader& r, ChunkView* chunk) {
+  size_t outer_end;
+  if (auto s = Enter(r, &outer_end); !s.ok()) return s;
+  Payload data;
+  while (!r.done()) {
+    Tag tag;
+    if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    uint64_t v;
+    if (tag.field == kChunkKey && tag.wire_type == kVarint) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      chunk->key = v;
+    } else if (tag.field == kChunkDtype && tag.wire_type == kVarint) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      chunk->dtype = static_cast<int32_t>(v);
+    } else if (tag.field == kChunkData && tag.wire_type == kLengthDelimited) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      data.Clear();  // the last occurrence wins, as in protobuf
+      if (auto s = r.Take(v, &data); !s.ok()) return s;
+    } else if (auto s = r.SkipField(tag.wire_type); !s.ok()) {
+      return s;
+    }
+  }
+  data.set_type(chunk->dtype == DTYPE_F16 ? WireType::kF16 : WireType::kF32);
+  chunk->data = std::move(data);
+  r.set_end(outer_end);
+  return absl::OkStatus();
+}
+
+// ---- Encoding ----
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void PutTag(std::string* out, int field, int wire_type) {
+  PutVarint(out, (static_cast<uint64_t>(field) << 3) | wire_type);
+}
+
+// proto3 scalar fields: omitted when zero. int32 and enums are sign-extended to 64 bits.
+void PutInt(std::string* out, int field, int64_t v) {
+  if (v == 0) return;
+  PutTag(out, field, kVarint);
+  PutVarint(out, static_cast<uint64_t>(v));
+}
+
+void PutUint(std::string* out, int field, uint64_t v) {
+  if (v == 0) return;
+  PutTag(out, field, kVarint);
+  PutVarint(out, v);
+}
+
+size_t IntFieldSize(int field, uint64_t v) {
+  return v == 0 ? 0 : VarintSize(static_cast<uint64_t>(field) << 3) + VarintSize(v);
+}
+
+}  // namespace
+
+class Encoder {
+ public:
+  explicit Encoder(EncodedMessage* out) : out_(out) {
+    out_->written_.clear();
+    out_->parts_.clear();
+    out_->size_ = 0;
+  }
+  std::string* bytes() { return &out_->written_; }
+
+  // Closes the written run since the last part.
+  void Flush() {
+    const size_t end = out_->written_.size();
+    if (end > mark_) {
+      out_->parts_.push_back({mark_, nullptr, end - mark_, false});
+      out_->size_ += end - mark_;
+    }
+    mark_ = end;
+  }
+  void External(absl::Span<const uint8_t> data) {
+    Flush();
+    if (data.empty()) return;
+    out_->parts_.push_back({0, data.data(), data.size(), true});
+    out_->size_ += data.size();
+  }
+
+  void Chunks(int field, absl::Span<const ChunkRef> chunks) {
+    std::string* b = bytes();
+    for (const ChunkRef& c : chunks) {
+      const size_t data_field =
+          c.data.empty() ? 0 : VarintSize(kChunkData << 3) + VarintSize(c.data.size()) + c.data.size();
+      const size_t len = IntFieldSize(kChunkKey, c.key) +
+                         IntFieldSize(kChunkDtype, static_cast<uint64_t>(static_cast<int64_t>(c.dtype))) +
+                         data_field;
+      PutTag(b, field, kLengthDelimited);
+      PutVarint(b, len);
+      PutUint(b, kChunkKey, c.key);
+      PutInt(b, kChunkDtype, c.dtype);
+      if (!c.data.empty()) {
+        PutTag(b, kChunkData, kLengthDelimited);
+        PutVarint(b, c.data.size());
+        External(c.data);
+      }
+    }
+    Flush();
+  }
+
+ private:
+  EncodedMessage* out_;
+  size_t mark_ = 0;
+};
+
+std::vector<EncodedMessage::Segment> EncodedMessage::segments() const {
+  std::vector<Segment> s;
+  s.reserve(parts_.size());
+  for (const Part& p : parts_) {
+    if (p.external) {
+      s.push_back({p.data, p.size, true});
+    } else {
+      s.push_back({reinterpret_cast<const uint8_t*>(written_.data()) + p.offset, p.size, false});
+    }
+  }
+  return s;
+}
+
+std::string EncodedMessage::Flatten() const {
+  std::string out;
+  out.reserve(size_);
+  for (const Segment& s : segments()) out.append(reinterpret_cast<const char*>(s.data), s.size);
+  return out;
+}
+
+void EncodePushRequest(const PushRequestHeader& h, absl::Span<const ChunkRef> chunks,
+                       EncodedMessage* out) {
+  Encoder e(out);
+  std::string* b = e.bytes();
+  b->reserve(64 + h.job_id.size() + 24 * chunks.size());
+  if (!h.job_id.empty()) {
+    PutTag(b, kPushJobId, kLengthDelimited);
+    PutVarint(b, h.job_id.size());
+    b->append(h.job_id);
+  }
+  PutInt(b, kPushGeneration, h.generation);
+  PutInt(b, kPushWorker, h.worker);
+  PutInt(b, kPushStep, h.step);
+  PutUint(b, kPushRequestId, h.request_id);
+  PutInt(b, kPushPullDtype, h.pull_dtype);
+  PutInt(b, kPushTotalSteps, h.total_steps);
+  e.Chunks(kPushChunks, chunks);
+}
+
+void EncodePullResponse(const PullResponseHeader& h, absl::Span<const ChunkRef> chunks,
+                        EncodedMessage* out) {
+  Encoder e(out);
+  std::string* b = e.bytes();
+  b->reserve(24 + 24 * chunks.size());
+  PutInt(b, kPullServerStep, h.server_step);
+  PutInt(b, kPullStaleness, h.staleness);
+  e.Chunks(kPullChunks, chunks);
+}
+
+absl::Status DecodePushRequest(absl::Span<const Payload::Piece> message, PushRequestView* out) {
+  *out = PushRequestView();
+  Reader r(message, "PushRequest");
+  while (!r.done()) {
+    Tag tag;
+    if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    uint64_t v = 0;
+    if (tag.wire_type == kVarint &&
+        (tag.field == kPushGeneration || tag.field == kPushWorker || tag.field == kPushStep ||
+         tag.field == kPushRequestId || tag.field == kPushPullDtype ||
+         tag.field == kPushTotalSteps)) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      switch (tag.field) {
+        case kPushGeneration: out->generation = static_cast<int64_t>(v); break;
+        case kPushWorker: out->worker = static_cast<int32_t>(v); break;
+        case kPushStep: out->step = static_cast<int64_t>(v); break;
+        case kPushRequestId: out->request_id = v; break;
+        case kPushPullDtype: out->pull_dtype = static_cast<int32_t>(v); break;
+        case kPushTotalSteps: out->total_steps = static_cast<int64_t>(v); break;
+      }
+    } else if (tag.field == kPushJobId && tag.wire_type == kLengthDelimited) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      if (auto s = r.String(v, &out->job_id); !s.ok()) return s;
+    } else if (tag.field == kPushChunks && tag.wire_type == kLengthDelimited) {
+      out->chunks.emplace_back();
+      if (auto s = DecodeChunk(r, &out->chunks.back()); !s.ok()) return s;
+    } else if (auto s = r.SkipField(tag.wire_type); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodePullResponse(absl::Span<const Payload::Piece> message, PullResponseView* out) {
+  *out = PullResponseView();
+  Reader r(message, "PullResponse");
+  while (!r.done()) {
+    Tag tag;
+    if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    uint64_t v = 0;
+    if (tag.wire_type == kVarint &&
+        (tag.field == kPullServerStep || tag.field == kPullStaleness)) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      (tag.field == kPullServerStep ? out->server_step : out->staleness) =
+          static_cast<int64_t>(v);
+    } else if (tag.field == kPullChunks && tag.wire_type == kLengthDelimited) {
+      out->chunks.emplace_back();
+      if (auto s = DecodeChunk(r, &out->chunks.back()); !s.ok()) return s;
+    } else if (auto s = r.SkipField(tag.wire_type); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::Slice ReferenceSlice(const uint8_t* data, size_t size, void (*release)(void*), void* arg) {
+  // gRPC only reads a slice it sends; the const_cast does not lead to writes.
+  return grpc::Slice(const_cast<uint8_t*>(data), size, release, arg);
+}
+
+grpc::ByteBuffer ToByteBuffer(
+    const EncodedMessage& message,
+    absl::FunctionRef<grpc::Slice(const uint8_t* data, size_t size)> external) {
+  std::vector<grpc::Slice> slices;
+  const auto segments = message.segments();
+  slices.reserve(segments.size());
+  for (const auto& s : segments) {
+    if (s.external) {
+      slices.push_back(external(s.data, s.size));
+    } else {
+      slices.emplace_back(s.data, s.size);  // copied: prefixes of a few bytes
+    }
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+absl::Status ReadPieces(const grpc::ByteBuffer& buffer, std::vector<grpc::Slice>* slices,
+                        std::vector<Payload::Piece>* pieces) {
+  slices->clear();
+  pieces->clear();
+  if (!buffer.Valid()) return absl::OkStatus();  // an empty message
+  if (grpc::Status s = buffer.Dump(slices); !s.ok()) {
+    return absl::InternalError(absl::StrCat("cannot read the message: ", s.error_message()));
+  }
+  pieces->reserve(slices->size());
+  for (const grpc::Slice& s : *slices) {
+    if (s.size() > 0) pieces->emplace_back(s.begin(), s.size());
+  }
+  return absl::OkStatus();
+}
+
+int DTypeSize(int dtype) {
+  switch (dtype) {
+    case DTYPE_F32:
+      return 4;
+    case DTYPE_F16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace psd::wire
