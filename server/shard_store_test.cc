@@ -69,9 +69,9 @@ TEST_CASE("sync applies the mean of all workers' pushes once", "[shard_store]") 
 TEST_CASE("a retried push is applied once", "[shard_store]") {
   Fixture f(SmallJob(Consistency::kAsync));
   const std::vector<float> before = f.Params(1);
-  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 1}, 10).ok());
-  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 1}, 10).ok());
-  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f));
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{3, 3}, 10).ok());
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{3, 3}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f * 3 / 3));
   CHECK(f.store->stats().duplicate_pushes == 1);
   CHECK(f.store->stats().pushes == 1);
 }
@@ -82,9 +82,31 @@ TEST_CASE("async applies every push at once and never makes a pull wait", "[shar
   Flag pull;
   f.store->WhenReadable(1, 2, 50, pull.Callback());
   CHECK(pull.fired);
-  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 0}, 10).ok());
-  REQUIRE(f.store->Push(0, 1, 1, std::vector<float>{1, 0}, 10).ok());
+  // Each push moves the parameters by lr / live workers: a round of 3 pushes is one sync step.
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{3, 0}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f));
+  REQUIRE(f.store->Push(0, 1, 1, std::vector<float>{3, 0}, 10).ok());
   CHECK(f.Params(1)[0] == Approx(before[0] - 1.0f));
+  f.store->SetLiveWorkers({0});
+  REQUIRE(f.store->Push(0, 2, 1, std::vector<float>{1, 0}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 1.5f));
+}
+
+TEST_CASE("staleness-aware async divides the step by the gradient's staleness",
+          "[shard_store]") {
+  JobSpec spec = SmallJob(Consistency::kAsync);
+  spec.training.staleness_aware_lr = true;
+  Fixture f(spec);
+  const std::vector<float> before = f.Params(1);
+  Flag read;
+  f.store->WhenReadable(1, 0, 0, read.Callback());  // worker 0 reads at update 0
+  REQUIRE(f.store->Push(1, 0, 1, std::vector<float>{1, 0}, 10).ok());  // staleness 0 -> 1
+  REQUIRE(f.store->Push(2, 0, 1, std::vector<float>{1, 0}, 10).ok());
+  const float after_two = f.Params(1)[0];
+  CHECK(after_two == Approx(before[0] - 2 * 0.5f));
+  // Worker 0's gradient is 2 updates stale: half the step.
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 0}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(after_two - 0.5f / 2));
 }
 
 TEST_CASE("ssp makes a pull wait for the slowest worker within the bound", "[shard_store]") {
