@@ -21,7 +21,8 @@ class Barrier {
   absl::Status Arrive() {
     absl::MutexLock lock(&mu_);
     --left_;
-    mu_.Await(absl::Condition(+[](int* left) { return *left <= 0; }, &left_));
+    mu_.Await(absl::Condition(
+        +[](int* left) { return *left <= 0; }, &left_));
     return absl::OkStatus();
   }
 
@@ -36,7 +37,8 @@ absl::StatusOr<JobResult> RunWorker(const JobSpec& spec, int rank, const Dataset
                                     const InProcessOptions& options,
                                     const Trainer::ProgressFn& progress, Barrier& trained) {
   PSD_ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(DeviceKind::kCpu, options.cpu_threads));
-  PSD_ASSIGN_OR_RETURN(auto model, Model::Create(spec.model, backend.get(), spec.training.batch_size));
+  PSD_ASSIGN_OR_RETURN(auto model,
+                       Model::Create(spec.model, backend.get(), spec.training.batch_size));
   const int workers = spec.cluster.workers;
   const int64_t total = PlannedSteps(spec, train.count, workers);
   std::unique_ptr<PsClient> client;

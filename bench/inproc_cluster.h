@@ -14,15 +14,15 @@
 namespace psd {
 
 struct InProcessOptions {
-  int servers = 1;  // 0: no parameter server (cluster.workers must be 1)
-  int cpu_threads = 1;  // BLAS threads per worker
+  int servers = 1;                 // 0: no parameter server (cluster.workers must be 1)
+  int cpu_threads = 1;             // BLAS threads per worker
   std::map<int, double> slowdown;  // worker rank -> straggler factor
 };
 
 struct InProcessRun {
   std::vector<JobResult> results;  // per worker
   std::vector<Progress> progress;  // worker 0's reports, in order
-  double samples_per_sec = 0;  // all workers' samples over each one's wall time, summed
+  double samples_per_sec = 0;      // all workers' samples over each one's wall time, summed
 };
 
 // Runs `spec` (cluster.workers workers) to the end; worker 0 evaluates on `test` when given.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -484,6 +485,7 @@ absl::StatusOr<JobInfo> JobManager::CancelJob(const std::string& job_id) {
 absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::string& job_id) {
   CheckpointRequest request;
   std::vector<std::string> addresses;
+  int64_t margin = 2;
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<Job*> found = GetJobOrError(job_id);
@@ -502,21 +504,36 @@ absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::strin
     }
     request.set_job_id(job_id);
     request.set_generation(job.info().generation());
-    request.set_step(std::max(job.info().progress().step(), job.rec.resume_step) + 2);
+    // Progress is reported every few steps and steps can take milliseconds: aim about a
+    // second of training ahead, so that no server has passed the step when asked.
+    const Progress& p = job.info().progress();
+    const double steps_per_sec =
+        p.samples_per_sec() /
+        std::max(1.0, static_cast<double>(job.spec.training.batch_size) *
+                          std::max(1, p.live_workers() > 0 ? p.live_workers()
+                                                           : job.spec.cluster.workers));
+    margin = 2 + static_cast<int64_t>(std::ceil(steps_per_sec));
+    request.set_step(std::max(p.step(), job.rec.resume_step) + margin);
     request.set_dir(job.spec.checkpoint.dir);
     for (const MemberRecord& m : job.rec.servers) addresses.push_back(m.address);
   }
-  spdlog::info("job {}: checkpoint of step {} requested from {}", job_id, request.step(),
-               Plural(addresses.size(), "server"));
-  if (absl::Status s = RequestCheckpoint(addresses, request, options_.server_rpc_timeout);
-      !s.ok()) {
+  // A server already past the step refuses it; a later one is asked for then (the servers
+  // that accepted the earlier step write that one too, which does no harm).
+  absl::Status status;
+  for (int attempt = 0; attempt < 3; ++attempt, request.set_step(request.step() + 2 * margin)) {
+    spdlog::info("job {}: checkpoint of step {} requested from {}", job_id, request.step(),
+                 Plural(addresses.size(), "server"));
+    status = RequestCheckpoint(addresses, request, options_.server_rpc_timeout);
+    if (status.ok()) {
+      CheckpointJobResponse response;
+      response.set_step(request.step());
+      return response;
+    }
     spdlog::warn("job {}: checkpoint of step {} refused: {}", job_id, request.step(),
-                 std::string(s.message()));
-    return s;
+                 std::string(status.message()));
+    if (status.message().find("already at step") == std::string::npos) break;
   }
-  CheckpointJobResponse response;
-  response.set_step(request.step());
-  return response;
+  return status;
 }
 
 // --- Reports ------------------------------------------------------------------------------

@@ -416,6 +416,19 @@ absl::Status NodeAgent::ReportTask(TaskReport report, absl::Duration deadline) {
   }
 }
 
+absl::StatusOr<int64_t> NodeAgent::RequestCheckpoint(const std::string& job_id) {
+  CheckpointJobRequest request;
+  request.set_job_id(job_id);
+  grpc::ClientContext context;
+  SetDeadline(context, 2 * options_.rpc_timeout);
+  if (!Track(&context)) return absl::CancelledError("node agent stopped");
+  CheckpointJobResponse response;
+  const grpc::Status status = stub_->CheckpointJob(&context, request, &response);
+  Untrack(&context);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.step();
+}
+
 absl::StatusOr<bool> NodeAgent::Barrier(const std::string& job_id, const std::string& name,
                                         absl::Duration timeout, Role role) {
   BarrierRequest request;

@@ -81,6 +81,8 @@ class NodeAgent {
   // Sends a task report (node_id is filled in), retrying with backoff while the coordinator is
   // unreachable, until `deadline` passes.
   absl::Status ReportTask(TaskReport report, absl::Duration deadline = absl::Seconds(30));
+  // Asks the coordinator to checkpoint the job on every server; returns the step it chose.
+  absl::StatusOr<int64_t> RequestCheckpoint(const std::string& job_id);
   // Waits at the job's barrier `name`; true when every live member (of `role`, unless
   // ROLE_UNSPECIFIED) arrived in time; false on timeout or when the job stopped.
   absl::StatusOr<bool> Barrier(const std::string& job_id, const std::string& name,

@@ -12,6 +12,7 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "proto/parameter_server.pb.h"
+#include "server/checkpoint_writer.h"
 #include "server/shard_store.h"
 
 namespace psd {
@@ -27,13 +28,20 @@ struct ServedJob {
 
 class JobRegistry {
  public:
+  // With a writer, jobs that have checkpoint.dir are checkpointed through it.
+  explicit JobRegistry(CheckpointWriter* writer = nullptr) : writer_(writer) {}
+
   // Creates the job's chunks for this server. The same job and generation again is a no-op;
   // a new generation replaces the old state (its waiting pulls fail with Aborted).
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const InitJobRequest& request);
-  // The same for a parsed spec; `live_workers` empty means all.
+  // The same for a parsed spec; `live_workers` empty means all. With resume_step > 0 the
+  // chunks come from that step's checkpoint of this rank, in `resume_dir` or else under the
+  // job's checkpoint.dir; a checkpoint that cannot be used gives NotFound or DataLoss.
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const std::string& job_id, int64_t generation,
                                                   const JobSpec& spec, int rank, int num_workers,
-                                                  const std::vector<int>& live_workers = {});
+                                                  const std::vector<int>& live_workers = {},
+                                                  int64_t resume_step = 0,
+                                                  const std::string& resume_dir = "");
   // The job, if it is served here in `generation` (0 matches any).
   absl::StatusOr<std::shared_ptr<ServedJob>> Get(const std::string& job_id,
                                                  int64_t generation) const;
@@ -42,6 +50,10 @@ class JobRegistry {
   void ForEach(const std::function<void(ServedJob&)>& fn) const;
 
  private:
+  // Sends the store's checkpoints to the writer.
+  void ConnectCheckpoints(const std::shared_ptr<ServedJob>& job);
+
+  CheckpointWriter* writer_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ServedJob>> jobs_ ABSL_GUARDED_BY(mu_);
 };

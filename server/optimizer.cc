@@ -152,8 +152,8 @@ void ApplyUpdate(const OptimizerSpec& spec, float lr, absl::Span<const float> gr
   update.Apply(0, n, grad.data(), params.data(), state);
 }
 
-void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad,
-                 absl::Span<float> params, OptimizerState& state) {
+void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad, absl::Span<float> params,
+                 OptimizerState& state) {
   const int64_t size = static_cast<int64_t>(params.size());
   const Update update(spec, lr, state);
   grad.ForEachRun([&](int64_t offset, const float* g, int64_t n) {

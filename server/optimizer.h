@@ -32,8 +32,8 @@ void ApplyUpdate(const OptimizerSpec& spec, float lr, absl::Span<const float> gr
                  absl::Span<float> params, OptimizerState& state);
 // The same update with the gradient read in place from a wire payload (f32 or f16, in
 // pieces): one update, applied run by run (identical to the above for the same values).
-void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad,
-                 absl::Span<float> params, OptimizerState& state);
+void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad, absl::Span<float> params,
+                 OptimizerState& state);
 
 }  // namespace psd
 

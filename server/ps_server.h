@@ -20,11 +20,15 @@ namespace psd {
 
 struct PsServerOptions {
   std::string listen_address = "127.0.0.1:0";  // port 0: any free port
-  int64_t max_message_bytes = 256 << 20;  // overrides transport.max_message_bytes
-  TransportOptions transport;             // HTTP/2 windows, frame and buffer sizes
+  int64_t max_message_bytes = 256 << 20;       // overrides transport.max_message_bytes
+  TransportOptions transport;                  // HTTP/2 windows, frame and buffer sizes
   // Threads for push/pull work off gRPC's threads (PsService::Options); 0: none.
   int work_threads = 0;
   absl::Duration slow_step_log_after = absl::Seconds(10);
+  // Tests only: answer every Nth push with UNAVAILABLE after applying it (0: never).
+  int drop_push_replies = 0;
+  // Called on the checkpoint writer's thread after each checkpoint write (or failure).
+  CheckpointWriter::DoneFn on_checkpoint;
 };
 
 class PsServer {
@@ -40,9 +44,12 @@ class PsServer {
 
  private:
   explicit PsServer(const PsServerOptions& options)
-      : service_(&registry_, PsService::Options{options.work_threads}) {}
+      : writer_(options.on_checkpoint),
+        registry_(&writer_),
+        service_(&registry_, PsService::Options{options.work_threads, options.drop_push_replies}) {}
   void WatchSlowSteps(absl::Duration threshold);
 
+  CheckpointWriter writer_;
   JobRegistry registry_;
   PsService service_;
   std::unique_ptr<grpc::Server> server_;

@@ -46,9 +46,8 @@ class WorkPool {
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](WorkPool* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              return p->stopping_ || !p->queue_.empty();
-            },
+            +[](WorkPool* p)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS { return p->stopping_ || !p->queue_.empty(); },
             this));
         if (queue_.empty()) return;
         fn = std::move(queue_.front());
@@ -77,19 +76,19 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::S
 absl::Status ApplyPush(ServedJob& job, const wire::PushRequestView& request) {
   for (const wire::ChunkView& chunk : request.chunks) {
     if (chunk.dtype != DTYPE_F32 && chunk.dtype != DTYPE_F16) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chunk ", chunk.key, ": dtype ",
-          DType_IsValid(chunk.dtype) ? DType_Name(static_cast<DType>(chunk.dtype))
-                                     : absl::StrCat(chunk.dtype),
-          " is not supported on this path"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", chunk.key, ": dtype ",
+                       DType_IsValid(chunk.dtype) ? DType_Name(static_cast<DType>(chunk.dtype))
+                                                  : absl::StrCat(chunk.dtype),
+                       " is not supported on this path"));
     }
     if (!chunk.data.whole()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("chunk ", chunk.key, ": payload of ", chunk.data.bytes(), " bytes is not whole ",
-                       chunk.dtype == DTYPE_F16 ? "halves" : "floats"));
+          absl::StrCat("chunk ", chunk.key, ": payload of ", chunk.data.bytes(),
+                       " bytes is not whole ", chunk.dtype == DTYPE_F16 ? "halves" : "floats"));
     }
-    PSD_RETURN_IF_ERROR(job.store->Push(request.worker, request.step, chunk.key, chunk.data,
-                                        request.total_steps));
+    PSD_RETURN_IF_ERROR(
+        job.store->Push(request.worker, request.step, chunk.key, chunk.data, request.total_steps));
   }
   return absl::OkStatus();
 }
@@ -183,7 +182,8 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
         return c.status();
       }
       clock = std::min(clock, *c);
-      chunks.push_back({key, static_cast<DType>(dtype_), absl::Span<const uint8_t>(b->data, n * size)});
+      chunks.push_back(
+          {key, static_cast<DType>(dtype_), absl::Span<const uint8_t>(b->data, n * size)});
       bytes += n * static_cast<int64_t>(size);
     }
     wire::EncodedMessage encoded;
@@ -231,7 +231,9 @@ grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message) {
 }  // namespace
 
 PsService::PsService(JobRegistry* registry, Options options)
-    : registry_(registry), counters_(std::make_shared<Counters>()) {
+    : registry_(registry),
+      drop_push_replies_(options.drop_push_replies),
+      counters_(std::make_shared<Counters>()) {
   if (options.work_threads > 0) pool_ = std::make_unique<WorkPool>(options.work_threads);
 }
 
@@ -287,6 +289,10 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   counters_->payloads.fetch_add(static_cast<int64_t>(req.chunks.size()), std::memory_order_relaxed);
   counters_->pieces.fetch_add(pieces_seen, std::memory_order_relaxed);
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
+  if (drop_push_replies_ > 0 && pushes_seen_.fetch_add(1) % drop_push_replies_ == 0) {
+    return reactor->Finish(ToGrpcStatus(absl::UnavailableError(
+        "injected fault: push applied, reply dropped (--debug_drop_push_replies)")));
+  }
   if (!then_pull) {
     PushResponse r;
     r.set_server_step((*job)->store->stats().min_step);
@@ -343,6 +349,29 @@ grpc::ServerUnaryReactor* PsService::PushPull(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Dispatch([this, reactor, request, response] { HandlePush(reactor, request, response, true); });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* PsService::Checkpoint(grpc::CallbackServerContext* ctx,
+                                                const CheckpointRequest* request,
+                                                CheckpointResponse* response) {
+  auto job = registry_->Get(request->job_id(), request->generation());
+  if (!job.ok()) {
+    // A request for another generation refers to a state this server no longer serves.
+    const absl::Status s = job.status();
+    return Finish(ctx, s.code() == absl::StatusCode::kAborted
+                           ? absl::FailedPreconditionError(s.message())
+                           : s);
+  }
+  if ((*job)->spec.checkpoint.dir.empty()) {
+    return Finish(ctx, absl::FailedPreconditionError(
+                           absl::StrCat("job ", request->job_id(), " has no checkpoint.dir")));
+  }
+  if (absl::Status s = (*job)->store->ScheduleCheckpoint(request->step()); !s.ok()) {
+    return Finish(ctx, s);
+  }
+  response->set_step(request->step());
+  response->set_path(CheckpointStepDir((*job)->spec.checkpoint.dir, (*job)->id, request->step()));
+  return Finish(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PsService::EndJob(grpc::CallbackServerContext* ctx,

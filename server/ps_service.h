@@ -33,13 +33,17 @@ struct WireCounters {
 };
 
 class PsService final
-    : public ParameterServer::WithRawCallbackMethod_Push<ParameterServer::WithRawCallbackMethod_Pull<
-          ParameterServer::WithRawCallbackMethod_PushPull<ParameterServer::CallbackService>>> {
+    : public ParameterServer::WithRawCallbackMethod_Push<
+          ParameterServer::WithRawCallbackMethod_Pull<
+              ParameterServer::WithRawCallbackMethod_PushPull<ParameterServer::CallbackService>>> {
  public:
   struct Options {
     // Threads that run the push and pull work (accumulate, optimizer, encoding) off gRPC's
     // threads; 0 runs it on the gRPC thread that received the call.
     int work_threads = 0;
+    // Tests only: answer every Nth push with UNAVAILABLE after applying it, as if the reply
+    // were lost, so that the client retries (0: never).
+    int drop_push_replies = 0;
   };
 
   explicit PsService(JobRegistry* registry) : PsService(registry, Options()) {}
@@ -55,6 +59,9 @@ class PsService final
   grpc::ServerUnaryReactor* PushPull(grpc::CallbackServerContext* ctx,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Checkpoint(grpc::CallbackServerContext* ctx,
+                                       const CheckpointRequest* request,
+                                       CheckpointResponse* response) override;
   grpc::ServerUnaryReactor* EndJob(grpc::CallbackServerContext* ctx, const EndJobRequest* request,
                                    EndJobResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
@@ -77,6 +84,8 @@ class PsService final
   void Dispatch(Fn fn);
 
   JobRegistry* registry_;
+  const int drop_push_replies_;
+  std::atomic<int64_t> pushes_seen_{0};
   std::unique_ptr<WorkPool> pool_;
   std::shared_ptr<Counters> counters_;
 };

@@ -29,6 +29,7 @@ struct ShardStore::Chunk {
   std::vector<int64_t> worker_read_clock ABSL_GUARDED_BY(mu);  // clock at the worker's last read
   int64_t total_steps ABSL_GUARDED_BY(mu) = 0;
   std::vector<Waiter> waiters ABSL_GUARDED_BY(mu);
+  int64_t snapshot_clock ABSL_GUARDED_BY(mu) = 0;  // checkpoint clock at the last check
 };
 
 ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers)
@@ -45,7 +46,9 @@ ShardStore::~ShardStore() { Close(absl::CancelledError("job state dropped")); }
 
 absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(const JobSpec& spec,
                                                                const Placement& placement, int rank,
-                                                               int num_workers) {
+                                                               int num_workers,
+                                                               std::vector<ChunkSnapshot>* restore,
+                                                               int64_t restore_step) {
   if (rank < 0 || rank >= placement.num_servers()) {
     return absl::InvalidArgumentError(
         absl::StrCat("server rank ", rank, " out of range [0, ", placement.num_servers(), ")"));
@@ -66,6 +69,34 @@ absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(const JobSpec& sp
     c->worker_clock.assign(num_workers, 0);
     c->worker_read_clock.assign(num_workers, 0);
     store->chunks_[key] = std::move(c);
+  }
+  if (restore != nullptr) {
+    std::set<uint64_t> restored;
+    for (ChunkSnapshot& snap : *restore) {
+      Chunk* c = store->Find(snap.key);
+      if (c == nullptr || !restored.insert(snap.key).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "checkpoint holds chunk ", snap.key, " twice or server ", rank, " does not own it"));
+      }
+      absl::MutexLock lock(&c->mu);
+      if (snap.params.size() != c->params.size() || snap.opt.slot0.size() != c->opt.slot0.size() ||
+          snap.opt.slot1.size() != c->opt.slot1.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "checkpoint chunk ", snap.key, " does not fit this job (optimizer or size changed)"));
+      }
+      c->params = std::move(snap.params);
+      c->opt = std::move(snap.opt);
+      // Every worker resumes at restore_step: earlier pushes count as applied.
+      c->clock = store->aggregate_ ? restore_step : snap.clock;
+      c->worker_clock.assign(num_workers, restore_step);
+      c->worker_read_clock.assign(num_workers, c->clock);
+      c->snapshot_clock = restore_step;
+    }
+    if (restored.size() != store->keys_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint holds ", restored.size(),
+                                                     " chunks, server ", rank, " owns ",
+                                                     store->keys_.size()));
+    }
   }
   return store;
 }
@@ -98,17 +129,17 @@ absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, const Payl
         absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")"));
   }
   if (!grad.whole()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "chunk ", key, ": payload of ", grad.bytes(), " bytes is not whole ",
-        grad.type() == WireType::kF16 ? "halves" : "floats"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk ", key, ": payload of ", grad.bytes(), " bytes is not whole ",
+                     grad.type() == WireType::kF16 ? "halves" : "floats"));
   }
   if (grad.elements() != c->info.length) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": gradient has ",
-                                                   grad.elements(), " elements, expected ",
-                                                   c->info.length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunk ", key, ": gradient has ", grad.elements(), " elements, expected ", c->info.length));
   }
   if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
   std::vector<Waiter> ready;
+  std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> snapshot;
   {
     absl::MutexLock lock(&c->mu);
     if (c->worker_clock[worker] > step) {
@@ -144,8 +175,10 @@ absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, const Payl
       ++c->clock;
       c->worker_clock[worker] = step + 1;
     }
+    snapshot = MaybeSnapshot(*c);
     ready = TakeReadyWaiters(*c);
   }
+  Deliver(std::move(snapshot));
   for (Waiter& w : ready) w.ready(absl::OkStatus());
   return absl::OkStatus();
 }
@@ -275,13 +308,82 @@ void ShardStore::SetLiveWorkers(const std::vector<int>& workers) {
   for (uint64_t key : keys_) {
     Chunk& c = *chunks_[key];
     std::vector<Waiter> ready;
+    std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> snapshot;
     {
       absl::MutexLock lock(&c.mu);
       if (aggregate_) MaybeCompleteSyncStep(c, c.total_steps);
+      snapshot = MaybeSnapshot(c);
       ready = TakeReadyWaiters(c);
     }
+    Deliver(std::move(snapshot));
     for (Waiter& w : ready) w.ready(absl::OkStatus());
   }
+}
+
+int64_t ShardStore::CheckpointClock(const Chunk& c) const {
+  if (aggregate_) return c.clock;
+  int64_t slowest = INT64_MAX;
+  absl::MutexLock lock(&live_mu_);
+  for (int w : live_workers_) slowest = std::min(slowest, c.worker_clock[w]);
+  return slowest == INT64_MAX ? c.snapshot_clock : slowest;
+}
+
+std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> ShardStore::MaybeSnapshot(Chunk& c) {
+  const int64_t now = CheckpointClock(c);
+  if (now <= c.snapshot_clock) return std::nullopt;
+  const int64_t from = c.snapshot_clock;
+  c.snapshot_clock = now;
+  // The newest checkpoint step in (from, now]: a multiple of every_steps, or one scheduled.
+  const int64_t every = spec_.checkpoint.dir.empty() ? 0 : spec_.checkpoint.every_steps;
+  int64_t step = every > 0 ? now / every * every : 0;
+  if (step <= from) step = 0;
+  absl::MutexLock lock(&snap_mu_);
+  if (on_snapshot_ == nullptr) return std::nullopt;
+  auto it = scheduled_.upper_bound(now);
+  if (it != scheduled_.begin() && *std::prev(it) > from) step = std::max(step, *std::prev(it));
+  if (step == 0) return std::nullopt;
+  std::vector<ChunkSnapshot>& chunks = snapshots_[step];
+  chunks.push_back({c.info.key, c.clock, c.params, c.opt});
+  if (chunks.size() < keys_.size()) return std::nullopt;
+  std::pair<int64_t, std::vector<ChunkSnapshot>> done{step, std::move(chunks)};
+  snapshots_.erase(step);
+  scheduled_.erase(scheduled_.begin(), scheduled_.upper_bound(step));
+  return done;
+}
+
+void ShardStore::Deliver(std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> done) {
+  if (!done.has_value()) return;
+  SnapshotFn fn;
+  {
+    absl::MutexLock lock(&snap_mu_);
+    fn = on_snapshot_;
+  }
+  if (fn) fn(done->first, std::move(done->second));
+}
+
+void ShardStore::SetSnapshotHandler(SnapshotFn fn) {
+  absl::MutexLock lock(&snap_mu_);
+  on_snapshot_ = std::move(fn);
+}
+
+int64_t ShardStore::NextCheckpointableStep() const {
+  int64_t passed = 0;
+  for (uint64_t key : keys_) {
+    absl::MutexLock lock(&chunks_[key]->mu);
+    passed = std::max(passed, CheckpointClock(*chunks_[key]));
+  }
+  return passed + 1;
+}
+
+absl::Status ShardStore::ScheduleCheckpoint(int64_t step) {
+  const int64_t earliest = NextCheckpointableStep();
+  if (step < earliest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot checkpoint step ", step, ": this server is already at step ", earliest - 1));
+  }
+  absl::MutexLock lock(&snap_mu_);
+  scheduled_.insert(step);
+  return absl::OkStatus();
 }
 
 void ShardStore::Close(const absl::Status& reason) {

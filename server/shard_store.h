@@ -16,7 +16,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -29,6 +33,7 @@
 #include "common/job_spec.h"
 #include "common/payload.h"
 #include "common/placement.h"
+#include "server/checkpoint.h"
 #include "server/optimizer.h"
 
 namespace psd {
@@ -45,11 +50,24 @@ class ShardStore {
  public:
   // Called once a pull may read; a non-OK status means it never will (the job stopped).
   using ReadyCallback = absl::AnyInvocable<void(absl::Status)>;
+  // Receives every chunk of this server as it was at checkpoint `step` (see
+  // ScheduleCheckpoint); called once per step, outside every lock.
+  using SnapshotFn = std::function<void(int64_t step, std::vector<ChunkSnapshot> chunks)>;
 
-  // Creates the chunks `rank` owns under `placement`, initialised from the job's seed.
-  static absl::StatusOr<std::unique_ptr<ShardStore>> Create(const JobSpec& spec,
-                                                            const Placement& placement, int rank,
-                                                            int num_workers);
+  // Creates the chunks `rank` owns under `placement`, initialised from the job's seed, or,
+  // with `restore`, from a checkpoint of step `restore_step` (every owned chunk, once).
+  static absl::StatusOr<std::unique_ptr<ShardStore>> Create(
+      const JobSpec& spec, const Placement& placement, int rank, int num_workers,
+      std::vector<ChunkSnapshot>* restore = nullptr, int64_t restore_step = 0);
+
+  // Checkpoints: every checkpoint.every_steps steps (when > 0) and at each scheduled step,
+  // each chunk is copied the moment it reaches the step (sync: completes it; async/ssp: its
+  // slowest live worker has pushed it), and once every chunk has been copied `fn` gets them.
+  void SetSnapshotHandler(SnapshotFn fn);
+  // Adds a checkpoint at `step`; FailedPrecondition if a chunk is already past it.
+  absl::Status ScheduleCheckpoint(int64_t step);
+  // The first step no chunk has passed yet: the earliest step ScheduleCheckpoint accepts.
+  int64_t NextCheckpointableStep() const;
   ~ShardStore();
 
   // Adds `worker`'s gradient of chunk `key` computed at `step` (see the clock rules above).
@@ -102,6 +120,13 @@ class ShardStore {
   bool Readable(const Chunk& c, int worker, int64_t step, int64_t* staleness) const;
   // Applies the summed gradient of the open sync step if every live worker has pushed it.
   void MaybeCompleteSyncStep(Chunk& c, int64_t total_steps);
+  // The step a checkpoint of `c` would hold now: sync, its clock; else its slowest live
+  // worker's clock.
+  int64_t CheckpointClock(const Chunk& c) const;
+  // Copies `c` into the pending checkpoints it has just reached; returns a checkpoint that is
+  // now complete (step, chunks), to hand to the handler outside the locks.
+  std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> MaybeSnapshot(Chunk& c);
+  void Deliver(std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> done);
   // Removes the waiters that may read now and returns them, to be called outside the lock.
   std::vector<Waiter> TakeReadyWaiters(Chunk& c);
   void NoteStaleness(int64_t s);
@@ -114,6 +139,11 @@ class ShardStore {
   mutable absl::Mutex live_mu_;
   std::vector<int> live_workers_ ABSL_GUARDED_BY(live_mu_);
   std::atomic<bool> closed_{false};
+  // Checkpoints being collected: step -> chunks copied so far; and steps asked for.
+  mutable absl::Mutex snap_mu_;
+  std::map<int64_t, std::vector<ChunkSnapshot>> snapshots_ ABSL_GUARDED_BY(snap_mu_);
+  std::set<int64_t> scheduled_ ABSL_GUARDED_BY(snap_mu_);
+  SnapshotFn on_snapshot_ ABSL_GUARDED_BY(snap_mu_);
   std::atomic<int64_t> pushes_{0}, duplicates_{0}, pulls_{0}, max_staleness_{0};
 };
 

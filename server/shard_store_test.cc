@@ -92,14 +92,13 @@ TEST_CASE("async applies every push at once and never makes a pull wait", "[shar
   CHECK(f.Params(1)[0] == Approx(before[0] - 1.5f));
 }
 
-TEST_CASE("staleness-aware async divides the step by the gradient's staleness",
-          "[shard_store]") {
+TEST_CASE("staleness-aware async divides the step by the gradient's staleness", "[shard_store]") {
   JobSpec spec = SmallJob(Consistency::kAsync);
   spec.training.staleness_aware_lr = true;
   Fixture f(spec);
   const std::vector<float> before = f.Params(1);
   Flag read;
-  f.store->WhenReadable(1, 0, 0, read.Callback());  // worker 0 reads at update 0
+  f.store->WhenReadable(1, 0, 0, read.Callback());                     // worker 0 reads at update 0
   REQUIRE(f.store->Push(1, 0, 1, std::vector<float>{1, 0}, 10).ok());  // staleness 0 -> 1
   REQUIRE(f.store->Push(2, 0, 1, std::vector<float>{1, 0}, 10).ok());
   const float after_two = f.Params(1)[0];

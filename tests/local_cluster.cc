@@ -25,33 +25,26 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(int servers, i
   c->run_dir_ = MakeTempDir("cluster");
   c->bin_dir_ = c->run_dir_ + "/bin";
   std::filesystem::create_directories(c->bin_dir_);
-  for (const char* bin : {"coordinator/psd-coordinator", "server/psd-server",
-                          "worker/psd-worker", "tools/psdctl"}) {
+  for (const char* bin :
+       {"coordinator/psd-coordinator", "server/psd-server", "worker/psd-worker", "tools/psdctl"}) {
     const std::string target = Absolute(bin);
     std::error_code ec;
     std::filesystem::create_symlink(
         target, c->bin_dir_ + "/" + std::filesystem::path(bin).filename().string(), ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot link ", target, ": ", ec.message()));
   }
-  std::vector<std::string> args = {"up",
-                                   "--servers",
-                                   absl::StrCat(servers),
-                                   "--workers",
-                                   absl::StrCat(workers),
-                                   "--base-port",
-                                   "0",
-                                   "--threads",
-                                   "1",
-                                   "--exit-with",
-                                   absl::StrCat(getpid())};
+  std::vector<std::string> args = {"up",          "--servers",           absl::StrCat(servers),
+                                   "--workers",   absl::StrCat(workers), "--base-port",
+                                   "0",           "--threads",           "1",
+                                   "--exit-with", absl::StrCat(getpid())};
   args.insert(args.end(), extra.begin(), extra.end());
   const CommandResult up = c->Script(args, absl::Seconds(90));
   if (up.exit_code != 0) {
-    return absl::InternalError(absl::StrCat("cluster.sh up failed (", up.exit_code, "): ", up.out,
-                                            up.err));
+    return absl::InternalError(
+        absl::StrCat("cluster.sh up failed (", up.exit_code, "): ", up.out, up.err));
   }
-  c->coordinator_ = std::string(
-      absl::StripAsciiWhitespace(ReadFile(c->run_dir_ + "/coordinator.addr")));
+  c->coordinator_ =
+      std::string(absl::StripAsciiWhitespace(ReadFile(c->run_dir_ + "/coordinator.addr")));
   return c;
 }
 

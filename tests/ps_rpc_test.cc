@@ -1,10 +1,9 @@
 // The parameter server over real gRPC on 127.0.0.1: PsServer + PsClient in one process.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <random>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/fp16.h"
@@ -337,7 +336,8 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
   {
     const grpc::Status s = push(DTYPE_F16, "abc");
     CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK(s.error_message() == absl::StrCat("chunk ", key, ": payload of 3 bytes is not whole halves"));
+    CHECK(s.error_message() ==
+          absl::StrCat("chunk ", key, ": payload of 3 bytes is not whole halves"));
   }
   {
     const grpc::Status s = push(DTYPE_F32, std::string(8, '\0'));
@@ -369,8 +369,7 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
     bool ok;
     REQUIRE(cq.Next(&tag, &ok));
     CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK(s.error_message() ==
-          "malformed PushRequest at byte 2: nested message runs past the end");
+    CHECK(s.error_message() == "malformed PushRequest at byte 2: nested message runs past the end");
   }
   {
     grpc::ClientContext ctx;

@@ -2,7 +2,6 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +32,9 @@
 ABSL_FLAG(int, threads, 0, "BLAS threads of the CPU backend; 0: one per core.");
 ABSL_FLAG(int, max_in_flight, 64, "Chunk RPCs a worker keeps in flight at once.");
 ABSL_FLAG(int, channels_per_server, 2, "TCP connections to each server.");
+ABSL_FLAG(int64_t, rpc_retry_deadline_ms, 60000,
+          "Retry pushes and pulls to a server that cannot be reached for this long before the "
+          "job fails (a retried push is applied once).");
 ABSL_FLAG(bool, exit_after_job, false,
           "Exit (0) once the first job this worker ran has ended, so a batch scheduler (a "
           "Kubernetes Job) sees the worker complete.");
@@ -95,7 +97,8 @@ class Worker {
     report.set_kind(TaskReport::KIND_LEAVING);
     report.set_message("worker shut down (SIGTERM)");
     if (absl::Status s = agent_->ReportTask(report, absl::Seconds(5)); !s.ok()) {
-      spdlog::warn("job {}: could not tell the coordinator that this worker leaves: {}", job_id_, s);
+      spdlog::warn("job {}: could not tell the coordinator that this worker leaves: {}", job_id_,
+                   s);
     }
   }
 
@@ -118,6 +121,12 @@ class Worker {
     report.set_rank(a.rank());
     report.set_generation(a.generation());
     absl::StatusOr<JobResult> result = Train(a);
+    if (!result.ok() && !stop_ && MayBeRecovery(result.status())) {
+      // A server went away or moved to a new generation: the coordinator is probably pausing
+      // the job to recover it. Give it time to say so before calling this a failure.
+      const absl::Time deadline = absl::Now() + absl::Seconds(15);
+      while (!stop_ && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+    }
     if (stop_) {
       spdlog::info("job {}: stopped", a.job_id());
       return;
@@ -134,6 +143,11 @@ class Worker {
     if (absl::Status s = agent_->ReportTask(report); !s.ok()) {
       spdlog::error("job {}: cannot report to the coordinator: {}", a.job_id(), s);
     }
+  }
+
+  static bool MayBeRecovery(const absl::Status& s) {
+    return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kAborted ||
+           s.code() == absl::StatusCode::kNotFound;
   }
 
   absl::StatusOr<JobResult> Train(const Assignment& a) {
@@ -156,6 +170,7 @@ class Worker {
     options.worker = a.rank();
     options.total_steps = PlannedSteps(spec, train->count, a.num_workers());
     options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+    options.retry_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_retry_deadline_ms));
     options.channels_per_server = absl::GetFlag(FLAGS_channels_per_server);
     options.transport = TransportOptionsFromFlags();  // common/transport_flags.h
     SetWireOptions(spec.cluster, &options);           // cluster.wire_dtype, wire_fp16_params

@@ -6,12 +6,17 @@
 #include <atomic>
 #include <cstring>
 #include <list>
+#include <map>
+#include <thread>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/buffer_pool.h"
 #include "common/fp16.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 #include "proto/parameter_server.pb.h"
 #include "proto/wire.h"
 
@@ -84,6 +89,11 @@ class PsClient::Impl {
   ~Impl() {
     Cancel();
     Wait().IgnoreError();
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (retry_thread_.joinable()) retry_thread_.join();
   }
 
   enum class Kind { kPush, kPull, kPushPull };
@@ -132,15 +142,25 @@ class PsClient::Impl {
     c.pushed_bytes = pushed_bytes_.load();
     c.pulled_bytes = pulled_bytes_.load();
     c.rpcs = rpcs_.load();
+    c.retries = retries_.load();
     return c;
   }
 
  private:
+  // One attempt of one chunk's RPC. A retry is a new Call with the same request bytes (the
+  // same request id: the server applies the push once).
   struct Call {
     grpc::ClientContext ctx;
     grpc::ByteBuffer request;
     grpc::ByteBuffer response;
     std::list<grpc::ClientContext*>::iterator active;
+    Kind kind = Kind::kPush;
+    uint64_t key = 0;
+    float* params = nullptr;
+    std::shared_ptr<std::atomic<int>> remaining;
+    TensorDone done;
+    absl::Time first_attempt;
+    int attempt = 1;
   };
 
   // fp16 on the wire: the tensor's gradient plus the residual of its last push, rounded to
@@ -170,7 +190,6 @@ class PsClient::Impl {
                   std::shared_ptr<std::atomic<int>> remaining, TensorDone done) {
     const ChunkInfo& chunk = placement_->chunk(key);
     auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     const DType pull_dtype = options_.fp16_params ? DTYPE_F16 : DTYPE_F32;
     if (kind == Kind::kPull) {
       PullRequest r;
@@ -192,9 +211,9 @@ class PsClient::Impl {
       h.pull_dtype = pull_dtype;
       h.total_steps = options_.total_steps;
       const size_t size = options_.fp16_gradients ? 2 : 4;
-      const wire::ChunkRef c{key, options_.fp16_gradients ? DTYPE_F16 : DTYPE_F32,
-                             absl::Span<const uint8_t>(payload + chunk.offset * size,
-                                                       chunk.length * size)};
+      const wire::ChunkRef c{
+          key, options_.fp16_gradients ? DTYPE_F16 : DTYPE_F32,
+          absl::Span<const uint8_t>(payload + chunk.offset * size, chunk.length * size)};
       wire::EncodedMessage encoded;
       wire::EncodePushRequest(h, {&c, 1}, &encoded);
       call->request = wire::ToByteBuffer(encoded, [&](const uint8_t* data, size_t n) {
@@ -203,51 +222,137 @@ class PsClient::Impl {
           ++held_->slices;
           ++held_->per_tensor[chunk.tensor];
         }
-        return wire::ReferenceSlice(data, n, &SliceRef::Release,
-                                    new SliceRef{held_, chunk.tensor});
+        return wire::ReferenceSlice(data, n, &SliceRef::Release, new SliceRef{held_, chunk.tensor});
       });
-      pushed_bytes_.fetch_add(static_cast<int64_t>(chunk.length * size),
-                              std::memory_order_relaxed);
+      pushed_bytes_.fetch_add(static_cast<int64_t>(chunk.length * size), std::memory_order_relaxed);
     }
+    call->kind = kind;
+    call->key = key;
+    call->params = params;
+    call->remaining = std::move(remaining);
+    call->done = std::move(done);
+    call->first_attempt = absl::Now();
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Impl::HasRoom));
       ++in_flight_;
+    }
+    Issue(std::move(call));
+  }
+
+  // Sends one attempt of `call`; its completion retries, or finishes the chunk.
+  void Issue(std::shared_ptr<Call> call) {
+    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    {
+      absl::MutexLock lock(&mu_);
       call->active = active_.insert(active_.end(), &call->ctx);
       if (cancelled_) call->ctx.TryCancel();
     }
     rpcs_.fetch_add(1, std::memory_order_relaxed);
-    const int server = chunk.server;
-    grpc::GenericStub* stub = stubs_[server][key % stubs_[server].size()].get();
+    const int server = placement_->chunk(call->key).server;
+    grpc::GenericStub* stub = stubs_[server][call->key % stubs_[server].size()].get();
     grpc::ClientContext* ctx = &call->ctx;
     const grpc::ByteBuffer* request = &call->request;
     grpc::ByteBuffer* response = &call->response;
-    auto on_done = [this, call, kind, key, server, params, remaining,
-                    done](grpc::Status status) mutable {
-      absl::Status result = FromGrpcStatus(status);
-      if (result.ok() && kind != Kind::kPush) result = CopyOut(call->response, key, params);
-      if (!result.ok()) {
-        result =
-            absl::Status(result.code(), absl::StrCat(kind == Kind::kPull ? "pull from" : "push to",
-                                                     " server ", server, " (", servers_[server],
-                                                     "), chunk ", key, ": ", result.message()));
+    const char* method = call->kind == Kind::kPush   ? kPushMethod
+                         : call->kind == Kind::kPull ? kPullMethod
+                                                     : kPushPullMethod;
+    stub->UnaryCall(ctx, method, grpc::StubOptions(), request, response,
+                    [this, call = std::move(call)](grpc::Status status) mutable {
+                      OnDone(std::move(call), status);
+                    });
+  }
+
+  void OnDone(std::shared_ptr<Call> call, const grpc::Status& status) {
+    const uint64_t key = call->key;
+    const int server = placement_->chunk(key).server;
+    absl::Status result = FromGrpcStatus(status);
+    if (result.ok() && call->kind != Kind::kPush)
+      result = CopyOut(call->response, key, call->params);
+    {
+      absl::MutexLock lock(&mu_);
+      active_.erase(call->active);  // Cancel() no longer reaches this context
+    }
+    if (!result.ok()) {
+      const std::string what =
+          absl::StrCat(call->kind == Kind::kPull ? "pull from" : "push to", " server ", server,
+                       " (", servers_[server], "), chunk ", key);
+      if (Retryable(result, *call)) return Retry(std::move(call), what, result);
+      result = absl::Status(result.code(), absl::StrCat(what, ": ", result.message()));
+    }
+    if (result.ok() && call->remaining->fetch_sub(1) == 1 && call->done) {
+      call->done(placement_->chunk(key).tensor);
+    }
+    // The call (its ClientContext holds the channel) goes before Wait() can return: were
+    // the client destroyed first, the channel's last reference would drop on this gRPC
+    // callback thread, which shuts down the callback queue that runs it (a gRPC 1.51 race:
+    // "assertion failed: prior > 0" in grpc_cq_internal_unref).
+    call.reset();
+    Finish(result);
+  }
+
+  // A server that cannot be reached (restarting, a dropped connection, a lost reply) is
+  // tried again until the retry deadline; every other error is final.
+  bool Retryable(const absl::Status& s, const Call& call) {
+    if (s.code() != absl::StatusCode::kUnavailable) return false;
+    absl::MutexLock lock(&mu_);
+    return !cancelled_ && absl::Now() - call.first_attempt < options_.retry_deadline;
+  }
+
+  // Sends the same request again after an exponential backoff with jitter.
+  void Retry(std::shared_ptr<Call> failed, const std::string& what, const absl::Status& error) {
+    auto next = std::make_shared<Call>();
+    next->request = failed->request;  // shares the slices: the same bytes, the same request id
+    next->kind = failed->kind;
+    next->key = failed->key;
+    next->params = failed->params;
+    next->remaining = failed->remaining;
+    next->done = failed->done;
+    next->first_attempt = failed->first_attempt;
+    next->attempt = failed->attempt + 1;
+    failed.reset();
+    const absl::Duration base =
+        std::min(options_.retry_max_backoff,
+                 options_.retry_initial_backoff * (1 << std::min(next->attempt - 2, 16)));
+    const absl::Duration delay = base * absl::Uniform(jitter_, 0.5, 1.5);
+    if (next->attempt == 2 || next->attempt % 10 == 0) {
+      spdlog::warn("{} failed ({}); retrying in {} (attempt {})", what, error.message(),
+                   absl::FormatDuration(delay), next->attempt);
+    }
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    absl::MutexLock lock(&mu_);
+    if (!retry_thread_.joinable()) retry_thread_ = std::thread([this] { RetryLoop(); });
+    delayed_.emplace(absl::Now() + delay, std::move(next));
+  }
+
+  // Issues delayed retries when they are due; at shutdown, at once (they are cancelled).
+  void RetryLoop() {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      if (delayed_.empty()) {
+        if (stopping_) return;
+        mu_.Await(absl::Condition(
+            +[](Impl* i)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS { return i->stopping_ || !i->delayed_.empty(); },
+            this));
+        continue;
       }
-      if (result.ok() && remaining->fetch_sub(1) == 1 && done) done(placement_->chunk(key).tensor);
-      // The call (its ClientContext holds the channel) goes before Wait() can return: were
-      // the client destroyed first, the channel's last reference would drop on this gRPC
-      // callback thread, which shuts down the callback queue that runs it (a gRPC 1.51 race:
-      // "assertion failed: prior > 0" in grpc_cq_internal_unref).
-      {
-        absl::MutexLock lock(&mu_);
-        active_.erase(call->active);  // Cancel() no longer reaches this context
+      const absl::Time due = delayed_.begin()->first;
+      if (!stopping_ && !cancelled_ && absl::Now() < due) {
+        mu_.AwaitWithDeadline(absl::Condition(
+                                  +[](Impl* i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return i->stopping_ || i->cancelled_;
+                                  },
+                                  this),
+                              due);
+        continue;
       }
-      call.reset();
-      Finish(result);
-    };
-    const char* method = kind == Kind::kPush   ? kPushMethod
-                         : kind == Kind::kPull ? kPullMethod
-                                               : kPushPullMethod;
-    stub->UnaryCall(ctx, method, grpc::StubOptions(), request, response, std::move(on_done));
+      std::shared_ptr<Call> call = std::move(delayed_.begin()->second);
+      delayed_.erase(delayed_.begin());
+      mu_.Unlock();
+      Issue(std::move(call));
+      mu_.Lock();
+    }
   }
 
   // Decodes the reply in place and writes the chunk's values into the caller's buffer: the
@@ -268,8 +373,7 @@ class PsClient::Impl {
     reply.chunks[0].data.CopyTo(params + chunk.offset);
     pulled_bytes_.fetch_add(reply.chunks[0].data.bytes(), std::memory_order_relaxed);
     int64_t seen = max_staleness_.load();
-    while (reply.staleness > seen &&
-           !max_staleness_.compare_exchange_weak(seen, reply.staleness)) {
+    while (reply.staleness > seen && !max_staleness_.compare_exchange_weak(seen, reply.staleness)) {
     }
     return absl::OkStatus();
   }
@@ -292,9 +396,14 @@ class PsClient::Impl {
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<int64_t> max_staleness_{0};
   std::atomic<int64_t> pushed_bytes_{0}, pulled_bytes_{0}, rpcs_{0};
+  std::atomic<int64_t> retries_{0};
+  absl::BitGen jitter_;
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::multimap<absl::Time, std::shared_ptr<Call>> delayed_ ABSL_GUARDED_BY(mu_);
+  std::thread retry_thread_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::list<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
 };

@@ -31,7 +31,13 @@ class PsClient {
     int worker = 0;
     int64_t total_steps = 0;  // for the servers' learning-rate schedule
     absl::Duration rpc_timeout = absl::Minutes(10);
-    int max_in_flight = 64;       // chunk RPCs outstanding at once
+    // A server that cannot be reached (UNAVAILABLE) is retried with exponential backoff and
+    // jitter until this long after the first attempt; pushes are applied once however often
+    // they are sent.
+    absl::Duration retry_deadline = absl::Seconds(60);
+    absl::Duration retry_initial_backoff = absl::Milliseconds(50);
+    absl::Duration retry_max_backoff = absl::Seconds(2);
+    int max_in_flight = 64;  // chunk RPCs outstanding at once
     // HTTP/2 connections to each server: each is one TCP stream that one gRPC thread at a
     // time reads and writes; two keep both cores busy (+15-20% push+pull on 2 cores).
     int channels_per_server = 2;
@@ -50,7 +56,8 @@ class PsClient {
   struct Counters {
     int64_t pushed_bytes = 0;
     int64_t pulled_bytes = 0;
-    int64_t rpcs = 0;
+    int64_t rpcs = 0;  // attempts, retries included
+    int64_t retries = 0;
   };
 
   // `placement` must outlive the client; `servers` are addresses indexed by server rank.

@@ -58,7 +58,8 @@ absl::Status Trainer::PullAll(int64_t step) {
     exchange_->Pull(t, step, absl::MakeSpan(params_[t]));
   }
   PSD_RETURN_IF_ERROR(exchange_->Wait());
-  for (uint32_t t = 0; t < params_.size(); ++t) PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  for (uint32_t t = 0; t < params_.size(); ++t)
+    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
   return absl::OkStatus();
 }
 

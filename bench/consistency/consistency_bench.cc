@@ -38,7 +38,8 @@ struct Row {
 
 int Main() {
   auto base = LoadJobSpecFile(absl::GetFlag(FLAGS_job));
-  if (!base.ok()) return std::fprintf(stderr, "%s\n", std::string(base.status().message()).c_str()), 1;
+  if (!base.ok())
+    return std::fprintf(stderr, "%s\n", std::string(base.status().message()).c_str()), 1;
   auto train = LoadIdxDataset(base->data.train_images, base->data.train_labels);
   auto test = LoadIdxDataset(base->data.test_images, base->data.test_labels);
   if (!train.ok() || !test.ok()) {
@@ -55,11 +56,12 @@ int Main() {
   if (absl::GetFlag(FLAGS_slow_worker) >= 0) {
     options.slowdown[absl::GetFlag(FLAGS_slow_worker)] = absl::GetFlag(FLAGS_slowdown);
   }
-  std::printf("bench/consistency: %s, %d workers (worker %d %.1fx slower), %d servers, "
-              "%d epochs, batch %d per worker\n",
-              base->name.c_str(), absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_slow_worker),
-              absl::GetFlag(FLAGS_slowdown), options.servers, absl::GetFlag(FLAGS_epochs),
-              base->training.batch_size);
+  std::printf(
+      "bench/consistency: %s, %d workers (worker %d %.1fx slower), %d servers, "
+      "%d epochs, batch %d per worker\n",
+      base->name.c_str(), absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_slow_worker),
+      absl::GetFlag(FLAGS_slowdown), options.servers, absl::GetFlag(FLAGS_epochs),
+      base->training.batch_size);
   std::vector<Row> rows;
   for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',')) {
     JobSpec spec = *base;
@@ -110,7 +112,8 @@ int Main() {
               absl::StrCat("time to ", absl::GetFlag(FLAGS_target), " (s)").c_str(),
               "final accuracy", "samples/s", "max staleness");
   for (const Row& r : rows) {
-    const std::string t = r.time_to_target < 0 ? "not reached" : absl::StrFormat("%.1f", r.time_to_target);
+    const std::string t =
+        r.time_to_target < 0 ? "not reached" : absl::StrFormat("%.1f", r.time_to_target);
     std::printf("%-10s %16s %15.4f %10.0f %14ld\n", r.mode.c_str(), t.c_str(), r.final_accuracy,
                 r.samples_per_sec, static_cast<long>(r.max_staleness));
   }

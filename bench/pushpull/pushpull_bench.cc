@@ -94,8 +94,10 @@ double Iperf3(const std::string& dir) {
     return -1;
   }
   const std::string port = absl::StrCat(FreePort());
-  auto server = ChildProcess::Spawn({"/bin/sh", "-c", "exec iperf3 -s -1 -p " + port},
-                                    {dir + "/iperf3-server.out", dir + "/iperf3-server.err"});
+  psd::testing::SpawnOptions output;
+  output.stdout_path = dir + "/iperf3-server.out";
+  output.stderr_path = dir + "/iperf3-server.err";
+  auto server = ChildProcess::Spawn({"/bin/sh", "-c", "exec iperf3 -s -1 -p " + port}, output);
   if (!server.ok()) return -1;
   psd::testing::CommandResult r;
   for (int attempt = 0; attempt < 50; ++attempt) {
@@ -195,7 +197,9 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
       argv.push_back(
           absl::StrCat("--grpc_write_buffer_bytes=", absl::GetFlag(FLAGS_write_buffer_bytes)));
     }
-    auto p = ChildProcess::Spawn(argv, {"", absl::StrCat(dir, "/", config, "-server-", i, ".log")});
+    psd::testing::SpawnOptions log;
+    log.stderr_path = absl::StrCat(dir, "/", config, "-server-", i, ".log");
+    auto p = ChildProcess::Spawn(argv, log);
     if (!p.ok()) return p.status();
     auto port = psd::testing::WaitForPortFile(port_file, absl::Seconds(30), &*p);
     if (!port) return absl::UnavailableError(absl::StrCat("psd-server ", i, " did not start; see ", dir));

@@ -28,6 +28,9 @@ options:
   --exit-with PID   (up) take the cluster down when process PID exits (tests use this)
   --slow-worker RANK:FACTOR  (up) make worker RANK a straggler: each step takes FACTOR times
                   as long (repeatable; for drills and benchmarks)
+  --coordinator-flag F, --server-flag F, --worker-flag F
+                  (up) pass flag F (e.g. --log_level=debug) to the coordinator, every server or
+                  every worker (repeatable)
 EOF
 }
 
@@ -38,6 +41,7 @@ run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
 declare -A slowdown=()
+coordinator_flags=() server_flags=() worker_flags=()
 args=()
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 command=$1
@@ -52,6 +56,9 @@ while [[ $# -gt 0 ]]; do
     --bin-dir) bin_dir=${2:?}; shift 2 ;;
     --heartbeat-timeout-ms) heartbeat_timeout_ms=${2:?}; shift 2 ;;
     --exit-with) exit_with=${2:?}; shift 2 ;;
+    --coordinator-flag) coordinator_flags+=("${2:?}"); shift 2 ;;
+    --server-flag) server_flags+=("${2:?}"); shift 2 ;;
+    --worker-flag) worker_flags+=("${2:?}"); shift 2 ;;
     --slow-worker)
       [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
       slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
@@ -160,7 +167,7 @@ cmd_up() {
 
   start_daemon coordinator "$coordinator" --bind=127.0.0.1 --port="$(port_for 0)" \
     --port_file="$run_dir/ports/coordinator" --state_dir="$run_dir/state" \
-    --heartbeat_timeout_ms="$heartbeat_timeout_ms"
+    --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${coordinator_flags[@]}"
   pin_port coordinator
   local addr="127.0.0.1:$(<"$run_dir/ports/coordinator")"
   echo "$addr" >"$run_dir/coordinator.addr"
@@ -170,13 +177,13 @@ cmd_up() {
     start_daemon "server-$i" "$server" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + i)))" \
       --port_file="$run_dir/ports/server-$i" --node_id_file="$run_dir/ids/server-$i" \
-      --preferred_rank="$i"
+      --preferred_rank="$i" "${server_flags[@]}"
   done
   for ((i = 0; i < workers; i++)); do
     start_daemon "worker-$i" "$worker" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + servers + i)))" \
       --port_file="$run_dir/ports/worker-$i" --node_id_file="$run_dir/ids/worker-$i" \
-      --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}"
+      --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}" "${worker_flags[@]}"
   done
 
   for f in "$run_dir"/cmds/*; do pin_port "$(basename "$f")"; done

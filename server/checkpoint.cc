@@ -1,0 +1,305 @@
+#include "server/checkpoint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/crc32c.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace psd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kMagic[8] = {'P', 'S', 'D', 'C', 'K', 'P', 'T', '1'};
+constexpr uint32_t kVersion = 1;
+
+std::string DataFile(const std::string& step_dir, int rank) {
+  return absl::StrCat(step_dir, "/server-", rank);
+}
+
+std::string ManifestFile(const std::string& step_dir, int rank) {
+  return absl::StrCat(DataFile(step_dir, rank), ".manifest");
+}
+
+// Little-endian hosts only (x86-64, AArch64): values are stored as they are in memory.
+template <typename T>
+void Put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+void PutFloats(std::string& out, const std::vector<float>& v) {
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+class Reader {
+ public:
+  Reader(std::string file, absl::string_view data) : file_(std::move(file)), data_(data) {}
+
+  template <typename T>
+  absl::StatusOr<T> Get(absl::string_view what) {
+    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(sizeof(T), what));
+    T v;
+    std::memcpy(&v, b.data(), sizeof(T));
+    return v;
+  }
+
+  absl::StatusOr<absl::string_view> Bytes(uint64_t n, absl::string_view what) {
+    if (n > data_.size() - pos_) {
+      return Error(absl::StrCat("truncated at byte ", pos_, " while reading ", what));
+    }
+    absl::string_view b = data_.substr(pos_, n);
+    pos_ += n;
+    return b;
+  }
+
+  absl::Status Floats(std::vector<float>& out, int64_t n, absl::string_view what) {
+    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(n * sizeof(float), what));
+    out.resize(n);
+    std::memcpy(out.data(), b.data(), b.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(absl::string_view what) const {
+    return absl::DataLossError(absl::StrCat(file_, ": ", what));
+  }
+  size_t pos() const { return pos_; }
+  absl::string_view data() const { return data_; }
+
+ private:
+  std::string file_;
+  absl::string_view data_;
+  size_t pos_ = 0;
+};
+
+std::string Header(const CheckpointMeta& meta, const Placement& placement) {
+  std::string out(kMagic, sizeof(kMagic));
+  Put<uint32_t>(out, kVersion);
+  Put<uint32_t>(out, static_cast<uint32_t>(meta.rank));
+  Put<uint32_t>(out, static_cast<uint32_t>(meta.num_servers));
+  Put<int64_t>(out, meta.step);
+  Put<int64_t>(out, meta.generation);
+  Put<uint32_t>(out, static_cast<uint32_t>(meta.job_id.size()));
+  out += meta.job_id;
+  Put<uint64_t>(out, placement.chunks().size());
+  for (const ChunkInfo& c : placement.chunks()) {
+    Put<uint64_t>(out, c.key);
+    Put<uint32_t>(out, c.tensor);
+    Put<int64_t>(out, c.offset);
+    Put<int64_t>(out, c.length);
+    Put<uint32_t>(out, static_cast<uint32_t>(c.server));
+  }
+  Put<uint32_t>(out, Crc32c(out.data(), out.size()));
+  return out;
+}
+
+std::string ChunkRecord(const ChunkSnapshot& c) {
+  std::string out;
+  Put<uint64_t>(out, c.key);
+  Put<int64_t>(out, c.clock);
+  Put<int64_t>(out, c.opt.updates);
+  Put<int64_t>(out, static_cast<int64_t>(c.params.size()));
+  Put<uint32_t>(out, static_cast<uint32_t>(c.opt.slot0.size()));
+  Put<uint32_t>(out, static_cast<uint32_t>(c.opt.slot1.size()));
+  PutFloats(out, c.params);
+  PutFloats(out, c.opt.slot0);
+  PutFloats(out, c.opt.slot1);
+  Put<uint32_t>(out, Crc32c(out.data(), out.size()));
+  return out;
+}
+
+// The manifest: "key value" lines.
+std::map<std::string, std::string> ParseManifest(absl::string_view text) {
+  std::map<std::string, std::string> fields;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    fields[kv.first] = kv.second;
+  }
+  return fields;
+}
+
+absl::Status CheckHeader(Reader& r, int rank, const Placement& placement, CheckpointMeta* meta) {
+  PSD_ASSIGN_OR_RETURN(absl::string_view magic, r.Bytes(sizeof(kMagic), "the magic"));
+  if (magic != absl::string_view(kMagic, sizeof(kMagic))) return r.Error("not a psd checkpoint");
+  PSD_ASSIGN_OR_RETURN(uint32_t version, r.Get<uint32_t>("the version"));
+  if (version != kVersion) return r.Error(absl::StrCat("unsupported version ", version));
+  PSD_ASSIGN_OR_RETURN(uint32_t file_rank, r.Get<uint32_t>("the rank"));
+  PSD_ASSIGN_OR_RETURN(uint32_t servers, r.Get<uint32_t>("the server count"));
+  PSD_ASSIGN_OR_RETURN(meta->step, r.Get<int64_t>("the step"));
+  PSD_ASSIGN_OR_RETURN(meta->generation, r.Get<int64_t>("the generation"));
+  PSD_ASSIGN_OR_RETURN(uint32_t id_size, r.Get<uint32_t>("the job id"));
+  PSD_ASSIGN_OR_RETURN(absl::string_view id, r.Bytes(id_size, "the job id"));
+  meta->job_id = std::string(id);
+  meta->rank = static_cast<int>(file_rank);
+  meta->num_servers = static_cast<int>(servers);
+  if (meta->rank != rank)
+    return r.Error(absl::StrCat("written by server ", file_rank, ", not ", rank));
+  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the placement"));
+  bool same =
+      count == placement.chunks().size() && static_cast<int>(servers) == placement.num_servers();
+  for (uint64_t i = 0; i < count; ++i) {
+    PSD_ASSIGN_OR_RETURN(uint64_t key, r.Get<uint64_t>("the placement"));
+    PSD_ASSIGN_OR_RETURN(uint32_t tensor, r.Get<uint32_t>("the placement"));
+    PSD_ASSIGN_OR_RETURN(int64_t offset, r.Get<int64_t>("the placement"));
+    PSD_ASSIGN_OR_RETURN(int64_t length, r.Get<int64_t>("the placement"));
+    PSD_ASSIGN_OR_RETURN(uint32_t server, r.Get<uint32_t>("the placement"));
+    if (same) {
+      const ChunkInfo& c = placement.chunk(i);
+      same = key == c.key && tensor == c.tensor && offset == c.offset && length == c.length &&
+             static_cast<int>(server) == c.server;
+    }
+  }
+  const size_t header_end = r.pos();
+  PSD_ASSIGN_OR_RETURN(uint32_t crc, r.Get<uint32_t>("the header checksum"));
+  if (Crc32c(r.data().data(), header_end) != crc) return r.Error("header checksum mismatch");
+  if (!same) {
+    return r.Error(absl::StrCat("written for a different placement (", count, " chunks on ",
+                                servers, " servers; this job has ", placement.chunks().size(),
+                                " on ", placement.num_servers(),
+                                "): model, cluster.servers and cluster.chunk_bytes must match"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChunkSnapshot> ReadChunk(Reader& r, const Placement& placement) {
+  const size_t start = r.pos();
+  ChunkSnapshot c;
+  PSD_ASSIGN_OR_RETURN(c.key, r.Get<uint64_t>("a chunk"));
+  PSD_ASSIGN_OR_RETURN(c.clock, r.Get<int64_t>("a chunk"));
+  PSD_ASSIGN_OR_RETURN(c.opt.updates, r.Get<int64_t>("a chunk"));
+  PSD_ASSIGN_OR_RETURN(int64_t length, r.Get<int64_t>("a chunk"));
+  PSD_ASSIGN_OR_RETURN(uint32_t slot0, r.Get<uint32_t>("a chunk"));
+  PSD_ASSIGN_OR_RETURN(uint32_t slot1, r.Get<uint32_t>("a chunk"));
+  if (c.key >= placement.chunks().size() || length != placement.chunk(c.key).length ||
+      (slot0 != 0 && slot0 != length) || (slot1 != 0 && slot1 != length)) {
+    return r.Error(absl::StrCat("chunk record at byte ", start, " is malformed"));
+  }
+  const std::string what = absl::StrCat("chunk ", c.key);
+  PSD_RETURN_IF_ERROR(r.Floats(c.params, length, what));
+  PSD_RETURN_IF_ERROR(r.Floats(c.opt.slot0, slot0, what));
+  PSD_RETURN_IF_ERROR(r.Floats(c.opt.slot1, slot1, what));
+  const size_t end = r.pos();
+  PSD_ASSIGN_OR_RETURN(uint32_t crc, r.Get<uint32_t>(what));
+  if (Crc32c(r.data().data() + start, end - start) != crc) {
+    return r.Error(absl::StrCat("chunk ", c.key, ": checksum mismatch"));
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string CheckpointStepDir(const std::string& dir, const std::string& job_id, int64_t step) {
+  return absl::StrCat(dir, "/", job_id, "/", step);
+}
+
+absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
+                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks) {
+  const std::string data_file = DataFile(step_dir, meta.rank);
+  PSD_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(data_file));
+  const std::string header = Header(meta, placement);
+  uint32_t crc = Crc32c(header.data(), header.size());
+  PSD_RETURN_IF_ERROR(writer.Append(header));
+  std::string count;
+  Put<uint64_t>(count, chunks.size());
+  crc = Crc32c(count.data(), count.size(), crc);
+  PSD_RETURN_IF_ERROR(writer.Append(count));
+  for (const ChunkSnapshot& c : chunks) {
+    const std::string record = ChunkRecord(c);
+    crc = Crc32c(record.data(), record.size(), crc);
+    PSD_RETURN_IF_ERROR(writer.Append(record));
+  }
+  const int64_t bytes = writer.bytes_written();
+  PSD_RETURN_IF_ERROR(writer.Commit());
+  return WriteFileAtomically(
+      ManifestFile(step_dir, meta.rank),
+      absl::StrCat("psd-checkpoint 1\njob ", meta.job_id, "\nstep ", meta.step, "\ngeneration ",
+                   meta.generation, "\nrank ", meta.rank, "\nservers ", meta.num_servers,
+                   "\nchunks ", chunks.size(), "\nbytes ", bytes, "\ncrc32c ", crc, "\n"));
+}
+
+absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& step_dir, int rank,
+                                                          const Placement& placement,
+                                                          CheckpointMeta* meta_out) {
+  const std::string data_file = DataFile(step_dir, rank);
+  const std::string manifest_file = ManifestFile(step_dir, rank);
+  absl::StatusOr<std::string> manifest_text = ReadFileToString(manifest_file);
+  if (!manifest_text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
+  }
+  const std::map<std::string, std::string> manifest = ParseManifest(*manifest_text);
+  int64_t bytes = -1;
+  uint32_t crc = 0;
+  if (manifest.count("psd-checkpoint") == 0 || !absl::SimpleAtoi(manifest.at("bytes"), &bytes) ||
+      !absl::SimpleAtoi(manifest.at("crc32c"), &crc)) {
+    return absl::DataLossError(absl::StrCat(manifest_file, ": malformed manifest"));
+  }
+  PSD_ASSIGN_OR_RETURN(std::string data, ReadFileToString(data_file));
+  if (static_cast<int64_t>(data.size()) != bytes || Crc32c(data.data(), data.size()) != crc) {
+    // Find the damaged part for the message; if none is found the file as a whole differs.
+    Reader probe(data_file, data);
+    CheckpointMeta ignored;
+    absl::Status s = CheckHeader(probe, rank, placement, &ignored);
+    absl::StatusOr<uint64_t> count = s.ok() ? probe.Get<uint64_t>("the chunk count") : 0;
+    for (uint64_t i = 0; s.ok() && count.ok() && i < *count; ++i) {
+      s = ReadChunk(probe, placement).status();
+    }
+    if (s.ok()) {
+      s = absl::DataLossError(absl::StrCat(data_file, ": ", data.size(),
+                                           " bytes do not match the manifest (", bytes,
+                                           " bytes, crc32c ", crc, ")"));
+    }
+    return s;
+  }
+  Reader r(data_file, data);
+  CheckpointMeta meta;
+  PSD_RETURN_IF_ERROR(CheckHeader(r, rank, placement, &meta));
+  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the chunk count"));
+  const std::vector<uint64_t>& expected = placement.ServerKeys(rank);
+  if (count != expected.size()) {
+    return r.Error(
+        absl::StrCat("holds ", count, " chunks, server ", rank, " owns ", expected.size()));
+  }
+  std::vector<ChunkSnapshot> chunks;
+  for (uint64_t i = 0; i < count; ++i) {
+    PSD_ASSIGN_OR_RETURN(ChunkSnapshot c, ReadChunk(r, placement));
+    if (placement.chunk(c.key).server != rank) {
+      return r.Error(
+          absl::StrCat("chunk ", c.key, " belongs to server ", placement.chunk(c.key).server));
+    }
+    chunks.push_back(std::move(c));
+  }
+  if (meta_out != nullptr) *meta_out = meta;
+  return chunks;
+}
+
+void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep) {
+  const fs::path job_dir = fs::path(dir) / job_id;
+  std::error_code ec;
+  std::vector<int64_t> complete;
+  for (const auto& entry : fs::directory_iterator(job_dir, ec)) {
+    int64_t step = 0;
+    if (!entry.is_directory() || !absl::SimpleAtoi(entry.path().filename().string(), &step))
+      continue;
+    if (fs::exists(ManifestFile(entry.path().string(), rank), ec)) complete.push_back(step);
+  }
+  std::sort(complete.rbegin(), complete.rend());
+  for (size_t i = std::max<size_t>(0, keep); i < complete.size(); ++i) {
+    const std::string step_dir = CheckpointStepDir(dir, job_id, complete[i]);
+    // The manifest goes first, so a crash in between leaves an incomplete (ignored) checkpoint.
+    fs::remove(ManifestFile(step_dir, rank), ec);
+    fs::remove(DataFile(step_dir, rank), ec);
+    if (fs::is_empty(step_dir, ec)) fs::remove(step_dir, ec);
+    spdlog::info("job {}: removed checkpoint of step {} (server {}; keeping {})", job_id,
+                 complete[i], rank, keep);
+  }
+}
+
+}  // namespace psd

@@ -1,0 +1,57 @@
+// Checkpoint files of one server: its chunks' parameters and optimizer state at one step.
+//
+// Layout: <checkpoint.dir>/<job id>/<step>/server-<rank> holds the data (CRC-32C per chunk)
+// and server-<rank>.manifest, written after the data is durable, marks it complete. Both are
+// written to temporary names, fsynced and renamed. A checkpoint without its manifest, or whose
+// data does not match its manifest and checksums, is never loaded.
+#ifndef PSD_SERVER_CHECKPOINT_H_
+#define PSD_SERVER_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/placement.h"
+#include "server/optimizer.h"
+
+namespace psd {
+
+// One chunk as a checkpoint holds it.
+struct ChunkSnapshot {
+  uint64_t key = 0;
+  int64_t clock = 0;  // the chunk's clock when the snapshot was taken
+  std::vector<float> params;
+  OptimizerState opt;
+};
+
+struct CheckpointMeta {
+  std::string job_id;
+  int64_t step = 0;
+  int64_t generation = 0;
+  int rank = 0;
+  int num_servers = 0;
+};
+
+// <dir>/<job_id>/<step>
+std::string CheckpointStepDir(const std::string& dir, const std::string& job_id, int64_t step);
+
+// Writes this server's checkpoint into `step_dir` (data, then manifest). `chunks` are the
+// chunks `placement` gives to meta.rank.
+absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
+                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks);
+
+// Reads server `rank`'s checkpoint from `step_dir`, checking the manifest, every checksum, and
+// that it was written for `placement`. Errors name the file and what is wrong.
+absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& step_dir, int rank,
+                                                          const Placement& placement,
+                                                          CheckpointMeta* meta = nullptr);
+
+// Removes `rank`'s files from all but the newest `keep` complete checkpoints of the job under
+// `dir`, and step directories left empty. Logs what it removes.
+void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep);
+
+}  // namespace psd
+
+#endif  // PSD_SERVER_CHECKPOINT_H_
