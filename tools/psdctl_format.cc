@@ -126,8 +126,10 @@ std::string FinalLine(const JobInfo& job) {
   if (job.state() != JOB_SUCCEEDED) {
     return absl::StrCat("job ", job.job_id(), " ", JobStateName(job.state()), ": ", job.reason());
   }
+  // The job's own wall time (start to end, recoveries included); the workers' training time
+  // when the coordinator has no end time.
   double wall = job.result().wall_seconds();
-  if (wall <= 0 && job.ended_ms() > job.started_ms()) {
+  if (job.started_ms() > 0 && job.ended_ms() > job.started_ms()) {
     wall = (job.ended_ms() - job.started_ms()) / 1000.0;
   }
   return absl::StrFormat("job %s succeeded: test_accuracy=%.4f wall_s=%.1f", job.job_id(),
