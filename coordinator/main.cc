@@ -14,11 +14,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/command_line.h"
 #include "common/daemon.h"
 #include "common/logging.h"
 #include "coordinator/job_manager.h"
@@ -172,9 +171,9 @@ int Run() {
 int main(int argc, char** argv) {
   psd::BlockShutdownSignals();
 
-  absl::SetProgramUsageMessage(
+  psd::ParseCommandLineOrHelp(
+      argc, argv,
       "psd-coordinator --state_dir DIR [--port P | --port 0 --port_file F]: the psd coordinator");
-  absl::ParseCommandLine(argc, argv);
   if (absl::Status s = psd::InitLogging("coordinator"); !s.ok()) {
     std::fprintf(stderr, "psd-coordinator: %s\n", std::string(s.message()).c_str());
     return 2;

@@ -88,7 +88,7 @@ class Reader {
 
   // Skips a field of `wire_type` whose tag was read.
   absl::Status SkipField(int wire_type) {
-    uint64_t v;
+    uint64_t v = 0;
     switch (wire_type) {
       case kVarint:
         return Varint(&v);
@@ -132,7 +132,7 @@ struct Tag {
 };
 
 absl::Status ReadTag(Reader& r, Tag* tag) {
-  uint64_t v;
+  uint64_t v = 0;
   if (auto s = r.Varint(&v); !s.ok()) return s;
   tag->field = static_cast<int>(v >> 3);
   tag->wire_type = static_cast<int>(v & 7);
@@ -142,7 +142,7 @@ absl::Status ReadTag(Reader& r, Tag* tag) {
 
 // Reads a length prefix and narrows the reader to it; returns the outer end to restore.
 absl::Status Enter(Reader& r, size_t* outer_end) {
-  uint64_t len;
+  uint64_t len = 0;
   if (auto s = r.Varint(&len); !s.ok()) return s;
   if (len > r.end() - r.pos()) return r.Error("nested message runs past the end");
   *outer_end = r.end();
@@ -151,13 +151,13 @@ absl::Status Enter(Reader& r, size_t* outer_end) {
 }
 
 absl::Status DecodeChunk(Reader& r, ChunkView* chunk) {
-  size_t outer_end;
+  size_t outer_end = 0;
   if (auto s = Enter(r, &outer_end); !s.ok()) return s;
   Payload data;
   while (!r.done()) {
     Tag tag;
     if (auto s = ReadTag(r, &tag); !s.ok()) return s;
-    uint64_t v;
+    uint64_t v = 0;
     if (tag.field == kChunkKey && tag.wire_type == kVarint) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
       chunk->key = v;

@@ -8,9 +8,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/command_line.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/logging.h"
@@ -227,10 +226,10 @@ int Run() {
 
 int main(int argc, char** argv) {
   psd::BlockShutdownSignals();
-  absl::SetProgramUsageMessage(
+  psd::ParseCommandLineOrHelp(
+      argc, argv,
       "psd-server --coordinator HOST:PORT [--port P | --port 0 --port_file F]: a psd parameter "
       "server");
-  absl::ParseCommandLine(argc, argv);
   if (absl::Status s = psd::InitLogging("server"); !s.ok()) {
     std::fprintf(stderr, "psd-server: %s\n", std::string(s.message()).c_str());
     return 2;

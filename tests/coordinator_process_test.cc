@@ -232,6 +232,26 @@ TEST_CASE("a second coordinator on the same state directory is refused") {
   CHECK_THAT(second.err, Catch::Contains("is in use by another psd-coordinator"));
 }
 
+TEST_CASE("every daemon answers --help with its own flags and exit 0") {
+  const std::vector<std::pair<std::string, std::string>> daemons = {
+      {kCoordinator, "--state_dir"},
+      {"server/psd-server", "--coordinator"},
+      {"worker/psd-worker", "--coordinator"}};
+  for (const auto& [binary, flag] : daemons) {
+    for (const char* help : {"--help", "-h"}) {
+      CommandResult r = testing::RunCommand({binary, help});
+      INFO(binary << " " << help << ": " << r.out << r.err);
+      CHECK(r.exit_code == 0);
+      CHECK_THAT(r.out, Catch::Contains("Flags:") && Catch::Contains("  " + flag + " (default: ") &&
+                            Catch::Contains("  --log_level (default: info)"));
+      CHECK_THAT(r.out, !Catch::Contains("--flagfile"));
+    }
+  }
+  CommandResult bad = testing::RunCommand({"server/psd-server", "--no_such_flag=1"});
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.err, Catch::Contains("no_such_flag"));
+}
+
 TEST_CASE("psdctl explains a coordinator that is down") {
   // A port that was just free: nothing listens there.
   const std::string dir = testing::MakeTempDir("down");

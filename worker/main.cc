@@ -13,10 +13,9 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/command_line.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/logging.h"
@@ -282,9 +281,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   psd::BlockShutdownSignals();
-  absl::SetProgramUsageMessage(
-      "psd-worker --coordinator HOST:PORT [--threads N]: a psd training worker");
-  absl::ParseCommandLine(argc, argv);
+  psd::ParseCommandLineOrHelp(
+      argc, argv, "psd-worker --coordinator HOST:PORT [--threads N]: a psd training worker");
   if (absl::Status s = psd::InitLogging("worker"); !s.ok()) {
     std::fprintf(stderr, "psd-worker: %s\n", std::string(s.message()).c_str());
     return 2;
