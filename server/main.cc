@@ -88,17 +88,16 @@ class AssignmentHandler {
     Send(report);
   }
 
-  // From the checkpoint writer: tell the coordinator, and wake a shutdown waiting for it.
+  // From the checkpoint writer: tell the coordinator, then wake a shutdown waiting for it,
+  // so that its "leaving" report cannot overtake this one.
   void OnCheckpoint(const CheckpointMeta& meta, const absl::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (status.ok()) written_[meta.job_id] = std::max(written_[meta.job_id], meta.step);
-    }
     if (!status.ok()) return;
     TaskReport report = Report(meta.job_id, meta.rank, meta.generation);
     report.set_kind(TaskReport::KIND_CHECKPOINTED);
     report.set_step(meta.step);
     Send(report);
+    absl::MutexLock lock(&mu_);
+    written_[meta.job_id] = std::max(written_[meta.job_id], meta.step);
   }
 
   // SIGTERM: checkpoints each job that has a checkpoint.dir at its next step (waiting up to

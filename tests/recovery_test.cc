@@ -302,6 +302,7 @@ TEST_CASE("SIGTERM: every daemon hands off its work and exits 0 within its grace
       absl::Seconds(60), absl::Milliseconds(200)));
   const std::string status = d.Psdctl({"status", job}).out;
   const int64_t lost = StepsLost(status);
+  INFO("coordinator:\n" << d.Log("coordinator"));
   std::printf("server SIGTERMed mid-job: exit %d, replaced, steps lost %ld\n", *code,
               static_cast<long>(lost));
   CHECK(lost <= 10);  // the hand-off checkpoint is at most a step behind the last report
