@@ -15,39 +15,12 @@
 #include "coordinator/progress.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/server_calls.h"
+#include "proto/names.h"
 
 namespace psd {
 namespace {
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
-
-const char* RoleName(Role role) {
-  switch (role) {
-    case ROLE_SERVER:
-      return "server";
-    case ROLE_WORKER:
-      return "worker";
-    default:
-      return "node";
-  }
-}
-
-const char* StateName(JobState state) {
-  switch (state) {
-    case JOB_QUEUED:
-      return "queued";
-    case JOB_RUNNING:
-      return "running";
-    case JOB_SUCCEEDED:
-      return "succeeded";
-    case JOB_FAILED:
-      return "failed";
-    case JOB_CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
 
 std::string Seconds(absl::Duration d) {
   return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d));
@@ -282,7 +255,7 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
     if (claimed == nullptr) {
       refusal = "the coordinator has no such job";
     } else if (!claimed->running()) {
-      refusal = absl::StrCat("the job is ", StateName(claimed->info().state()));
+      refusal = absl::StrCat("the job is ", JobStateName(claimed->info().state()));
     } else {
       std::vector<MemberRecord>& list = Members(claimed->rec, info.role());
       const int rank = request.rank();
@@ -476,8 +449,9 @@ absl::StatusOr<JobInfo> JobManager::CancelJob(const std::string& job_id) {
     case JOB_CANCELLED:
       break;
     default:
-      return absl::FailedPreconditionError(absl::StrCat(
-          "job ", job_id, " already ", StateName(job.info().state()), ": ", job.info().reason()));
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " already ",
+                                                        JobStateName(job.info().state()), ": ",
+                                                        job.info().reason()));
   }
   return job.info();
 }
@@ -493,7 +467,7 @@ absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::strin
     Job& job = **found;
     if (!job.running()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " is not running (", StateName(job.info().state()), ")"));
+          absl::StrCat("job ", job_id, " is not running (", JobStateName(job.info().state()), ")"));
     }
     if (job.spec.checkpoint.dir.empty()) {
       return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " has no checkpoint.dir"));
@@ -599,7 +573,7 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
   const std::string& id = job.info().job_id();
   if (!job.running()) {
     return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not running (",
-                                                      StateName(job.info().state()), ": ",
+                                                      JobStateName(job.info().state()), ": ",
                                                       job.info().reason(), ")"));
   }
   absl::StatusOr<MemberRecord*> found_member =
@@ -926,7 +900,7 @@ void JobManager::Finish(Job& job, JobState state, const std::string& reason) {
     }
   }
   spdlog::log(state == JOB_FAILED ? spdlog::level::warn : spdlog::level::info,
-              "job {} {}: {} ({} nodes stopped)", id, StateName(state), reason, stopped);
+              "job {} {}: {} ({} nodes stopped)", id, JobStateName(state), reason, stopped);
   Persist(job, Durability::kFull);
   changed_.SignalAll();
   Schedule();

@@ -411,7 +411,7 @@ class PlainReport {
   void Update(const JobInfo& job, absl::Time now) {
     const char* id = job_id_.c_str();
     if (!IsFinished(job.state()) && (job.state() != state_ || job.reason() != reason_)) {
-      std::printf("job %s %s: %s\n", id, JobStateName(job.state()).c_str(), job.reason().c_str());
+      std::printf("job %s %s: %s\n", id, JobStateName(job.state()), job.reason().c_str());
       state_ = job.state();
       reason_ = job.reason();
     }
@@ -581,7 +581,7 @@ int RunCancel(const Invocation& inv) {
   JobInfo job;
   const grpc::Status status = client.Call(&Coordinator::Stub::CancelJob, request, &job);
   if (!status.ok()) return client.Fail(status);
-  std::printf("job %s %s: %s\n", job.job_id().c_str(), JobStateName(job.state()).c_str(),
+  std::printf("job %s %s: %s\n", job.job_id().c_str(), JobStateName(job.state()),
               job.reason().c_str());
   return kExitOk;
 }

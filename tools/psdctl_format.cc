@@ -42,8 +42,6 @@ std::string StepText(const Progress& p) {
 
 bool HasProgress(const Progress& p) { return p.timestamp_ms() > 0 || p.step() > 0; }
 
-const char* RoleName(Role role) { return role == ROLE_SERVER ? "server" : "worker"; }
-
 const char* NodeStateName(NodeState state) {
   switch (state) {
     case NODE_IDLE:
@@ -58,23 +56,6 @@ const char* NodeStateName(NodeState state) {
 }
 
 }  // namespace
-
-std::string JobStateName(JobState state) {
-  switch (state) {
-    case JOB_QUEUED:
-      return "queued";
-    case JOB_RUNNING:
-      return "running";
-    case JOB_SUCCEEDED:
-      return "succeeded";
-    case JOB_FAILED:
-      return "failed";
-    case JOB_CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
 
 bool IsFinished(JobState state) {
   return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;

@@ -6,11 +6,10 @@
 
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
+#include "proto/names.h"
 
 namespace psd {
 
-// "succeeded", "failed", ... ("queued" for JOB_QUEUED).
-std::string JobStateName(JobState state);
 // "45s", "3m12s", "1h02m".
 std::string ShortDuration(double seconds);
 // "epoch 3/10  step 2530/9380  loss 0.4321  test_acc 0.8712  12345 samples/s  ETA 1m23s";
