@@ -18,6 +18,6 @@ set xlabel "wall time (s)"
 set ylabel "test accuracy"
 set title "Fashion-MNIST MLP, 4 workers, one 3x slower"
 modes = system("cut -d, -f1 $out/curves.csv | tail -n +2 | uniq | tr '\\n' ' '")
-plot for [m in modes] "< grep -F '".m.",' $out/curves.csv" using 2:4 with linespoints title m
+plot for [m in modes] "< grep '^".m.",' $out/curves.csv" using 2:4 with linespoints title m
 GNUPLOT
 echo "plot: $out/curves.png"
