@@ -11,9 +11,15 @@ job=${1:-examples/fashion_mnist_mlp.yaml}
 
 deploy/local/install_deps.sh
 echo "quickstart: building psd (bazel build //...; the first build takes a few minutes)"
-bazel build --curses=no --show_progress_rate_limit=30 //... 2>&1 | grep -E "ERROR|error:|Build completed|FAILED" || true
+build_log=$(mktemp -t psd-build.XXXXXX)
+if ! bazel build --curses=no --show_progress_rate_limit=30 //... >"$build_log" 2>&1; then
+  grep -E "ERROR|error:" "$build_log" | head -n 20 >&2
+  echo "quickstart: build failed (full log: $build_log)" >&2
+  exit 1
+fi
+grep -E "Build completed" "$build_log" || true
+rm -f "$build_log"
 bazel shutdown >/dev/null 2>&1 || true
-[[ -x bazel-bin/tools/psdctl ]] || { echo "quickstart: build failed" >&2; exit 1; }
 
 run_dir=${PSD_RUN_DIR:-$PWD/.run/quickstart}
 cleanup() { deploy/local/cluster.sh down --run-dir "$run_dir" >/dev/null 2>&1 || true; }
