@@ -342,5 +342,30 @@ TEST_CASE("psdctl submit --wait follows the job to its end") {
   CHECK_THAT(text, Catch::EndsWith("\njob test-1 failed: server 0: cannot allocate 4 GiB\n"));
 }
 
+TEST_CASE("psdctl wait stops on SIGTERM, also as a container's PID 1, and says the job goes on") {
+  const std::string dir = testing::MakeTempDir("interrupt");
+  Coordinator c(dir);
+  c.Start();
+  const std::string id = SubmitWithPsdctl(c, WriteJobFile(dir, testing::JobYamlOptions()));
+  testing::SpawnOptions options;
+  options.stdout_path = dir + "/wait.out";
+  options.stderr_path = dir + "/wait.err";
+  auto waiting = ChildProcess::Spawn({kPsdctl, "--coordinator", c.address(), "wait", id}, options);
+  REQUIRE(waiting.ok());
+  REQUIRE(testing::WaitUntil(
+      [&] { return testing::ReadFile(dir + "/wait.out").find("job " + id) != std::string::npos; },
+      absl::Seconds(15), absl::Milliseconds(50)));
+  waiting->Signal(SIGTERM);
+  std::optional<int> status = waiting->Wait(absl::Seconds(10));
+  REQUIRE(status.has_value());
+  CHECK(*status == 128 + SIGTERM);
+  CHECK_THAT(testing::ReadFile(dir + "/wait.err"),
+             Catch::Contains("psdctl: interrupted; job " + id +
+                             " keeps running (follow it with: "
+                             "psdctl wait " +
+                             id));
+  CHECK_THAT(StatusText(c, id), Catch::Contains("queued"));
+}
+
 }  // namespace
 }  // namespace psd

@@ -1,6 +1,7 @@
 // psdctl: the psd command line (validate, submit, status, list, cancel, nodes, wait,
 // checkpoint, eval). See docs/psdctl.md.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -436,7 +437,31 @@ class PlainReport {
 };
 
 // Follows the job until it ends; see the `wait` command's help.
+// Set before waiting: what a SIGTERM/SIGINT prints before psdctl exits 128+signal. The
+// handler matters most as PID 1 of a container, where SIGTERM is otherwise ignored.
+char g_interrupted_message[512];
+
+void OnInterrupt(int signal) {
+  const ssize_t ignored =
+      write(STDERR_FILENO, g_interrupted_message, std::strlen(g_interrupted_message));
+  (void)ignored;
+  _exit(128 + signal);
+}
+
+void ExitOnInterrupt(const std::string& job_id) {
+  std::snprintf(g_interrupted_message, sizeof(g_interrupted_message),
+                "\npsdctl: interrupted; job %s keeps running (follow it with: psdctl wait %s; "
+                "stop it with: psdctl cancel %s)\n",
+                job_id.c_str(), job_id.c_str(), job_id.c_str());
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
 int WaitForJob(Client& client, const std::string& job_id) {
+  ExitOnInterrupt(job_id);
   const bool terminal = isatty(STDOUT_FILENO) == 1;
   bool bar_shown = false;
   auto clear_bar = [&] {
