@@ -436,7 +436,6 @@ class PlainReport {
   absl::Time last_progress_ = absl::InfinitePast();
 };
 
-// Follows the job until it ends; see the `wait` command's help.
 // Set before waiting: what a SIGTERM/SIGINT prints before psdctl exits 128+signal. The
 // handler matters most as PID 1 of a container, where SIGTERM is otherwise ignored.
 char g_interrupted_message[512];
@@ -460,6 +459,7 @@ void ExitOnInterrupt(const std::string& job_id) {
   sigaction(SIGINT, &action, nullptr);
 }
 
+// Follows the job until it ends; see the `wait` command's help.
 int WaitForJob(Client& client, const std::string& job_id) {
   ExitOnInterrupt(job_id);
   const bool terminal = isatty(STDOUT_FILENO) == 1;
