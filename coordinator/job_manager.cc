@@ -8,10 +8,10 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/checkpoint_layout.h"
 #include "coordinator/progress.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/server_calls.h"
@@ -44,35 +44,12 @@ absl::string_view StripTrailingSlashes(absl::string_view dir) {
   return dir;
 }
 
-// The step of a checkpoint directory ".../<job>/<step>", or 0 when its name is not a number.
-int64_t ResumeStep(absl::string_view dir) {
-  dir = StripTrailingSlashes(dir);
-  const size_t slash = dir.rfind('/');
-  if (slash != absl::string_view::npos) dir.remove_prefix(slash + 1);
-  int64_t step = 0;
-  return absl::SimpleAtoi(dir, &step) && step > 0 ? step : 0;
-}
-
-// The numbered subdirectories of `dir`, ascending: the steps checkpointed there.
-std::vector<int64_t> StepDirs(const std::string& dir) {
-  std::vector<int64_t> steps;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    int64_t step = 0;
-    if (entry.is_directory(ec) && absl::SimpleAtoi(entry.path().filename().string(), &step)) {
-      steps.push_back(step);
-    }
-  }
-  std::sort(steps.begin(), steps.end());
-  return steps;
-}
-
 // --resume-from must name a step directory "<checkpoint.dir>/<job>/<step>". It is checked
 // for existence only when its job directory is visible here; otherwise it lives on the servers.
 absl::Status CheckResumeFrom(const std::string& resume_from) {
   const absl::string_view dir = StripTrailingSlashes(resume_from);
   const size_t slash = dir.rfind('/');
-  if (ResumeStep(dir) == 0 || slash == absl::string_view::npos || slash == 0) {
+  if (!ParseCheckpointStep(dir).has_value() || slash == absl::string_view::npos || slash == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--resume-from: expected .../<job>/<step>, got ", resume_from));
   }
@@ -80,7 +57,7 @@ absl::Status CheckResumeFrom(const std::string& resume_from) {
   std::error_code ec;
   if (!std::filesystem::is_directory(job_dir, ec)) return absl::OkStatus();
   if (std::filesystem::is_directory(std::string(dir), ec)) return absl::OkStatus();
-  const std::vector<int64_t> steps = StepDirs(job_dir);
+  const std::vector<int64_t> steps = ListCheckpointSteps(job_dir);
   return absl::InvalidArgumentError(absl::StrCat(
       "--resume-from: ", resume_from, " does not exist (", job_dir, " has ",
       steps.empty() ? "no checkpoints" : absl::StrCat("steps ", absl::StrJoin(steps, ", ")), ")"));
@@ -155,6 +132,9 @@ absl::Status JobManager::Load() {
       j.info().set_state(JOB_FAILED);
       j.info().set_reason(absl::StrCat("spec no longer valid: ", spec.status().message()));
       j.info().set_ended_ms(ToMs(now));
+    }
+    j.checkpoints = CheckpointCatalog::Restore(j.rec, j.spec.checkpoint.keep);
+    if (!spec.ok() && active) {
       spdlog::warn("job {}: failed at load: {}", id, j.info().reason());
       Persist(j, Durability::kFull);
       ++finished;
@@ -166,11 +146,6 @@ absl::Status JobManager::Load() {
       continue;
     }
     ++running;
-    if (j.rec.resume_step == 0 && j.rec.resume_dir.empty() && !j.rec.resume_from.empty() &&
-        j.info().generation() <= 1) {  // saved by a coordinator before schema 2
-      j.rec.resume_step = ResumeStep(j.rec.resume_from);
-      j.rec.resume_dir = j.rec.resume_from;
-    }
     int awaited = 0;
     for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
       const std::vector<MemberRecord>& list = Members(j.rec, role);
@@ -487,7 +462,7 @@ absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::strin
                           std::max(1, p.live_workers() > 0 ? p.live_workers()
                                                            : job.spec.cluster.workers));
     margin = 2 + static_cast<int64_t>(std::ceil(steps_per_sec));
-    request.set_step(std::max(p.step(), job.rec.resume_step) + margin);
+    request.set_step(std::max(p.step(), job.checkpoints.resume().step) + margin);
     request.set_dir(job.spec.checkpoint.dir);
     for (const MemberRecord& m : job.rec.servers) addresses.push_back(m.address);
   }
@@ -654,16 +629,13 @@ absl::Status JobManager::OnCheckpointed(Job& job, const TaskReport& report) {
         absl::StrCat("step: a checkpoint's step must be > 0, got ", report.step()));
   }
   const std::string& id = job.info().job_id();
-  std::set<int>& ranks = job.rec.checkpoints[report.step()];
-  if (!ranks.insert(report.rank()).second) return absl::OkStatus();
-  // Written again since a server found it unusable: a new checkpoint of that step.
-  job.rec.unusable_steps.erase(report.step());
+  const int written = job.checkpoints.AddWritten(report.step(), report.rank());
+  if (written == 0) return absl::OkStatus();
   spdlog::info("job {}: server {} wrote the checkpoint of step {} ({} of {})", id, report.rank(),
-               report.step(), ranks.size(), job.rec.servers.size());
-  if (ranks.size() == job.rec.servers.size()) {
+               report.step(), written, job.rec.servers.size());
+  if (written == job.checkpoints.num_servers()) {
     AddEvent(job, absl::StrCat("checkpoint of step ", report.step(), " complete"));
     spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
-    PruneCheckpoints(job);
   }
   Persist(job, Durability::kFull);
   return absl::OkStatus();
@@ -673,18 +645,19 @@ absl::Status JobManager::OnCheckpointUnusable(Job& job, const TaskReport& report
   if (report.role() != ROLE_SERVER) {
     return absl::InvalidArgumentError("kind: KIND_CHECKPOINT_UNUSABLE is reported by servers only");
   }
-  if (job.rec.resume_step == 0 || report.step() != job.rec.resume_step) {
+  const int64_t restored = job.checkpoints.resume().step;
+  if (restored == 0 || report.step() != restored) {
     return absl::InvalidArgumentError(absl::StrCat("step: generation ", job.info().generation(),
-                                                   " restores step ", job.rec.resume_step, ", not ",
+                                                   " restores step ", restored, ", not ",
                                                    report.step()));
   }
   const std::string& id = job.info().job_id();
-  job.rec.unusable_steps.insert(report.step());
+  job.checkpoints.MarkUnusable(report.step());
   const std::string what = absl::StrCat("checkpoint of step ", report.step(), " unusable (server ",
                                         report.rank(), ": ", report.message(), ")");
   AddEvent(job, what);
   spdlog::warn("job {}: {}; falling back to an older one", id, what);
-  if (!PickResumePoint(job).has_value()) {
+  if (!job.checkpoints.PickResumePoint().has_value()) {
     Finish(job, JOB_FAILED, absl::StrCat(what, "; no older usable checkpoint"));
     return absl::OkStatus();
   }
@@ -731,6 +704,7 @@ absl::StatusOr<bool> JobManager::Barrier(const BarrierRequest& request, absl::Ti
 // --- Scheduling and the life of a job ------------------------------------------------------
 
 void JobManager::Persist(Job& job, Durability durability) {
+  job.checkpoints.SaveTo(job.rec);
   if (absl::Status s = store_->Save(job.rec, durability); !s.ok()) {
     spdlog::error("job {}: {}", job.info().job_id(), std::string(s.message()));
   }
@@ -794,11 +768,9 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
   job.rec.servers.clear();
   job.rec.workers.clear();
   job.rec.workers_started = false;
-  job.rec.resume_step = ResumeStep(job.rec.resume_from);
-  job.rec.resume_dir = job.rec.resume_from;
+  job.checkpoints = CheckpointCatalog(static_cast<int>(servers.size()), job.spec.checkpoint.keep,
+                                      job.rec.resume_from);
   job.rec.recovery = RecoveryRecord();
-  job.rec.checkpoints.clear();
-  job.rec.unusable_steps.clear();
   job.latest.clear();
   for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
     const std::vector<std::string>& ids = role == ROLE_SERVER ? servers : workers;
@@ -816,9 +788,10 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
                NodeIds(job.rec.servers), NodeIds(job.rec.workers));
   AddEvent(job, absl::StrCat("started on ", Plural(servers.size(), "server"), " and ",
                              Plural(workers.size(), "worker"),
-                             job.rec.resume_step > 0 ? absl::StrCat(" from the checkpoint of step ",
-                                                                    job.rec.resume_step)
-                                                     : ""));
+                             job.checkpoints.resume().step > 0
+                                 ? absl::StrCat(" from the checkpoint of step ",
+                                                job.checkpoints.resume().step)
+                                 : ""));
   for (size_t rank = 0; rank < servers.size(); ++rank) {
     AssignNode(servers[rank], RunAssignment(job, ROLE_SERVER, static_cast<int>(rank)));
   }
@@ -832,9 +805,10 @@ void JobManager::MaybeStartWorkers(Job& job) {
   }
   job.rec.workers_started = true;
   if (job.rec.recovery.active) {
-    const int64_t lost = std::max<int64_t>(0, job.rec.recovery.failure_step - job.rec.resume_step);
-    const std::string resumed = absl::StrCat("resumed from step ", job.rec.resume_step, " (lost ",
-                                             Plural(lost, "step"), ")");
+    const int64_t resumed_step = job.checkpoints.resume().step;
+    const int64_t lost = std::max<int64_t>(0, job.rec.recovery.failure_step - resumed_step);
+    const std::string resumed =
+        absl::StrCat("resumed from step ", resumed_step, " (lost ", Plural(lost, "step"), ")");
     AddEvent(job, resumed);
     spdlog::info("job {}: {} at generation {}", job.info().job_id(), resumed,
                  job.info().generation());
@@ -1057,20 +1031,17 @@ void JobManager::ReplaceServer(Job& job, int rank, NodeEntry& node) {
 
 void JobManager::RestoreServers(Job& job) {
   const std::string& id = job.info().job_id();
-  const std::optional<ResumePoint> point = PickResumePoint(job);
+  const std::optional<ResumePoint> point = job.checkpoints.PickResumePoint();
   if (!point.has_value()) {
     Finish(job, JOB_FAILED,
            absl::StrCat("no usable checkpoint to restart from (unusable: step ",
-                        absl::StrJoin(job.rec.unusable_steps, ", "), ")"));
+                        absl::StrJoin(job.checkpoints.unusable(), ", "), ")"));
     return;
   }
   JobRecord& rec = job.rec;
   JobInfo& info = job.info();
   info.set_generation(info.generation() + 1);
-  rec.resume_step = point->step;
-  rec.resume_dir = point->dir;
-  // Later checkpoints belong to the abandoned run; the servers write those steps again.
-  rec.checkpoints.erase(rec.checkpoints.upper_bound(point->step), rec.checkpoints.end());
+  job.checkpoints.ResumeFrom(*point);
   rec.workers_started = false;
   for (MemberRecord& m : rec.servers) m.ready = false;
   for (MemberRecord& m : rec.workers) {
@@ -1095,24 +1066,6 @@ void JobManager::RestoreServers(Job& job) {
   Persist(job, Durability::kFull);
 }
 
-std::optional<JobManager::ResumePoint> JobManager::PickResumePoint(const Job& job) const {
-  const JobRecord& rec = job.rec;
-  // The job's own starting point: the seed, or the checkpoint it was submitted to resume from.
-  std::optional<ResumePoint> start;
-  const int64_t submitted_step = ResumeStep(rec.resume_from);
-  if (rec.unusable_steps.count(submitted_step) == 0) {
-    start = ResumePoint{submitted_step, rec.resume_from};
-  }
-  for (auto it = rec.checkpoints.rbegin(); it != rec.checkpoints.rend(); ++it) {
-    if (it->second.size() != rec.servers.size() || rec.unusable_steps.count(it->first) > 0) {
-      continue;
-    }
-    if (start.has_value() && it->first < start->step) break;
-    return ResumePoint{it->first, ""};
-  }
-  return start;
-}
-
 void JobManager::CheckRecoveryDeadlines(absl::Time now) {
   for (const auto& owned : jobs_) {
     Job& job = *owned;
@@ -1133,26 +1086,6 @@ std::vector<int> JobManager::LostServerRanks(const Job& job) const {
     }
   }
   return ranks;
-}
-
-void JobManager::PruneCheckpoints(Job& job) {
-  JobRecord& rec = job.rec;
-  const size_t keep = static_cast<size_t>(std::max(1, job.spec.checkpoint.keep));
-  size_t complete = 0;
-  int64_t oldest_kept = 0;
-  for (auto it = rec.checkpoints.rbegin(); it != rec.checkpoints.rend(); ++it) {
-    if (it->second.size() == rec.servers.size() && ++complete == keep) {
-      oldest_kept = it->first;
-      break;
-    }
-  }
-  if (complete < keep) return;
-  // Older complete ones are deleted by the servers; older partial ones never complete.
-  rec.checkpoints.erase(rec.checkpoints.begin(), rec.checkpoints.lower_bound(oldest_kept));
-  const int64_t submitted_step = ResumeStep(rec.resume_from);
-  for (auto it = rec.unusable_steps.begin(); it != rec.unusable_steps.end();) {
-    it = *it < oldest_kept && *it != submitted_step ? rec.unusable_steps.erase(it) : std::next(it);
-  }
 }
 
 void JobManager::CheckBarriers(Job& job) {
@@ -1178,9 +1111,9 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
   for (const MemberRecord& m : job.rec.servers) a.add_server_addresses(m.address);
   a.set_num_workers(static_cast<int>(job.rec.workers.size()));
   a.set_generation(job.rec.info.generation());
-  a.set_resume_step(job.rec.resume_step);
+  a.set_resume_step(job.checkpoints.resume().step);
   if (role == ROLE_SERVER) {
-    a.set_resume_dir(job.rec.resume_dir);
+    a.set_resume_dir(job.checkpoints.resume().dir);
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
   }
   return a;

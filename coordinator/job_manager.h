@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/job_spec.h"
+#include "coordinator/checkpoint_catalog.h"
 #include "coordinator/job_store.h"
 #include "coordinator/membership.h"
 #include "proto/coordinator.pb.h"
@@ -90,8 +91,9 @@ class JobManager {
     std::set<std::string> arrived;
   };
   struct Job {
-    JobRecord rec;
+    JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
+    CheckpointCatalog checkpoints;
     std::map<int, Progress> latest;    // worker rank -> last report
     std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
     std::map<std::string, BarrierState> barriers;
@@ -100,12 +102,6 @@ class JobManager {
     bool running() const { return rec.info.state() == JOB_RUNNING; }
     bool recovering() const { return running() && rec.recovery.active; }
   };
-  // Where servers restart a job from.
-  struct ResumePoint {
-    int64_t step = 0;  // 0: the seed's initialisation
-    std::string dir;   // empty: <checkpoint.dir>/<job id>/<step>
-  };
-
   JobManager(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);
   absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
   void MonitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -152,8 +148,6 @@ class JobManager {
   // Starts a new generation from the newest usable checkpoint: servers get ACTION_RUN, workers
   // stay paused until every server is ready. Fails the job when no usable checkpoint is left.
   void RestoreServers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::optional<ResumePoint> PickResumePoint(const Job& job) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails recovering jobs whose lost servers were not replaced in time.
   void CheckRecoveryDeadlines(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<int> LostServerRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -164,8 +158,6 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OnCheckpointUnusable(Job& job, const TaskReport& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Forgets checkpoints older than the newest checkpoint.keep complete ones.
-  void PruneCheckpoints(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnNodeDead(const std::string& node_id, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Completes barriers whose live members have all arrived.
   void CheckBarriers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -21,14 +21,6 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'P', 'S', 'D', 'C', 'K', 'P', 'T', '1'};
 constexpr uint32_t kVersion = 1;
 
-std::string DataFile(const std::string& step_dir, int rank) {
-  return absl::StrCat(step_dir, "/server-", rank);
-}
-
-std::string ManifestFile(const std::string& step_dir, int rank) {
-  return absl::StrCat(DataFile(step_dir, rank), ".manifest");
-}
-
 // Little-endian hosts only (x86-64, AArch64): values are stored as they are in memory.
 template <typename T>
 void Put(std::string& out, T v) {
@@ -195,13 +187,9 @@ absl::StatusOr<ChunkSnapshot> ReadChunk(Reader& r, const Placement& placement) {
 
 }  // namespace
 
-std::string CheckpointStepDir(const std::string& dir, const std::string& job_id, int64_t step) {
-  return absl::StrCat(dir, "/", job_id, "/", step);
-}
-
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
                              const Placement& placement, absl::Span<const ChunkSnapshot> chunks) {
-  const std::string data_file = DataFile(step_dir, meta.rank);
+  const std::string data_file = CheckpointDataFile(step_dir, meta.rank);
   PSD_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(data_file));
   const std::string header = Header(meta, placement);
   uint32_t crc = Crc32c(header.data(), header.size());
@@ -218,7 +206,7 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& 
   const int64_t bytes = writer.bytes_written();
   PSD_RETURN_IF_ERROR(writer.Commit());
   return WriteFileAtomically(
-      ManifestFile(step_dir, meta.rank),
+      CheckpointManifestFile(step_dir, meta.rank),
       absl::StrCat("psd-checkpoint 1\njob ", meta.job_id, "\nstep ", meta.step, "\ngeneration ",
                    meta.generation, "\nrank ", meta.rank, "\nservers ", meta.num_servers,
                    "\nchunks ", chunks.size(), "\nbytes ", bytes, "\ncrc32c ", crc, "\n"));
@@ -227,8 +215,8 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& 
 absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& step_dir, int rank,
                                                           const Placement& placement,
                                                           CheckpointMeta* meta_out) {
-  const std::string data_file = DataFile(step_dir, rank);
-  const std::string manifest_file = ManifestFile(step_dir, rank);
+  const std::string data_file = CheckpointDataFile(step_dir, rank);
+  const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
   absl::StatusOr<std::string> manifest_text = ReadFileToString(manifest_file);
   if (!manifest_text.ok()) {
     return absl::NotFoundError(
@@ -281,21 +269,19 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
 }
 
 void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep) {
-  const fs::path job_dir = fs::path(dir) / job_id;
   std::error_code ec;
   std::vector<int64_t> complete;
-  for (const auto& entry : fs::directory_iterator(job_dir, ec)) {
-    int64_t step = 0;
-    if (!entry.is_directory() || !absl::SimpleAtoi(entry.path().filename().string(), &step))
-      continue;
-    if (fs::exists(ManifestFile(entry.path().string(), rank), ec)) complete.push_back(step);
+  for (int64_t step : ListCheckpointSteps(CheckpointJobDir(dir, job_id))) {
+    if (fs::exists(CheckpointManifestFile(CheckpointStepDir(dir, job_id, step), rank), ec)) {
+      complete.push_back(step);
+    }
   }
   std::sort(complete.rbegin(), complete.rend());
   for (size_t i = std::max<size_t>(0, keep); i < complete.size(); ++i) {
     const std::string step_dir = CheckpointStepDir(dir, job_id, complete[i]);
     // The manifest goes first, so a crash in between leaves an incomplete (ignored) checkpoint.
-    fs::remove(ManifestFile(step_dir, rank), ec);
-    fs::remove(DataFile(step_dir, rank), ec);
+    fs::remove(CheckpointManifestFile(step_dir, rank), ec);
+    fs::remove(CheckpointDataFile(step_dir, rank), ec);
     if (fs::is_empty(step_dir, ec)) fs::remove(step_dir, ec);
     spdlog::info("job {}: removed checkpoint of step {} (server {}; keeping {})", job_id,
                  complete[i], rank, keep);

@@ -1,0 +1,45 @@
+// Where checkpoints and exported models live on disk; the one place that knows the layout:
+//
+//   <checkpoint.dir>/<job id>/              the job dir
+//   <checkpoint.dir>/<job id>/<step>/       a step dir (step > 0, in decimal)
+//     server-<rank>                         a server's data file
+//     server-<rank>.manifest                written after the data, marks it complete
+//   <checkpoint.dir>/<job id>/model.psdm    the model the job exported
+#ifndef PSD_COMMON_CHECKPOINT_LAYOUT_H_
+#define PSD_COMMON_CHECKPOINT_LAYOUT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace psd {
+
+// <checkpoint_dir>/<job_id>
+std::string CheckpointJobDir(absl::string_view checkpoint_dir, absl::string_view job_id);
+
+// <checkpoint_dir>/<job_id>/<step>
+std::string CheckpointStepDir(absl::string_view checkpoint_dir, absl::string_view job_id,
+                              int64_t step);
+
+// Server `rank`'s data file in `step_dir`.
+std::string CheckpointDataFile(absl::string_view step_dir, int rank);
+
+// Server `rank`'s manifest in `step_dir`; its presence marks that server's checkpoint complete.
+std::string CheckpointManifestFile(absl::string_view step_dir, int rank);
+
+// The model file a job exports: <checkpoint_dir>/<job_id>/model.psdm
+std::string ExportedModelPath(absl::string_view checkpoint_dir, absl::string_view job_id);
+
+// The step a step dir stands for: its last path component (trailing slashes ignored) when that
+// is a decimal number > 0; nullopt otherwise.
+std::optional<int64_t> ParseCheckpointStep(absl::string_view step_dir);
+
+// The steps of the step dirs in `job_dir`, ascending; empty when it does not exist.
+std::vector<int64_t> ListCheckpointSteps(absl::string_view job_dir);
+
+}  // namespace psd
+
+#endif  // PSD_COMMON_CHECKPOINT_LAYOUT_H_

@@ -1,0 +1,50 @@
+#include "common/checkpoint_layout.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/testing.h"
+
+namespace psd {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST_CASE("the checkpoint layout is the one on disk since the first release") {
+  CHECK(CheckpointJobDir("/ckpt", "mnist-3") == "/ckpt/mnist-3");
+  CHECK(CheckpointStepDir("/ckpt", "mnist-3", 200) == "/ckpt/mnist-3/200");
+  CHECK(CheckpointDataFile("/ckpt/mnist-3/200", 1) == "/ckpt/mnist-3/200/server-1");
+  CHECK(CheckpointManifestFile("/ckpt/mnist-3/200", 1) == "/ckpt/mnist-3/200/server-1.manifest");
+  CHECK(ExportedModelPath("/ckpt", "mnist-3") == "/ckpt/mnist-3/model.psdm");
+}
+
+TEST_CASE("ParseCheckpointStep reads the step back from a step dir") {
+  CHECK(ParseCheckpointStep(CheckpointStepDir("/ckpt", "a-1", 500)) == 500);
+  CHECK(ParseCheckpointStep("/ckpt/a-1/500/") == 500);
+  CHECK(ParseCheckpointStep("500") == 500);
+  CHECK(ParseCheckpointStep("rel/a-1/007") == 7);
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1/0").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1/-5").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1/+5").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1/5x").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/ckpt/a-1/99999999999999999999").has_value());
+  CHECK_FALSE(ParseCheckpointStep("").has_value());
+  CHECK_FALSE(ParseCheckpointStep("/").has_value());
+}
+
+TEST_CASE("ListCheckpointSteps lists a job's step dirs in order") {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/layout";
+  fs::remove_all(dir);
+  CHECK(ListCheckpointSteps(CheckpointJobDir(dir, "a-1")).empty());
+  for (int64_t step : {300, 20, 1000}) fs::create_directories(CheckpointStepDir(dir, "a-1", step));
+  fs::create_directories(CheckpointJobDir(dir, "a-1") + "/tmp");
+  std::ofstream(ExportedModelPath(dir, "a-1")) << "model";
+  std::ofstream(CheckpointJobDir(dir, "a-1") + "/40") << "a file, not a step dir";
+  CHECK(ListCheckpointSteps(CheckpointJobDir(dir, "a-1")) == std::vector<int64_t>{20, 300, 1000});
+}
+
+}  // namespace
+}  // namespace psd
