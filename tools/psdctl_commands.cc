@@ -1,0 +1,140 @@
+#include "tools/psdctl_commands.h"
+
+namespace psd::psdctl {
+
+const Flag* Command::FindFlag(absl::string_view flag_name) const {
+  for (const Flag& f : flags) {
+    if (f.name == flag_name) return &f;
+  }
+  return nullptr;
+}
+
+const Command* CommandTable::FindCommand(absl::string_view command_name) const {
+  for (const Command& c : commands) {
+    if (c.name == command_name) return &c;
+  }
+  return nullptr;
+}
+
+const Flag* CommandTable::FindGlobalFlag(absl::string_view flag_name) const {
+  for (const Flag& f : global_flags) {
+    if (f.name == flag_name) return &f;
+  }
+  return nullptr;
+}
+
+const CommandTable& PsdctlCommands() {
+  static const CommandTable* const table = new CommandTable{
+      "psdctl",
+      "the command line of psd, a parameter-server training cluster",
+      "exit codes: 0 ok; 1 failed (job failed or cancelled, bad job file, unknown job,\n"
+      "request refused); 2 bad usage; 3 coordinator unreachable.\n"
+      "`psdctl COMMAND --help` shows a command's help.\n",
+      {
+          {"coordinator", FlagType::kString, "HOST:PORT",
+           "the coordinator (default: $PSD_COORDINATOR, else 127.0.0.1:7070)"},
+          {"timeout", FlagType::kDuration, "DURATION",
+           "deadline of each call to the coordinator, e.g. 10s or 500ms (default 10s)"},
+      },
+      {
+          {CommandId::kValidate,
+           "validate",
+           {"FILE"},
+           1,
+           "check a job file offline",
+           "Parses and validates the job file, including that its data files exist and are\n"
+           "readable here. Prints \"ok: <name>: <n> servers, <m> workers, <consistency>,\n"
+           "<k> parameters\", or the first problem as \"FILE:LINE: field: reason\".\n"
+           "Needs no coordinator.",
+           {}},
+          {CommandId::kSubmit,
+           "submit",
+           {"FILE"},
+           1,
+           "submit a job file",
+           "Sends the job file to the coordinator, which validates and queues it, and prints the\n"
+           "new job's id. With --wait, follows the job like `psdctl wait` and exits 0 only if it\n"
+           "succeeds.",
+           {{"wait", FlagType::kSwitch, "", "follow the job's progress until it ends"},
+            {"resume-from", FlagType::kString, "DIR",
+             "start from this checkpoint directory (CKPT_DIR/<job>/<step>)"}}},
+          {CommandId::kStatus,
+           "status",
+           {"JOB"},
+           1,
+           "show a job's state, progress and events",
+           "Prints the job's state and why, its nodes, its latest progress, its result when it\n"
+           "succeeded, and its events.",
+           {}},
+          {CommandId::kList,
+           "list",
+           {},
+           0,
+           "list every job",
+           "Prints one line per job, oldest first.",
+           {}},
+          {CommandId::kCancel,
+           "cancel",
+           {"JOB"},
+           1,
+           "cancel a queued or running job",
+           "A queued job is cancelled at once; a running one is cancelled and its servers and\n"
+           "workers are told to stop. Cancelling a cancelled job does nothing; a finished one is\n"
+           "an error.",
+           {}},
+          {CommandId::kNodes,
+           "nodes",
+           {},
+           0,
+           "list registered servers and workers",
+           "Prints every node the coordinator knows: role, address, state (idle, busy, dead),\n"
+           "job and rank, devices, and the age of its last heartbeat.",
+           {}},
+          {CommandId::kWait,
+           "wait",
+           {"JOB"},
+           1,
+           "follow a job until it ends",
+           "On a terminal, redraws one progress line in place (epoch, step, loss, test accuracy,\n"
+           "samples/s, ETA); otherwise prints a progress line every few seconds. Ends with one\n"
+           "line: \"job <id> succeeded: test_accuracy=<x> wall_s=<y>\", \"job <id> failed: "
+           "<reason>\"\n"
+           "or \"job <id> cancelled: <reason>\". Exits 0 only if the job succeeded. Rides out a\n"
+           "coordinator restart of up to a minute.",
+           {}},
+          {CommandId::kCheckpoint,
+           "checkpoint",
+           {"JOB"},
+           1,
+           "checkpoint a running job now",
+           "Asks the coordinator to have the job's servers write a checkpoint of a step they will\n"
+           "reach shortly, and prints that step. The job must be running and have a\n"
+           "checkpoint.dir; `psdctl status` shows \"checkpoint of step N complete\" once every\n"
+           "server has written it.",
+           {}},
+          {CommandId::kEval,
+           "eval",
+           {"MODEL_FILE"},
+           1,
+           "score a model file on a test set",
+           "Loads a model file (<checkpoint.dir>/<job>/model.psdm), runs it on this machine's CPU\n"
+           "over the test set its job spec names (or the given IDX files) and prints\n"
+           "\"model <path>: test_accuracy=<x> test_loss=<y> examples=<n>\". Needs no "
+           "coordinator.",
+           {{"data-images", FlagType::kString, "FILE",
+             "IDX images to score on instead of the spec's test set", "data-labels"},
+            {"data-labels", FlagType::kString, "FILE", "IDX labels of --data-images"}}},
+          {CommandId::kHelp,
+           "help",
+           {"COMMAND"},
+           0,
+           "show help",
+           "Prints the list of commands, or a command's usage, help and flags;\n"
+           "`psdctl help COMMAND` is the same as `psdctl COMMAND --help`.",
+           {}},
+      },
+  };
+  return *table;
+}
+
+}  // namespace psd::psdctl
