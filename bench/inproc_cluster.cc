@@ -7,9 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
-#include "kernels/select.h"
 #include "server/ps_server.h"
-#include "worker/trainer.h"
+#include "worker/training_session.h"
 
 namespace psd {
 namespace {
@@ -32,35 +31,20 @@ class Barrier {
 };
 
 absl::StatusOr<JobResult> RunWorker(const JobSpec& spec, int rank, const Dataset& train,
-                                    const Dataset* test, const Placement& placement,
-                                    const std::vector<std::string>& servers,
+                                    const Dataset* test, const std::vector<std::string>& servers,
                                     const InProcessOptions& options,
                                     const Trainer::ProgressFn& progress, Barrier& trained) {
-  PSD_ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(DeviceKind::kCpu, options.cpu_threads));
-  PSD_ASSIGN_OR_RETURN(auto model,
-                       Model::Create(spec.model, backend.get(), spec.training.batch_size));
-  const int workers = spec.cluster.workers;
-  const int64_t total = PlannedSteps(spec, train.count, workers);
-  std::unique_ptr<PsClient> client;
-  std::unique_ptr<ParamExchange> exchange;
-  if (servers.empty()) {
-    exchange = std::make_unique<LocalExchange>(spec, placement.tensors(), total);
-  } else {
-    PsClient::Options o;
-    o.job_id = spec.name;
-    o.worker = rank;
-    o.total_steps = total;
-    PSD_ASSIGN_OR_RETURN(client, PsClient::Create(&placement, servers, o));
-    exchange = std::make_unique<RemoteExchange>(client.get());
-  }
-  Trainer trainer(spec, rank, workers, train, rank == 0 ? test : nullptr, model.get(),
-                  exchange.get());
-  if (auto it = options.slowdown.find(rank); it != options.slowdown.end()) {
-    trainer.set_slowdown(it->second);
-  }
-  trainer.set_wait_for_others([&trained] { return trained.Arrive(); });
+  SessionOptions o;
+  o.rank = rank;
+  o.workers = spec.cluster.workers;
+  o.cpu_threads = options.cpu_threads;
+  o.servers = servers;
+  o.client.job_id = spec.name;
+  if (auto it = options.slowdown.find(rank); it != options.slowdown.end()) o.slowdown = it->second;
+  o.wait_for_others = [&trained] { return trained.Arrive(); };
+  PSD_ASSIGN_OR_RETURN(auto session, TrainingSession::Create(spec, train, test, std::move(o)));
   std::atomic<bool> stop{false};
-  return trainer.Run(stop, rank == 0 ? progress : nullptr);
+  return session->trainer().Run(stop, rank == 0 ? progress : nullptr);
 }
 
 }  // namespace
@@ -68,11 +52,11 @@ absl::StatusOr<JobResult> RunWorker(const JobSpec& spec, int rank, const Dataset
 absl::StatusOr<InProcessRun> RunInProcess(const JobSpec& spec, const Dataset& train,
                                           const Dataset* test, const InProcessOptions& options) {
   JobSpec s = spec;
+  s.cluster.device = DeviceKind::kCpu;
   s.cluster.servers = std::max(1, options.servers);
   if (options.servers == 0 && s.cluster.workers != 1) {
     return absl::InvalidArgumentError("without parameter servers there is one worker");
   }
-  PSD_ASSIGN_OR_RETURN(Placement placement, Placement::ForJob(s));
   std::vector<std::unique_ptr<PsServer>> servers;
   std::vector<std::string> addresses;
   for (int r = 0; r < options.servers; ++r) {
@@ -92,7 +76,7 @@ absl::StatusOr<InProcessRun> RunInProcess(const JobSpec& spec, const Dataset& tr
   std::vector<std::thread> threads;
   for (int w = 0; w < s.cluster.workers; ++w) {
     threads.emplace_back([&, w] {
-      results[w] = RunWorker(s, w, train, test, placement, addresses, options, progress, trained);
+      results[w] = RunWorker(s, w, train, test, addresses, options, progress, trained);
       if (!results[w].ok()) trained.Arrive().IgnoreError();  // let the others finish
     });
   }

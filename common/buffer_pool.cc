@@ -117,23 +117,4 @@ void KeepFreedMemory() {
   });
 }
 
-namespace {
-
-// Debian's Abseil is built without NDEBUG, so absl::Mutex runs its deadlock detector on
-// every lock (a global lock graph, stack traces): gRPC's locks included, that was ~7% of
-// the CPU per byte pushed and pulled. Binaries of the parameter-server hot path turn it off,
-// except under `bazel test` (TEST_SRCDIR set) or with PSD_MUTEX_DEADLOCK_DETECTION=1.
-void MaybeDisableDeadlockDetection() {
-  const char* force = std::getenv("PSD_MUTEX_DEADLOCK_DETECTION");
-  if (force != nullptr && force[0] == '1') return;
-  if (std::getenv("TEST_SRCDIR") != nullptr) return;
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-}
-
-// Binaries that link the parameter-server client or server get this before main(), before
-// gRPC or anything else starts threads (see above; PSD_KEEP_FREED_MEMORY=0 turns it off).
-const bool kTunedAtStart = (KeepFreedMemory(), MaybeDisableDeadlockDetection(), true);
-
-}  // namespace
-
 }  // namespace psd

@@ -52,13 +52,8 @@ class BufferPool {
 // Makes glibc keep freed memory for reuse: blocks up to 32 MiB come from the heap rather
 // than fresh mappings, the heap is not trimmed, and the process uses one malloc arena (the
 // per-thread arenas' heaps are shrunk or unmapped as they empty, whatever the trim
-// threshold). Idempotent; process-wide. Every binary that links this library runs it before
-// main() (so that gRPC's threads, created later, share the one arena), unless the
-// environment has PSD_KEEP_FREED_MEMORY=0.
-//
-// The same start-up code turns off absl::Mutex deadlock detection, which Debian's Abseil
-// (built without NDEBUG) runs on every lock, gRPC's included (~7% of the CPU per byte on the
-// hot path); it stays on under `bazel test` and with PSD_MUTEX_DEADLOCK_DETECTION=1.
+// threshold). Idempotent; process-wide. InitProcess() (common/process_init.h) calls it before
+// gRPC's threads exist, so that they share the one arena; PSD_KEEP_FREED_MEMORY=0 turns it off.
 void KeepFreedMemory();
 
 }  // namespace psd

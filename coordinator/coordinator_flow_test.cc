@@ -172,7 +172,7 @@ TEST_CASE("a job waits for nodes, runs servers first, then workers, and frees it
   std::atomic<int> passed{0};
   for (FakeNode* node : {&server, &w0, &w1}) {
     threads.emplace_back([&, node] {
-      auto done = node->agent().Barrier(id, "init", absl::Seconds(5));
+      auto done = node->agent().Barrier(id, "init", absl::Seconds(5), ROLE_UNSPECIFIED);
       if (done.ok() && *done) ++passed;
     });
   }
@@ -223,10 +223,12 @@ TEST_CASE("a lost worker is dropped when the job says continue") {
 
   // Barriers now wait only for the live members.
   std::thread server_waits([&] {
-    auto done = job.server->agent().Barrier(job.id, "after-loss", absl::Seconds(5));
+    auto done =
+        job.server->agent().Barrier(job.id, "after-loss", absl::Seconds(5), ROLE_UNSPECIFIED);
     CHECK((done.ok() && *done));
   });
-  auto done = job.worker(0).agent().Barrier(job.id, "after-loss", absl::Seconds(5));
+  auto done =
+      job.worker(0).agent().Barrier(job.id, "after-loss", absl::Seconds(5), ROLE_UNSPECIFIED);
   server_waits.join();
   CHECK((done.ok() && *done));
 

@@ -20,6 +20,7 @@
 #include "common/command_line.h"
 #include "common/daemon.h"
 #include "common/logging.h"
+#include "common/process_init.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/job_store.h"
 #include "coordinator/service.h"
@@ -169,6 +170,7 @@ int Run() {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   psd::BlockShutdownSignals();
 
   psd::ParseCommandLineOrHelp(

@@ -15,7 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/job_manager.h"
-#include "coordinator/node_agent.h"
+#include "node/node_agent.h"
 #include "coordinator/service.h"
 
 namespace psd::testing {

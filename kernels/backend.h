@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "common/job_spec.h"
+#include "kernels/kernel_types.h"
 
 namespace psd::kernels {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "common/job_spec.h"
+#include "kernels/kernel_types.h"
 
 namespace psd::kernels::cpu {
 

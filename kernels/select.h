@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "kernels/kernel_types.h"
 #include "kernels/backend.h"
 
 namespace psd::kernels {

@@ -1,7 +1,7 @@
 // Checkpoint files of one server: its chunks' parameters and optimizer state at one step.
 //
-// Layout: <checkpoint.dir>/<job id>/<step>/server-<rank> holds the data (CRC-32C per chunk)
-// and server-<rank>.manifest, written after the data is durable, marks it complete. Both are
+// In a step dir (common/checkpoint_layout.h) the server's data file holds the data (CRC-32C per
+// chunk) and its manifest, written after the data is durable, marks it complete. Both are
 // written to temporary names, fsynced and renamed. A checkpoint without its manifest, or whose
 // data does not match its manifest and checksums, is never loaded.
 #ifndef PSD_SERVER_CHECKPOINT_H_
@@ -13,8 +13,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/checkpoint_layout.h"
 #include "common/placement.h"
-#include "server/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace psd {
 
@@ -33,9 +34,6 @@ struct CheckpointMeta {
   int rank = 0;
   int num_servers = 0;
 };
-
-// <dir>/<job_id>/<step>
-std::string CheckpointStepDir(const std::string& dir, const std::string& job_id, int64_t step);
 
 // Writes this server's checkpoint into `step_dir` (data, then manifest). `chunks` are the
 // chunks `placement` gives to meta.rank.

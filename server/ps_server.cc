@@ -10,7 +10,7 @@ namespace psd {
 
 absl::StatusOr<std::unique_ptr<PsServer>> PsServer::Start(const PsServerOptions& options) {
   std::unique_ptr<PsServer> ps(new PsServer(options));
-  KeepFreedMemory();  // normally done before main() already (common/buffer_pool.h)
+  KeepFreedMemory();  // normally done by InitProcess() already (common/process_init.h)
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &ps->port_);

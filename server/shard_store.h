@@ -34,7 +34,7 @@
 #include "common/payload.h"
 #include "common/placement.h"
 #include "server/checkpoint.h"
-#include "server/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace psd {
 

@@ -1,13 +1,14 @@
 #include "tests/e2e.h"
 
+#include <atomic>
 #include <cmath>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "kernels/select.h"
 #include "tests/testing.h"
-#include "worker/trainer.h"
+#include "worker/idx_reader.h"
+#include "worker/training_session.h"
 
 namespace psd::testing {
 
@@ -78,16 +79,15 @@ std::vector<std::vector<float>> TrainInOneProcess(JobSpec spec) {
   spec.cluster.workers = 1;
   auto data = LoadIdxDataset(spec.data.train_images, spec.data.train_labels);
   REQUIRE(data.ok());
-  auto backend = kernels::CreateBackend(DeviceKind::kCpu, 1);
-  REQUIRE(backend.ok());
-  auto model = Model::Create(spec.model, backend->get(), spec.training.batch_size);
-  REQUIRE(model.ok());
-  LocalExchange exchange(spec, (*model)->tensors(), PlannedSteps(spec, data->count, 1));
-  Trainer trainer(spec, 0, 1, *data, nullptr, model->get(), &exchange);
+  spec.cluster.device = DeviceKind::kCpu;
+  SessionOptions options;
+  options.cpu_threads = 1;
+  auto session = TrainingSession::Create(spec, *data, nullptr, std::move(options));
+  REQUIRE(session.ok());
   std::atomic<bool> stop{false};
-  auto result = trainer.Run(stop, nullptr);
+  auto result = (*session)->trainer().Run(stop, nullptr);
   REQUIRE(result.ok());
-  return trainer.params();
+  return (*session)->trainer().params();
 }
 
 double MaxAbsDiff(const ModelFile& got, const std::vector<std::vector<float>>& want) {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fp16.h"
 #include "proto/parameter_server.grpc.pb.h"
-#include "server/optimizer.h"
+#include "optim/optimizer.h"
 #include "server/ps_server.h"
 #include "tests/testing.h"
 #include "worker/ps_client.h"

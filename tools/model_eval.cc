@@ -75,7 +75,7 @@ absl::StatusOr<EvalResult> EvaluateModelFile(const std::string& path, std::strin
   PSD_RETURN_IF_ERROR(CheckData(data, spec->model, images, labels));
 
   PSD_ASSIGN_OR_RETURN(std::unique_ptr<kernels::Backend> backend,
-                       kernels::CreateBackend(DeviceKind::kCpu, 0));
+                       kernels::CreateBackend(kernels::DeviceKind::kCpu, 0));
   PSD_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                        Model::Create(spec->model, backend.get(),
                                      static_cast<int>(std::min(data.count, kEvalBatch))));

@@ -29,6 +29,22 @@ struct Model::Layer {
   kernels::DeviceBuffer<float> dz;  // [max_batch, out]: dLoss/d(pre-activation)
 };
 
+namespace {
+
+kernels::Activation KernelActivation(Activation a) {
+  switch (a) {
+    case Activation::kTanh:
+      return kernels::Activation::kTanh;
+    case Activation::kSigmoid:
+      return kernels::Activation::kSigmoid;
+    case Activation::kRelu:
+      break;
+  }
+  return kernels::Activation::kRelu;
+}
+
+}  // namespace
+
 Model::Model(kernels::Backend* backend) : backend_(backend) {}
 Model::~Model() = default;
 
@@ -48,7 +64,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec,
   }
   std::unique_ptr<Model> model(new Model(backend));
   model->max_batch_ = max_batch;
-  model->activation_ = spec.activation;
+  model->activation_ = KernelActivation(spec.activation);
   PSD_RETURN_IF_ERROR(model->Allocate(spec));
   return model;
 }

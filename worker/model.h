@@ -115,7 +115,7 @@ class Model {
   int input_dim_ = 0;
   int num_classes_ = 0;
   int max_batch_ = 0;
-  Activation activation_ = Activation::kRelu;
+  kernels::Activation activation_ = kernels::Activation::kRelu;
   std::vector<TensorInfo> tensors_;
   std::vector<Tensor> params_;
   std::vector<Layer> layers_;

@@ -20,7 +20,7 @@ using Params = std::vector<std::vector<double>>;
 
 kernels::Backend& Cpu() {
   static std::unique_ptr<kernels::Backend> cpu =
-      std::move(kernels::CreateBackend(DeviceKind::kCpu, 1).value());
+      std::move(kernels::CreateBackend(kernels::DeviceKind::kCpu, 1).value());
   return *cpu;
 }
 
@@ -311,11 +311,11 @@ TEST_CASE("bad input is an InvalidArgument error") {
 // CUDA model vs CPU model on the same parameters and batch: loss within 1e-4 relative,
 // each gradient component within 1e-4 * (|cpu| + max |cpu|).
 TEST_CASE("cuda model step matches the cpu model") {
-  auto cuda = kernels::CreateBackend(DeviceKind::kCuda, 0);
+  auto cuda = kernels::CreateBackend(kernels::DeviceKind::kCuda, 0);
   if (!cuda.ok()) {
     std::string reason(cuda.status().message());
     for (const kernels::DeviceInfo& d : kernels::DescribeDevices()) {
-      if (d.kind == DeviceKind::kCuda && !d.usable) reason = d.detail;
+      if (d.kind == kernels::DeviceKind::kCuda && !d.usable) reason = d.detail;
     }
     PSD_SKIP("no CUDA device: " + reason);
   }

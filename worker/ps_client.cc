@@ -66,7 +66,7 @@ class PsClient::Impl {
     TransportOptions transport = options_.transport;
     transport.max_message_bytes = options_.max_message_bytes;
     ApplyTransportOptions(transport, &args);
-    KeepFreedMemory();  // normally done before main() already (common/buffer_pool.h)
+    KeepFreedMemory();  // normally done by InitProcess() already (common/process_init.h)
     // Separate subchannel pools keep each channel on its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     for (const std::string& address : servers_) {

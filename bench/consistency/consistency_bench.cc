@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/inproc_cluster.h"
+#include "common/process_init.h"
 
 ABSL_FLAG(std::string, job, "examples/fashion_mnist_mlp.yaml", "Job file (model and data).");
 ABSL_FLAG(int, workers, 4, "Workers.");
@@ -125,6 +126,7 @@ int Main() {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   absl::ParseCommandLine(argc, argv);
   return psd::Main();
 }

@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "common/process_init.h"
 #include "kernels/select.h"
 #include "worker/model.h"
 
@@ -119,13 +120,13 @@ int Main() {
 
   std::vector<std::unique_ptr<kernels::Backend>> backends;
   std::vector<std::string> notes;
-  auto cpu = kernels::CreateBackend(DeviceKind::kCpu, absl::GetFlag(FLAGS_cpu_threads));
+  auto cpu = kernels::CreateBackend(kernels::DeviceKind::kCpu, absl::GetFlag(FLAGS_cpu_threads));
   if (!cpu.ok()) {
     std::fprintf(stderr, "cpu backend: %s\n", cpu.status().ToString().c_str());
     return 1;
   }
   backends.push_back(std::move(*cpu));
-  auto cuda = kernels::CreateBackend(DeviceKind::kCuda, 0);
+  auto cuda = kernels::CreateBackend(kernels::DeviceKind::kCuda, 0);
   if (cuda.ok()) {
     backends.push_back(std::move(*cuda));
   } else {
@@ -161,6 +162,7 @@ int Main() {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   absl::ParseCommandLine(argc, argv);
   return psd::Main();
 }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/job_spec.h"
+#include "common/process_init.h"
 #include "server/ps_server.h"
 #include "worker/ps_client.h"
 
@@ -30,13 +31,13 @@ int Main() {
     int64_t kib = 0;
     if (!absl::SimpleAtoi(kib_text, &kib) || kib < 1) return 2;
     const int64_t dim = kib * 1024 / 4 / 4;  // logreg with 4 classes: weight = dim * 4 floats
-    const std::string yaml = absl::StrCat(
-        "name: latency\nmodel: {type: logreg, input_dim: ", dim,
-        ", num_classes: 4}\ndata: {train_images: a, train_labels: b, test_images: c, "
-        "test_labels: d}\ntraining: {consistency: ",
-        absl::GetFlag(FLAGS_consistency),
-        "}\ncluster: {servers: 1, workers: 1, chunk_bytes: 64MiB, wire_dtype: ",
-        absl::GetFlag(FLAGS_fp16) ? "fp16, wire_fp16_params: true" : "fp32", "}\n");
+    const std::string yaml =
+        absl::StrCat("name: latency\nmodel: {type: logreg, input_dim: ", dim,
+                     ", num_classes: 4}\ndata: {train_images: a, train_labels: b, test_images: c, "
+                     "test_labels: d}\ntraining: {consistency: ",
+                     absl::GetFlag(FLAGS_consistency),
+                     "}\ncluster: {servers: 1, workers: 1, chunk_bytes: 64MiB, wire_dtype: ",
+                     absl::GetFlag(FLAGS_fp16) ? "fp16, wire_fp16_params: true" : "fp32", "}\n");
     auto spec = ParseJobSpec(yaml, "latency");
     if (!spec.ok()) {
       std::fprintf(stderr, "%s\n", std::string(spec.status().message()).c_str());
@@ -51,8 +52,7 @@ int Main() {
     o.generation = 1;
     o.total_steps = 1 << 20;
     SetWireOptions(spec->cluster, &o);
-    auto client =
-        PsClient::Create(&*placement, {absl::StrCat("127.0.0.1:", (*server)->port())}, o);
+    auto client = PsClient::Create(&*placement, {absl::StrCat("127.0.0.1:", (*server)->port())}, o);
     if (!client.ok()) return 1;
     const int64_t n = placement->tensors()[0].size;
     std::vector<float> grad(n, 1e-3f), params(n);
@@ -79,6 +79,7 @@ int Main() {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   absl::ParseCommandLine(argc, argv);
   return psd::Main();
 }

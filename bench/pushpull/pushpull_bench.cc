@@ -6,11 +6,10 @@
 // throughput in GB/s (1e9 bytes/s; push+pull counts both directions; the median of
 // several rounds; 2x2 is the aggregate of both workers) next to the loopback TCP limit that
 // `iperf3 -P 1 -l 1M` measures in the same run.
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -31,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
+#include "common/process_init.h"
 #include "proto/parameter_server.grpc.pb.h"
 #include "tests/process.h"
 #include "worker/ps_client.h"
@@ -42,7 +42,8 @@ ABSL_FLAG(int, rounds, 15, "Measured rounds per size (the median is printed).");
 ABSL_FLAG(int, warmup, 3, "Unmeasured rounds per size first.");
 ABSL_FLAG(std::string, chunk_bytes, "1MiB", "cluster.chunk_bytes of the bench job.");
 ABSL_FLAG(int, max_in_flight, -1, "Chunk RPCs a worker keeps in flight (-1: PsClient's default).");
-ABSL_FLAG(int, channels, -1, "TCP connections from each worker to each server (-1: PsClient's default).");
+ABSL_FLAG(int, channels, -1,
+          "TCP connections from each worker to each server (-1: PsClient's default).");
 ABSL_FLAG(int, work_threads, 0, "psd-server --work_threads.");
 ABSL_FLAG(int64_t, window_bytes, -1, "HTTP/2 window on both ends (-1: psd's default).");
 ABSL_FLAG(int64_t, max_frame_bytes, -1, "HTTP/2 max frame on both ends (-1: psd's default).");
@@ -177,11 +178,11 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
   for (int i = 0; i < n; ++i) {
     const std::string port_file = absl::StrCat(dir, "/", config, "-server-", i, ".port");
     unlink(port_file.c_str());
-    std::vector<std::string> argv = {binary, "--port=0", "--port_file=" + port_file,
-                                     "--bind=127.0.0.1",
-                                     // No coordinator: jobs come from InitJob below.
-                                     "--coordinator=127.0.0.1:1",
-                                     absl::StrCat("--work_threads=", absl::GetFlag(FLAGS_work_threads))};
+    std::vector<std::string> argv = {
+        binary, "--port=0", "--port_file=" + port_file, "--bind=127.0.0.1",
+        // No coordinator: jobs come from InitJob below.
+        "--coordinator=127.0.0.1:1",
+        absl::StrCat("--work_threads=", absl::GetFlag(FLAGS_work_threads))};
     if (absl::GetFlag(FLAGS_window_bytes) >= 0) {
       argv.push_back(absl::StrCat("--grpc_window_bytes=", absl::GetFlag(FLAGS_window_bytes)));
     }
@@ -189,7 +190,8 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
       argv.push_back(absl::StrCat("--grpc_max_frame_bytes=", absl::GetFlag(FLAGS_max_frame_bytes)));
     }
     if (absl::GetFlag(FLAGS_read_chunk_bytes) >= 0) {
-      argv.push_back(absl::StrCat("--grpc_read_chunk_bytes=", absl::GetFlag(FLAGS_read_chunk_bytes)));
+      argv.push_back(
+          absl::StrCat("--grpc_read_chunk_bytes=", absl::GetFlag(FLAGS_read_chunk_bytes)));
       argv.push_back(
           absl::StrCat("--grpc_min_read_chunk_bytes=", absl::GetFlag(FLAGS_read_chunk_bytes)));
     }
@@ -202,7 +204,8 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
     auto p = ChildProcess::Spawn(argv, log);
     if (!p.ok()) return p.status();
     auto port = psd::testing::WaitForPortFile(port_file, absl::Seconds(30), &*p);
-    if (!port) return absl::UnavailableError(absl::StrCat("psd-server ", i, " did not start; see ", dir));
+    if (!port)
+      return absl::UnavailableError(absl::StrCat("psd-server ", i, " did not start; see ", dir));
     s.addresses.push_back(absl::StrCat("127.0.0.1:", *port));
     s.stubs.push_back(ParameterServer::NewStub(
         grpc::CreateChannel(s.addresses.back(), grpc::InsecureChannelCredentials())));
@@ -230,14 +233,14 @@ absl::StatusOr<Row> Measure(Servers& servers, int num_workers, int mib) {
   const std::string job = absl::StrCat("pushpull-", num_servers, "x", num_workers, "-", mib);
   const bool fp16 = absl::GetFlag(FLAGS_fp16);
   const std::string yaml = absl::StrCat(
-      "name: ", job, "\nseed: 1\n",
-      "model: {type: logreg, input_dim: ", input_dim, ", num_classes: ", classes, "}\n",
+      "name: ", job, "\nseed: 1\n", "model: {type: logreg, input_dim: ", input_dim,
+      ", num_classes: ", classes, "}\n",
       "data: {train_images: a, train_labels: b, test_images: c, test_labels: d}\n",
       "training: {consistency: ", absl::GetFlag(FLAGS_consistency),
-      ", optimizer: {type: sgd, learning_rate: 1e-9}}\n",
-      "cluster: {servers: ", num_servers, ", workers: ", num_workers,
-      ", chunk_bytes: ", absl::GetFlag(FLAGS_chunk_bytes), ", wire_dtype: ", fp16 ? "fp16" : "fp32",
-      ", wire_fp16_params: ", fp16 ? "true" : "false", "}\n");
+      ", optimizer: {type: sgd, learning_rate: 1e-9}}\n", "cluster: {servers: ", num_servers,
+      ", workers: ", num_workers, ", chunk_bytes: ", absl::GetFlag(FLAGS_chunk_bytes),
+      ", wire_dtype: ", fp16 ? "fp16" : "fp32", ", wire_fp16_params: ", fp16 ? "true" : "false",
+      "}\n");
   auto spec = ParseJobSpec(yaml, job);
   if (!spec.ok()) return spec.status();
   auto placement = Placement::ForJob(*spec);
@@ -279,7 +282,8 @@ absl::StatusOr<Row> Measure(Servers& servers, int num_workers, int mib) {
       o.generation = 1;
       o.worker = w;
       o.total_steps = 1 << 20;
-      if (absl::GetFlag(FLAGS_max_in_flight) > 0) o.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+      if (absl::GetFlag(FLAGS_max_in_flight) > 0)
+        o.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
       if (absl::GetFlag(FLAGS_channels) > 0) o.channels_per_server = absl::GetFlag(FLAGS_channels);
       if (absl::GetFlag(FLAGS_window_bytes) >= 0) {
         o.transport.stream_window_bytes = absl::GetFlag(FLAGS_window_bytes);
@@ -367,9 +371,8 @@ int Main(const char* argv0) {
                                              : PsClient::Options().max_in_flight,
       absl::GetFlag(FLAGS_channels) > 0 ? absl::GetFlag(FLAGS_channels)
                                         : PsClient::Options().channels_per_server,
-      absl::GetFlag(FLAGS_consistency).c_str(),
-      absl::GetFlag(FLAGS_fp16) ? "fp16" : "f32", absl::GetFlag(FLAGS_rounds),
-      std::thread::hardware_concurrency(), load[0], load[1], load[2]);
+      absl::GetFlag(FLAGS_consistency).c_str(), absl::GetFlag(FLAGS_fp16) ? "fp16" : "f32",
+      absl::GetFlag(FLAGS_rounds), std::thread::hardware_concurrency(), load[0], load[1], load[2]);
   const double iperf = absl::GetFlag(FLAGS_iperf3) ? Iperf3(dir) : -1;
   if (iperf > 0) std::printf("iperf3 -P 1 -l 1M on 127.0.0.1: %.2f GB/s\n", iperf);
   std::fflush(stdout);
@@ -402,8 +405,7 @@ int Main(const char* argv0) {
       }
       rows.push_back(*row);
       std::fprintf(stderr, "  %s %3d MiB: push %.2f pull %.2f push+pull %.2f GB/s, %.2f CPU s/GB\n",
-                   row->config.c_str(), mib, row->push, row->pull, row->push_pull,
-                   row->cpu_per_gb);
+                   row->config.c_str(), mib, row->push, row->pull, row->push_pull, row->cpu_per_gb);
     }
     for (ChildProcess& p : servers->processes) p.Stop(absl::Seconds(5));
   }
@@ -430,6 +432,7 @@ int Main(const char* argv0) {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   absl::ParseCommandLine(argc, argv);
   return psd::Main(argv[0]);
 }

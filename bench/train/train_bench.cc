@@ -12,9 +12,9 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/job_spec.h"
-#include "kernels/select.h"
+#include "common/process_init.h"
 #include "server/ps_server.h"
-#include "worker/trainer.h"
+#include "worker/training_session.h"
 
 ABSL_FLAG(std::string, job, "examples/fashion_mnist_mlp.yaml", "Job file (model and data).");
 ABSL_FLAG(int64_t, steps, 400, "Steps per worker in each throughput configuration.");
@@ -47,37 +47,21 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
                                const std::vector<std::string>& servers) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
-  auto placement = Placement::ForJob(spec);
-  if (!placement.ok()) return placement.status();
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
-      auto backend = kernels::CreateBackend(DeviceKind::kCpu, absl::GetFlag(FLAGS_threads));
-      if (!backend.ok()) return void(results[w] = backend.status());
-      auto model = Model::Create(spec.model, backend->get(), spec.training.batch_size);
-      if (!model.ok()) return void(results[w] = model.status());
-      const int64_t total = PlannedSteps(spec, data.count, workers);
-      std::unique_ptr<PsClient> client;
-      std::unique_ptr<ParamExchange> exchange;
-      if (servers.empty()) {
-        exchange = std::make_unique<LocalExchange>(spec, placement->tensors(), total);
-      } else {
-        PsClient::Options o;
-        o.job_id = spec.name;
-        o.worker = w;
-        o.total_steps = total;
-        o.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
-        o.channels_per_server = absl::GetFlag(FLAGS_channels);
-        SetWireOptions(spec.cluster, &o);
-        auto c = PsClient::Create(&*placement, servers, o);
-        if (!c.ok()) return void(results[w] = c.status());
-        client = *std::move(c);
-        exchange = std::make_unique<RemoteExchange>(client.get());
-      }
-      Trainer trainer(spec, w, workers, data, w == 0 ? test : nullptr, model->get(),
-                      exchange.get());
-      results[w] = trainer.Run(stop, nullptr);
+      SessionOptions o;
+      o.rank = w;
+      o.workers = workers;
+      o.cpu_threads = absl::GetFlag(FLAGS_threads);
+      o.servers = servers;
+      o.client.job_id = spec.name;
+      o.client.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+      o.client.channels_per_server = absl::GetFlag(FLAGS_channels);
+      auto session = TrainingSession::Create(spec, data, test, std::move(o));
+      if (!session.ok()) return void(results[w] = session.status());
+      results[w] = (*session)->trainer().Run(stop, nullptr);
     });
   }
   for (auto& t : threads) t.join();
@@ -93,8 +77,9 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
   return run;
 }
 
-absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test,
-                            int num_servers, int workers) {
+absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test, int num_servers,
+                            int workers) {
+  spec.cluster.device = DeviceKind::kCpu;
   spec.cluster.servers = std::max(1, num_servers);
   spec.cluster.workers = workers;
   std::vector<std::unique_ptr<PsServer>> servers;
@@ -140,8 +125,7 @@ int Main() {
       "bench/train: %s, batch %d per worker, %ld steps per worker, %d BLAS thread(s) "
       "per worker, %u cores, load average %.2f %.2f %.2f\n",
       spec->name.c_str(), spec->training.batch_size, static_cast<long>(absl::GetFlag(FLAGS_steps)),
-      absl::GetFlag(FLAGS_threads), std::thread::hardware_concurrency(), load[0], load[1],
-      load[2]);
+      absl::GetFlag(FLAGS_threads), std::thread::hardware_concurrency(), load[0], load[1], load[2]);
   struct Config {
     std::string name;
     int servers, workers;
@@ -199,8 +183,8 @@ int Main() {
           !fp16 ? "f32"
                 : (absl::GetFlag(FLAGS_fp16_params) ? "fp16 gradients and parameters"
                                                     : "fp16 gradients (feedback)");
-      std::printf("%-28s %14.4f %10.4f %12.0f\n", name.c_str(), run->test_accuracy,
-                  run->test_loss, run->samples_per_sec);
+      std::printf("%-28s %14.4f %10.4f %12.0f\n", name.c_str(), run->test_accuracy, run->test_loss,
+                  run->samples_per_sec);
     }
   }
   return 0;
@@ -210,6 +194,7 @@ int Main() {
 }  // namespace psd
 
 int main(int argc, char** argv) {
+  psd::InitProcess();
   absl::ParseCommandLine(argc, argv);
   return psd::Main();
 }

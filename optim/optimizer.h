@@ -1,6 +1,6 @@
 // Server-side optimizers and learning-rate schedules. State lives with each chunk.
-#ifndef PSD_SERVER_OPTIMIZER_H_
-#define PSD_SERVER_OPTIMIZER_H_
+#ifndef PSD_OPTIM_OPTIMIZER_H_
+#define PSD_OPTIM_OPTIMIZER_H_
 
 #include <cstdint>
 #include <vector>
@@ -37,4 +37,4 @@ void ApplyUpdate(const OptimizerSpec& spec, float lr, const Payload& grad, absl:
 
 }  // namespace psd
 
-#endif  // PSD_SERVER_OPTIMIZER_H_
+#endif  // PSD_OPTIM_OPTIMIZER_H_

@@ -16,8 +16,8 @@
 // equal to the last one delivered (as after a coordinator restart, when the node gets its old
 // assignment back with a new version) is not delivered again. The handler should return
 // promptly and must not call Stop().
-#ifndef PSD_COORDINATOR_NODE_AGENT_H_
-#define PSD_COORDINATOR_NODE_AGENT_H_
+#ifndef PSD_NODE_NODE_AGENT_H_
+#define PSD_NODE_NODE_AGENT_H_
 
 #include <cstdint>
 #include <deque>
@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "node/coordinator_link.h"
 #include "proto/coordinator.grpc.pb.h"
 
 namespace psd {
@@ -51,7 +52,7 @@ struct NodeAgentOptions {
   absl::Duration log_interval = absl::Seconds(10);
 };
 
-class NodeAgent {
+class NodeAgent : public CoordinatorLink {
  public:
   using AssignmentHandler = std::function<void(const Assignment&)>;
 
@@ -76,17 +77,12 @@ class NodeAgent {
   // run or leaves a job calls it itself (SetCurrentJob("", -1, 0) for none).
   void SetCurrentJob(const std::string& job_id, int rank, int64_t generation);
 
-  // Sends a worker's progress once (node_id is filled in). True: the job no longer runs.
-  absl::StatusOr<bool> ReportProgress(ProgressReport report);
-  // Sends a task report (node_id is filled in), retrying with backoff while the coordinator is
-  // unreachable, until `deadline` passes.
-  absl::Status ReportTask(TaskReport report, absl::Duration deadline = absl::Seconds(30));
-  // Asks the coordinator to checkpoint the job on every server; returns the step it chose.
-  absl::StatusOr<int64_t> RequestCheckpoint(const std::string& job_id);
-  // Waits at the job's barrier `name`; true when every live member (of `role`, unless
-  // ROLE_UNSPECIFIED) arrived in time; false on timeout or when the job stopped.
+  // CoordinatorLink.
+  absl::StatusOr<bool> ReportProgress(ProgressReport report) override;
+  absl::Status ReportTask(TaskReport report, absl::Duration deadline) override;
+  absl::StatusOr<int64_t> RequestCheckpoint(const std::string& job_id) override;
   absl::StatusOr<bool> Barrier(const std::string& job_id, const std::string& name,
-                               absl::Duration timeout, Role role = ROLE_UNSPECIFIED);
+                               absl::Duration timeout, Role role) override;
 
  private:
   NodeAgent(NodeAgentOptions options, AssignmentHandler handler);
@@ -135,4 +131,4 @@ class NodeAgent {
 
 }  // namespace psd
 
-#endif  // PSD_COORDINATOR_NODE_AGENT_H_
+#endif  // PSD_NODE_NODE_AGENT_H_

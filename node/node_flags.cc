@@ -1,4 +1,4 @@
-#include "coordinator/node_flags.h"
+#include "node/node_flags.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "coordinator/node_agent.h"
+#include "node/node_agent.h"
 
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>

@@ -1,17 +1,8 @@
-#include "worker/param_exchange.h"
+#include "worker/local_exchange.h"
 
 #include <algorithm>
 
 namespace psd {
-
-void RemoteExchange::Pull(uint32_t t, int64_t step, absl::Span<float> out) {
-  client_->Pull(t, step, out.data());
-}
-
-void RemoteExchange::PushPull(uint32_t t, int64_t step, absl::Span<const float> grad,
-                              absl::Span<float> out) {
-  client_->PushPull(t, step, grad.data(), out.data());
-}
 
 LocalExchange::LocalExchange(const JobSpec& spec, const std::vector<TensorInfo>& tensors,
                              int64_t total_steps)

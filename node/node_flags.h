@@ -1,12 +1,12 @@
 // Flags and start-up shared by the daemons that join a cluster (psd-server, psd-worker).
-#ifndef PSD_COORDINATOR_NODE_FLAGS_H_
-#define PSD_COORDINATOR_NODE_FLAGS_H_
+#ifndef PSD_NODE_NODE_FLAGS_H_
+#define PSD_NODE_NODE_FLAGS_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "coordinator/node_agent.h"
+#include "node/node_agent.h"
 #include "proto/common.pb.h"
 
 namespace psd {
@@ -25,4 +25,4 @@ absl::StatusOr<NodeAgentOptions> AgentOptionsFromFlags(Role role, int bound_port
 
 }  // namespace psd
 
-#endif  // PSD_COORDINATOR_NODE_FLAGS_H_
+#endif  // PSD_NODE_NODE_FLAGS_H_

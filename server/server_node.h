@@ -1,0 +1,54 @@
+// A parameter server's part of the cluster: turns the coordinator's assignments into job
+// state in the JobRegistry, and reports what the server does with them (ready, unusable
+// checkpoint, failed, checkpointed, leaving).
+#ifndef PSD_SERVER_SERVER_NODE_H_
+#define PSD_SERVER_SERVER_NODE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "node/coordinator_link.h"
+#include "proto/coordinator.pb.h"
+#include "server/checkpoint.h"
+#include "server/job_registry.h"
+
+namespace psd {
+
+class ServerNode {
+ public:
+  // `jobs` must outlive the node.
+  explicit ServerNode(JobRegistry* jobs) : jobs_(jobs) {}
+  ServerNode(const ServerNode&) = delete;
+  ServerNode& operator=(const ServerNode&) = delete;
+
+  // Reports go nowhere until a link is set; it must outlive the node.
+  void set_link(CoordinatorLink* link);
+  // The NodeAgent's handler (one thread, in order).
+  void OnAssignment(const Assignment& a);
+  // From the checkpoint writer: tells the coordinator, then wakes a HandOff() waiting for
+  // it, so that its "leaving" report cannot overtake this one.
+  void OnCheckpoint(const CheckpointMeta& meta, const absl::Status& status);
+  // SIGTERM: checkpoints each job that has a checkpoint.dir at a step the coordinator picks
+  // for all servers (waiting up to `grace` for it), then tells the coordinator this server
+  // leaves each job.
+  void HandOff(absl::Duration grace);
+
+ private:
+  void Send(const TaskReport& report, absl::Duration deadline = absl::Seconds(30));
+  CoordinatorLink* link();
+
+  JobRegistry* const jobs_;
+  std::string current_;  // touched by the assignment thread only
+  absl::Mutex mu_;
+  CoordinatorLink* link_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, int64_t> written_ ABSL_GUARDED_BY(mu_);  // newest checkpoint per job
+};
+
+}  // namespace psd
+
+#endif  // PSD_SERVER_SERVER_NODE_H_

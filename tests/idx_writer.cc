@@ -1,0 +1,17 @@
+#include "tests/idx_writer.h"
+
+#include <fstream>
+
+namespace psd::testing {
+
+void WriteIdx(const std::string& path, const std::vector<uint32_t>& dims,
+              const std::vector<uint8_t>& values) {
+  std::string out = {0, 0, 0x08, static_cast<char>(dims.size())};
+  for (uint32_t d : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(d >> shift));
+  }
+  out.append(values.begin(), values.end());
+  std::ofstream(path, std::ios::binary) << out;
+}
+
+}  // namespace psd::testing

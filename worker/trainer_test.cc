@@ -1,0 +1,188 @@
+// The training loop on the CPU backend with in-process exchanges: no servers, no gRPC.
+#include "worker/trainer.h"
+
+#include <atomic>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/select.h"
+#include "tests/testing.h"
+#include "worker/local_exchange.h"
+
+namespace psd {
+namespace {
+
+constexpr int kClasses = 4;
+constexpr int kDim = 16;
+
+// Class c lights up pixels [4c, 4c + 4) (plus a little deterministic noise elsewhere), so a
+// linear model separates the classes perfectly.
+Dataset Blocks(int64_t count, uint32_t seed) {
+  Dataset d;
+  d.count = count;
+  d.dim = kDim;
+  d.pixels.resize(count * kDim);
+  d.labels.resize(count);
+  uint32_t x = seed;
+  for (int64_t i = 0; i < count; ++i) {
+    const int label = static_cast<int>(i % kClasses);
+    d.labels[i] = static_cast<uint8_t>(label);
+    for (int p = 0; p < kDim; ++p) {
+      x = x * 1664525u + 1013904223u;
+      const bool lit = p / 4 == label;
+      d.pixels[i * kDim + p] = static_cast<uint8_t>(lit ? 200 + (x >> 28) : (x >> 27));
+    }
+  }
+  return d;
+}
+
+JobSpec Spec() {
+  JobSpec spec;
+  spec.name = "trainer-test";
+  spec.model.type = ModelType::kLogreg;
+  spec.model.input_dim = kDim;
+  spec.model.hidden = {};
+  spec.model.num_classes = kClasses;
+  spec.training.batch_size = 8;
+  spec.training.epochs = 3;
+  spec.training.log_every = 10;
+  spec.training.optimizer.type = OptimizerType::kSgd;
+  spec.training.optimizer.learning_rate = 0.5;
+  return spec;
+}
+
+kernels::Backend& Cpu() {
+  static std::unique_ptr<kernels::Backend> cpu =
+      std::move(kernels::CreateBackend(kernels::DeviceKind::kCpu, 1).value());
+  return *cpu;
+}
+
+// Records every call and hands out zeros; Wait() returns `fail_at_wait` once armed.
+class RecordingExchange : public ParamExchange {
+ public:
+  struct Call {
+    bool push;
+    uint32_t tensor;
+    int64_t step;
+  };
+  void Pull(uint32_t t, int64_t step, absl::Span<float> out) override {
+    calls.push_back({false, t, step});
+    std::fill(out.begin(), out.end(), 0.0f);
+  }
+  void PushPull(uint32_t t, int64_t step, absl::Span<const float>, absl::Span<float> out) override {
+    calls.push_back({true, t, step});
+    std::fill(out.begin(), out.end(), 0.0f);
+  }
+  absl::Status Wait() override {
+    if (++waits == fail_at_wait) return absl::UnavailableError("server 1 went away");
+    return absl::OkStatus();
+  }
+  std::vector<Call> calls;
+  int waits = 0;
+  int fail_at_wait = -1;
+};
+
+TEST_CASE("Trainer learns a separable problem through a LocalExchange") {
+  const JobSpec spec = Spec();
+  const Dataset train = Blocks(400, 1), test = Blocks(100, 2);
+  auto model = Model::Create(spec.model, &Cpu(), spec.training.batch_size);
+  REQUIRE(model.ok());
+  LocalExchange exchange(spec, (*model)->tensors(), PlannedSteps(spec, train.count, 1));
+  Trainer trainer(spec, 0, 1, train, &test, model->get(), &exchange);
+  CHECK(trainer.total_steps() == 3 * 400 / 8);
+  std::vector<Progress> reports;
+  std::atomic<bool> stop{false};
+  auto result = trainer.Run(stop, [&](const Progress& p) { reports.push_back(p); });
+  REQUIRE(result.ok());
+  CHECK(result->steps() == 150);
+  CHECK(result->test_accuracy() >= 0.99);
+  // Every 10 steps, then the final evaluation.
+  REQUIRE(reports.size() == 16);
+  CHECK(reports.front().step() == 10);
+  CHECK(reports.back().test_accuracy() == result->test_accuracy());
+  CHECK(reports[14].loss() < reports[0].loss() / 4);
+  // What the trainer ends with is what the exchange holds.
+  for (uint32_t t = 0; t < trainer.params().size(); ++t) {
+    CHECK(trainer.params()[t] == exchange.params(t));
+  }
+}
+
+TEST_CASE("Trainer pushes every tensor at every step, last layer first, from the start step") {
+  JobSpec spec = Spec();
+  spec.model.type = ModelType::kMlp;
+  spec.model.hidden = {8};
+  spec.training.max_steps = 5;
+  const Dataset train = Blocks(64, 3);
+  auto model = Model::Create(spec.model, &Cpu(), spec.training.batch_size);
+  REQUIRE(model.ok());
+  const uint32_t tensors = static_cast<uint32_t>((*model)->tensors().size());
+  REQUIRE(tensors == 4);
+  RecordingExchange exchange;
+  Trainer trainer(spec, 0, 1, train, nullptr, model->get(), &exchange);
+  trainer.set_start_step(2);
+  std::atomic<bool> stop{false};
+  REQUIRE(trainer.Run(stop, nullptr).ok());
+  // The pulls for step 2, then steps 2, 3, 4: each pushes all tensors.
+  REQUIRE(exchange.calls.size() == tensors + 3 * tensors);
+  for (uint32_t t = 0; t < tensors; ++t) {
+    CHECK_FALSE(exchange.calls[t].push);
+    CHECK(exchange.calls[t].step == 2);
+  }
+  for (int64_t s = 0; s < 3; ++s) {
+    std::vector<uint32_t> order;
+    for (uint32_t i = 0; i < tensors; ++i) {
+      const RecordingExchange::Call& c = exchange.calls[tensors + s * tensors + i];
+      CHECK(c.push);
+      CHECK(c.step == 2 + s);
+      order.push_back(c.tensor);
+    }
+    // Backward produces the output layer's tensors first.
+    CHECK(order.front() >= tensors - 2);
+    CHECK(order.back() < 2);
+  }
+}
+
+TEST_CASE("Trainer returns the exchange's error and stops when asked") {
+  const JobSpec spec = Spec();
+  const Dataset train = Blocks(64, 4);
+  auto model = Model::Create(spec.model, &Cpu(), spec.training.batch_size);
+  REQUIRE(model.ok());
+  {
+    RecordingExchange exchange;
+    exchange.fail_at_wait = 3;  // the initial pull, step 0, then step 1 fails
+    Trainer trainer(spec, 0, 1, train, nullptr, model->get(), &exchange);
+    std::atomic<bool> stop{false};
+    auto result = trainer.Run(stop, nullptr);
+    CHECK(result.status().code() == absl::StatusCode::kUnavailable);
+    CHECK(result.status().message() == "server 1 went away");
+  }
+  {
+    RecordingExchange exchange;
+    Trainer trainer(spec, 0, 1, train, nullptr, model->get(), &exchange);
+    std::atomic<bool> stop{true};
+    CHECK(trainer.Run(stop, nullptr).status().code() == absl::StatusCode::kCancelled);
+  }
+}
+
+TEST_CASE("Trainer refuses data that does not fit the model or the batch") {
+  JobSpec spec = Spec();
+  auto model = Model::Create(spec.model, &Cpu(), spec.training.batch_size);
+  REQUIRE(model.ok());
+  RecordingExchange exchange;
+  std::atomic<bool> stop{false};
+  const Dataset tiny = Blocks(4, 5);  // fewer than one batch of 8
+  Trainer small(spec, 0, 1, tiny, nullptr, model->get(), &exchange);
+  auto r = small.Run(stop, nullptr);
+  CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(r.status().message()), Catch::Contains("smaller than one global batch"));
+  const Dataset enough = Blocks(64, 6);
+  Trainer resumed(spec, 0, 1, enough, nullptr, model->get(), &exchange);
+  resumed.set_start_step(1000);
+  r = resumed.Run(stop, nullptr);
+  CHECK_THAT(std::string(r.status().message()), Catch::Contains("cannot resume at step 1000"));
+}
+
+}  // namespace
+}  // namespace psd

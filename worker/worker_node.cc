@@ -1,0 +1,192 @@
+#include "worker/worker_node.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint_layout.h"
+#include "common/log.h"
+#include "common/model_file.h"
+#include "common/status_macros.h"
+#include "kernels/select.h"
+#include "worker/training_session.h"
+
+namespace psd {
+namespace {
+
+TaskReport ReportFor(const std::string& job_id, int rank, int64_t generation) {
+  TaskReport report;
+  report.set_job_id(job_id);
+  report.set_role(ROLE_WORKER);
+  report.set_rank(rank);
+  report.set_generation(generation);
+  return report;
+}
+
+// A server went away or moved to a new generation: the coordinator is probably pausing the
+// job to recover it.
+bool MayBeRecovery(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kAborted ||
+         s.code() == absl::StatusCode::kNotFound;
+}
+
+}  // namespace
+
+std::vector<Device> LocalDevices() {
+  std::vector<Device> devices;
+  for (const kernels::DeviceInfo& info : kernels::DescribeDevices()) {
+    Device d;
+    d.set_kind(info.kind == kernels::DeviceKind::kCuda ? "cuda" : "cpu");
+    d.set_index(info.index);
+    d.set_name(info.name);
+    d.set_memory_bytes(info.memory_bytes);
+    if (!info.usable) d.set_detail(info.detail.empty() ? "unusable" : info.detail);
+    devices.push_back(std::move(d));
+  }
+  return devices;
+}
+
+void WorkerNode::OnAssignment(const Assignment& a) {
+  const bool run = a.action() == Assignment::ACTION_RUN && a.role() == ROLE_WORKER;
+  {
+    absl::MutexLock lock(&mu_);
+    if (run && a.job_id() == running_.job_id && a.generation() == running_.generation) return;
+  }
+  StopJob();
+  if (a.action() == Assignment::ACTION_PAUSE) {
+    spdlog::info("job {}: paused (a recovery is under way)", a.job_id());
+  }
+  if (a.action() == Assignment::ACTION_STOP && ran_job_ && options_.on_job_ended) {
+    options_.on_job_ended(a.job_id());
+  }
+  if (!run) return;
+  ran_job_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    running_ = {a.job_id(), a.rank(), a.generation()};
+  }
+  stop_ = false;
+  thread_ = std::thread([this, a] { RunJob(a); });
+}
+
+void WorkerNode::Leave() {
+  Running running;
+  {
+    absl::MutexLock lock(&mu_);
+    running = running_;
+  }
+  if (running.job_id.empty() || link_ == nullptr) return;
+  TaskReport report = ReportFor(running.job_id, running.rank, running.generation);
+  report.set_kind(TaskReport::KIND_LEAVING);
+  report.set_message("worker shut down (SIGTERM)");
+  if (absl::Status s = link_->ReportTask(report, absl::Seconds(5)); !s.ok()) {
+    spdlog::warn("job {}: could not tell the coordinator that this worker leaves: {}",
+                 running.job_id, s);
+  }
+}
+
+void WorkerNode::StopJob() {
+  stop_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    if (exchange_ != nullptr) exchange_->Cancel();
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  running_ = Running();
+}
+
+void WorkerNode::RunJob(const Assignment& a) {
+  TaskReport report = ReportFor(a.job_id(), a.rank(), a.generation());
+  absl::StatusOr<JobResult> result = Train(a);
+  if (!result.ok() && !stop_ && MayBeRecovery(result.status())) {
+    // Give the coordinator time to pause the job before calling this a failure.
+    const absl::Time deadline = absl::Now() + options_.recovery_grace;
+    while (!stop_ && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  }
+  if (stop_) {
+    spdlog::info("job {}: stopped", a.job_id());
+    return;
+  }
+  if (result.ok()) {
+    report.set_kind(TaskReport::KIND_SUCCEEDED);
+    *report.mutable_result() = *result;
+    spdlog::info("job {}: done in {:.1f} s", a.job_id(), result->wall_seconds());
+  } else {
+    report.set_kind(TaskReport::KIND_FAILED);
+    report.set_message(std::string(result.status().message()));
+    spdlog::error("job {}: failed: {}", a.job_id(), result.status().message());
+  }
+  if (absl::Status s = link_->ReportTask(report, absl::Seconds(30)); !s.ok()) {
+    spdlog::error("job {}: cannot report to the coordinator: {}", a.job_id(), s);
+  }
+}
+
+absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
+  ParseOptions parse;
+  parse.check_files = true;
+  PSD_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(a.spec_yaml(), a.job_id(), parse));
+  PSD_ASSIGN_OR_RETURN(auto train, datasets_.Get(spec.data.train_images, spec.data.train_labels));
+  std::shared_ptr<const Dataset> test;
+  if (a.rank() == 0) {
+    PSD_ASSIGN_OR_RETURN(test, datasets_.Get(spec.data.test_images, spec.data.test_labels));
+  }
+  SessionOptions session_options;
+  session_options.rank = a.rank();
+  session_options.workers = a.num_workers();
+  session_options.cpu_threads = options_.cpu_threads;
+  session_options.servers = {a.server_addresses().begin(), a.server_addresses().end()};
+  session_options.client.job_id = a.job_id();
+  session_options.client.generation = a.generation();
+  session_options.client.max_in_flight = options_.max_in_flight;
+  session_options.client.retry_deadline = options_.retry_deadline;
+  session_options.client.channels_per_server = options_.channels_per_server;
+  session_options.client.transport = options_.transport;
+  session_options.slowdown = options_.slowdown;
+  session_options.start_step = a.resume_step();
+  session_options.wait_for_others = [&]() -> absl::Status {
+    while (!stop_) {
+      absl::StatusOr<bool> done =
+          link_->Barrier(a.job_id(), "trained", absl::Seconds(30), ROLE_WORKER);
+      if (done.ok() && *done) return absl::OkStatus();
+      if (!done.ok() && done.status().code() != absl::StatusCode::kUnavailable) {
+        return done.status();
+      }
+    }
+    return absl::CancelledError("stopped");
+  };
+  PSD_ASSIGN_OR_RETURN(std::unique_ptr<TrainingSession> session,
+                       TrainingSession::Create(spec, *train, test.get(), session_options));
+  {
+    absl::MutexLock lock(&mu_);
+    exchange_ = &session->exchange();
+  }
+  if (stop_) session->exchange().Cancel();  // StopJob() came before the exchange was known
+  Trainer& trainer = session->trainer();
+  spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
+               a.num_workers(), trainer.total_steps(), spec.training.batch_size,
+               session->backend().name(), session->backend().description());
+  auto result = trainer.Run(stop_, [&](const Progress& p) {
+    ProgressReport r;
+    r.set_job_id(a.job_id());
+    r.set_worker_rank(a.rank());
+    r.set_generation(a.generation());
+    *r.mutable_progress() = p;
+    absl::StatusOr<bool> ended = link_->ReportProgress(std::move(r));
+    if (ended.ok() && *ended) stop_ = true;
+  });
+  {
+    absl::MutexLock lock(&mu_);
+    exchange_ = nullptr;
+  }
+  if (result.ok() && a.rank() == 0 && !spec.checkpoint.dir.empty()) {
+    const std::string path = ExportedModelPath(spec.checkpoint.dir, a.job_id());
+    PSD_RETURN_IF_ERROR(
+        WriteModelFile(path, {a.spec_yaml(), session->placement().tensors(), trainer.params()}));
+    result->set_model_path(path);
+    spdlog::info("job {}: model written to {}", a.job_id(), path);
+  }
+  return result;
+}
+
+}  // namespace psd

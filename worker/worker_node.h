@@ -1,0 +1,82 @@
+// A worker daemon's part of the cluster: runs at most one job at a time on its own thread, as
+// the coordinator's assignments say, and reports what became of it.
+#ifndef PSD_WORKER_WORKER_NODE_H_
+#define PSD_WORKER_WORKER_NODE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/transport_options.h"
+#include "node/coordinator_link.h"
+#include "proto/coordinator.pb.h"
+#include "worker/dataset_cache.h"
+#include "worker/param_exchange.h"
+
+namespace psd {
+
+struct WorkerNodeOptions {
+  int cpu_threads = 0;  // BLAS threads of the CPU backend; 0: one per core
+  int max_in_flight = 64;
+  int channels_per_server = 2;
+  absl::Duration retry_deadline = absl::Seconds(60);
+  TransportOptions transport;
+  double slowdown = 1.0;  // straggler drills: every step takes this many times as long
+  // After a failure that looks like a recovery (a server gone or in a new generation), how
+  // long to wait for the coordinator's pause before reporting the failure.
+  absl::Duration recovery_grace = absl::Seconds(15);
+  // Called (on the assignment thread) when the coordinator stops a job after this node ran
+  // one; psd-worker --exit_after_job exits there.
+  std::function<void(const std::string& job_id)> on_job_ended;
+};
+
+class WorkerNode {
+ public:
+  explicit WorkerNode(WorkerNodeOptions options) : options_(std::move(options)) {}
+  ~WorkerNode() { StopJob(); }
+  WorkerNode(const WorkerNode&) = delete;
+  WorkerNode& operator=(const WorkerNode&) = delete;
+
+  // Must be set before the first assignment; must outlive the node.
+  void set_link(CoordinatorLink* link) { link_ = link; }
+  // The NodeAgent's handler: starts, keeps or stops the job as `a` says.
+  void OnAssignment(const Assignment& a);
+  // Tells the coordinator this worker leaves its job (SIGTERM), so that the job goes on
+  // without it (or fails) now rather than after the heartbeat timeout.
+  void Leave();
+  // Stops the running job, if any, and waits for its thread.
+  void StopJob();
+
+ private:
+  struct Running {
+    std::string job_id;
+    int rank = 0;
+    int64_t generation = 0;
+  };
+  void RunJob(const Assignment& a);
+  absl::StatusOr<JobResult> Train(const Assignment& a);
+
+  const WorkerNodeOptions options_;
+  CoordinatorLink* link_ = nullptr;
+  DatasetCache datasets_;
+  bool ran_job_ = false;  // touched by the assignment thread only
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  absl::Mutex mu_;
+  Running running_ ABSL_GUARDED_BY(mu_);
+  ParamExchange* exchange_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// This machine's compute devices, as a worker reports them when it registers.
+std::vector<Device> LocalDevices();
+
+}  // namespace psd
+
+#endif  // PSD_WORKER_WORKER_NODE_H_
