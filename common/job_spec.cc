@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "common/closest_name.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
@@ -75,45 +76,6 @@ absl::string_view NameOf(absl::Span<const EnumName<E>> names, E value) {
     if (n.value == value) return n.name;
   }
   return "unknown";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Suggestions for misspelled names.
-
-// Optimal string alignment distance (a transposition counts as one edit), ignoring case.
-int EditDistance(absl::string_view a_in, absl::string_view b_in) {
-  const std::string a = absl::AsciiStrToLower(a_in), b = absl::AsciiStrToLower(b_in);
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
-  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
-  for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
-      const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
-}
-
-// The one candidate close to `word`, if exactly one is closest and close enough to be a typo.
-std::optional<std::string> ClosestName(absl::string_view word,
-                                       const std::vector<std::string>& candidates) {
-  int best = std::numeric_limits<int>::max();
-  std::vector<std::string> best_names;
-  for (const std::string& c : candidates) {
-    const int limit = std::min<int>(3, static_cast<int>(c.size()) / 4);
-    const int d = EditDistance(word, c);
-    if (d > limit || d > best) continue;
-    if (d < best) best_names.clear();
-    best = d;
-    best_names.push_back(c);
-  }
-  if (best_names.size() != 1) return std::nullopt;
-  return best_names[0];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
-#include "tools/closest_name.h"
+#include "common/closest_name.h"
 
 namespace psd::psdctl {
 namespace {

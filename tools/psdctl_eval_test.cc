@@ -11,6 +11,7 @@
 #include "common/job_spec.h"
 #include "common/model_file.h"
 #include "common/placement.h"
+#include "tests/idx_writer.h"
 #include "tests/process.h"
 #include "tests/testing.h"
 
@@ -19,16 +20,7 @@ namespace {
 
 constexpr char kPsdctl[] = "tools/psdctl";
 
-// An IDX file of unsigned bytes with the given dimensions.
-void WriteIdx(const std::string& path, const std::vector<uint32_t>& dims,
-              const std::vector<uint8_t>& values) {
-  std::string out = {0, 0, 0x08, static_cast<char>(dims.size())};
-  for (uint32_t d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(d >> shift));
-  }
-  out.append(values.begin(), values.end());
-  std::ofstream(path, std::ios::binary) << out;
-}
+using testing::WriteIdx;
 
 // Five 2x2 images (pixels 0 or 255, i.e. features 0 or 1 once normalised) and their labels.
 const std::vector<std::vector<uint8_t>> kImages = {

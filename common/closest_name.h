@@ -1,6 +1,6 @@
 // "Did you mean ...?" for a misspelled name: the one candidate within a typo's reach.
-#ifndef PSD_TOOLS_CLOSEST_NAME_H_
-#define PSD_TOOLS_CLOSEST_NAME_H_
+#ifndef PSD_COMMON_CLOSEST_NAME_H_
+#define PSD_COMMON_CLOSEST_NAME_H_
 
 #include <optional>
 #include <string>
@@ -21,4 +21,4 @@ std::optional<std::string> ClosestName(absl::string_view word,
 
 }  // namespace psd
 
-#endif  // PSD_TOOLS_CLOSEST_NAME_H_
+#endif  // PSD_COMMON_CLOSEST_NAME_H_

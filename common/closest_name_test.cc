@@ -1,4 +1,4 @@
-#include "tools/closest_name.h"
+#include "common/closest_name.h"
 
 #include <string>
 #include <vector>
