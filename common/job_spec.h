@@ -47,10 +47,11 @@ struct OptimizerSpec {
 
 struct LrScheduleSpec {
   LrScheduleType type = LrScheduleType::kConstant;
-  int64_t warmup_steps = 0;  // linear warm-up from 0 to the base rate
+  int64_t warmup_steps =
+      0;  // linear warm-up: step s < warmup_steps gets base * (s + 1) / warmup_steps
   int64_t step_size = 1000;  // step: multiply by gamma every step_size steps
   double gamma = 0.1;
-  double min_lr = 0.0;  // cosine: the rate at the last step
+  double min_lr = 0.0;  // cosine: the floor, reached just after the last step
 };
 
 struct TrainingSpec {
