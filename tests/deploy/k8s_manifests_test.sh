@@ -5,8 +5,10 @@
 #   project  references, ports, labels, replica counts vs the job spec: validator/check-project.mjs
 #   jobspec  psd's own job-spec loader accepts the embedded job spec: jobspec_check
 # Then plants known mistakes (validator/mutate.mjs) and expects each to be reported.
-# The validator's npm packages come from validator/package-lock.json (npm ci; the npm cache in
-# $PSD_NPM_CACHE, default /var/tmp/psd-npm-cache, makes later runs offline).
+# The validator's npm packages are read offline from $PSD_TEST_DEPS/npm/k8s-validator (default
+# /var/cache/psd/test-deps), where `deploy/local/install_deps.sh --tests` (run by tests/run.sh)
+# installs them from validator/package-lock.json. The test never fetches: tests run with the
+# network denied.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=testlib.sh
@@ -21,21 +23,27 @@ if ! command -v kubectl >/dev/null; then
   skip k8s_manifests "kubectl not found (it renders the kustomizations offline: kubectl kustomize)"
   summary; exit
 fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  skip k8s_manifests "node or npm not found (apt-get install nodejs npm)"
+install_hint="run deploy/local/install_deps.sh --tests (tests/run.sh does)"
+if ! command -v node >/dev/null; then
+  fail k8s_manifests "node not found: $install_hint"
   summary; exit
 fi
 
-# The validator, with its packages installed from the lock file.
-mkdir -p "$work/validator"
-cp "$repo"/tests/deploy/validator/{package.json,package-lock.json,*.mjs} "$work/validator/"
-if timeout 300 npm ci --prefix "$work/validator" --cache "${PSD_NPM_CACHE:-/var/tmp/psd-npm-cache}" \
-    --prefer-offline --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1; then
-  pass "npm ci (validator packages from package-lock.json)"
-else
-  fail "npm ci" "$(tail -n 5 "$work/npm.log")"
+# The validator, with the packages install_deps.sh installed from the same lock file.
+deps=${PSD_TEST_DEPS:-/var/cache/psd/test-deps}/npm/k8s-validator
+want=$(cat "$repo"/tests/deploy/validator/{package.json,package-lock.json} | sha256sum | cut -d' ' -f1)
+if [[ ! -d "$deps/node_modules" ]]; then
+  fail "validator packages" "not installed in $deps: $install_hint"
   summary; exit
 fi
+if [[ "$(cat "$deps/installed.sha256" 2>/dev/null)" != "$want" ]]; then
+  fail "validator packages" "$deps holds packages of another package-lock.json: $install_hint"
+  summary; exit
+fi
+pass "validator packages (package-lock.json) installed in $deps"
+mkdir -p "$work/validator"
+cp "$repo"/tests/deploy/validator/*.mjs "$work/validator/"
+ln -s "$deps/node_modules" "$work/validator/node_modules"
 
 # Copies of the manifests (runfiles are symlinks, which kustomize's load restrictions refuse).
 cp -rL "$repo/deploy/k8s" "$work/k8s"
