@@ -1,13 +1,14 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,6 +17,21 @@ namespace {
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", strerror(errno)));
+}
+
+// What a file of this mode is, for "not a regular file" messages.
+absl::string_view FileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
+}
+
+absl::Status NotRegular(const std::string& path, mode_t mode) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("not a regular file: ", path, " (", FileKind(mode), ")"));
 }
 
 }  // namespace
@@ -90,13 +106,70 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return s.ok() ? writer->Commit() : s;
 }
 
+ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+ScopedFd::~ScopedFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<RegularFile> OpenRegularFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    const int open_errno = errno;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return NotRegular(path, st.st_mode);
+    if (open_errno == ENOENT || open_errno == ENOTDIR) {
+      return absl::NotFoundError(absl::StrCat("file not found: ", path));
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open ", path, ": ", strerror(open_errno)));
+  }
+  RegularFile file{ScopedFd(fd), 0};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno("cannot stat", path);
+  if (!S_ISREG(st.st_mode)) return NotRegular(path, st.st_mode);
+  file.size = st.st_size;
+  return file;
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max_bytes) {
+  absl::StatusOr<RegularFile> file = OpenRegularFile(path);
+  if (!file.ok()) return file.status();
+  auto too_big = [&](int64_t bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", bytes, " bytes, more than the limit of ", max_bytes, " bytes"));
+  };
+  if (file->size > max_bytes) return too_big(file->size);
+  // The size is a hint (files in /proc say 0); the limit is enforced on what is read.
+  std::string out;
+  out.resize(static_cast<size_t>(std::max<int64_t>(file->size, 0)) + 1);
+  size_t got = 0;
+  while (true) {
+    if (got == out.size()) {
+      if (static_cast<int64_t>(got) > max_bytes) return too_big(static_cast<int64_t>(got));
+      const int64_t grown = std::min<int64_t>(static_cast<int64_t>(out.size()) * 2, max_bytes + 1);
+      out.resize(static_cast<size_t>(std::max<int64_t>(grown, static_cast<int64_t>(got) + 1)));
+    }
+    const ssize_t n = read(file->fd.get(), out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return absl::DataLossError(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (static_cast<int64_t>(got) > max_bytes) return too_big(static_cast<int64_t>(got));
+  out.resize(got);
+  return out;
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return std::move(out).str();
+  return ReadRegularFile(path, std::numeric_limits<int64_t>::max() - 1);
 }
 
 }  // namespace psd

@@ -8,9 +8,16 @@
 
 namespace psd::testing {
 
+// The bytes of an IDX file of unsigned bytes with dimensions `dims` (outermost first). The
+// values need not fill the dimensions: tests of bad files write headers that lie.
+std::string IdxBytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& values);
+
 // An uncompressed IDX file of unsigned bytes with dimensions `dims` (outermost first).
 void WriteIdx(const std::string& path, const std::vector<uint32_t>& dims,
               const std::vector<uint8_t>& values);
+
+// Writes `bytes` to `path` gzip-compressed.
+void WriteGzip(const std::string& path, const std::string& bytes);
 
 }  // namespace psd::testing
 
