@@ -25,6 +25,7 @@ _LIBRARIES = {
     "fmt": ["fmt"],
     "grpc": ["grpc++"],
     "openblas": ["openblas"],
+    "openssl": ["openssl"],
     "protobuf": ["protobuf"],
     "spdlog": ["spdlog"],
     "sqlite3": ["sqlite3"],
