@@ -58,6 +58,11 @@ constexpr EnumName<Consistency> kConsistencies[] = {
     {Consistency::kSync, "sync"}, {Consistency::kAsync, "async"}, {Consistency::kSsp, "ssp"}};
 constexpr EnumName<WorkerFailurePolicy> kFailurePolicies[] = {
     {WorkerFailurePolicy::kContinue, "continue"}, {WorkerFailurePolicy::kFail, "fail"}};
+constexpr EnumName<NonfinitePolicy> kNonfinitePolicies[] = {
+    {NonfinitePolicy::kReject, "reject"}, {NonfinitePolicy::kSkip, "skip"},
+    {NonfinitePolicy::kFail, "fail"}};
+constexpr EnumName<CheckpointFailurePolicy> kCheckpointFailurePolicies[] = {
+    {CheckpointFailurePolicy::kContinue, "continue"}, {CheckpointFailurePolicy::kFail, "fail"}};
 constexpr EnumName<OptimizerType> kOptimizers[] = {
     {OptimizerType::kSgd, "sgd"},           {OptimizerType::kMomentum, "momentum"},
     {OptimizerType::kNesterov, "nesterov"}, {OptimizerType::kAdagrad, "adagrad"},
@@ -568,6 +573,7 @@ const std::vector<Field<TrainingSpec>>& TrainingFields() {
       IntField("staleness", &TrainingSpec::staleness, 0, 1000),
       EnumField("on_worker_failure", &TrainingSpec::on_worker_failure, kFailurePolicies),
       BoolField("staleness_aware_lr", &TrainingSpec::staleness_aware_lr),
+      EnumField("nonfinite_gradients", &TrainingSpec::nonfinite_gradients, kNonfinitePolicies),
       SectionField("optimizer", &TrainingSpec::optimizer, OptimizerFields),
       SectionField("lr_schedule", &TrainingSpec::lr_schedule, LrScheduleFields),
       IntField("eval_every", &TrainingSpec::eval_every, 0),
@@ -593,6 +599,7 @@ const std::vector<Field<CheckpointSpec>>& CheckpointFields() {
       StringField("dir", &CheckpointSpec::dir),
       IntField("every_steps", &CheckpointSpec::every_steps, 0),
       IntField("keep", &CheckpointSpec::keep, 1),
+      EnumField("on_failure", &CheckpointSpec::on_failure, kCheckpointFailurePolicies),
   };
   return *fields;
 }
@@ -761,5 +768,9 @@ absl::string_view ConsistencyName(Consistency c) { return NameOf<Consistency>(kC
 absl::string_view OptimizerName(OptimizerType t) { return NameOf<OptimizerType>(kOptimizers, t); }
 
 absl::string_view DeviceKindName(DeviceKind d) { return NameOf<DeviceKind>(kDevices, d); }
+
+absl::string_view NonfinitePolicyName(NonfinitePolicy p) {
+  return NameOf<NonfinitePolicy>(kNonfinitePolicies, p);
+}
 
 }  // namespace psd

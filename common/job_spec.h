@@ -18,6 +18,9 @@ enum class OptimizerType { kSgd, kMomentum, kNesterov, kAdagrad, kAdam, kAdamW }
 enum class LrScheduleType { kConstant, kStep, kCosine };
 enum class DeviceKind { kAuto, kCpu, kCuda };
 enum class WorkerFailurePolicy { kContinue, kFail };
+// What a server does with a push that carries NaN or infinite gradients.
+enum class NonfinitePolicy { kReject, kSkip, kFail };
+enum class CheckpointFailurePolicy { kContinue, kFail };
 enum class WireDType { kF32, kF16 };
 
 struct ModelSpec {
@@ -62,6 +65,7 @@ struct TrainingSpec {
   int staleness = 0;  // ssp only
   WorkerFailurePolicy on_worker_failure = WorkerFailurePolicy::kFail;
   bool staleness_aware_lr = false;  // async/ssp: divide a stale gradient's step by its staleness
+  NonfinitePolicy nonfinite_gradients = NonfinitePolicy::kReject;
   OptimizerSpec optimizer;
   LrScheduleSpec lr_schedule;
   int64_t eval_every = 0;  // steps; 0: only at the end
@@ -81,6 +85,7 @@ struct CheckpointSpec {
   std::string dir;          // empty: no checkpoints
   int64_t every_steps = 0;  // 0: only on request and at shutdown
   int keep = 3;             // complete checkpoints kept
+  CheckpointFailurePolicy on_failure = CheckpointFailurePolicy::kContinue;  // a write that fails
 };
 
 struct JobSpec {
@@ -111,6 +116,7 @@ absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOpti
 absl::string_view ConsistencyName(Consistency c);
 absl::string_view OptimizerName(OptimizerType t);
 absl::string_view DeviceKindName(DeviceKind d);
+absl::string_view NonfinitePolicyName(NonfinitePolicy p);
 
 }  // namespace psd
 

@@ -112,6 +112,8 @@ TEST_CASE("omitted fields take the header's defaults", "[job_spec]") {
   CHECK(t.staleness == def.training.staleness);
   CHECK(t.on_worker_failure == def.training.on_worker_failure);
   CHECK(t.staleness_aware_lr == def.training.staleness_aware_lr);
+  CHECK(t.nonfinite_gradients == NonfinitePolicy::kReject);
+  CHECK(spec.checkpoint.on_failure == CheckpointFailurePolicy::kContinue);
   CHECK(t.eval_every == def.training.eval_every);
   CHECK(t.log_every == def.training.log_every);
   const OptimizerSpec& o = t.optimizer;
@@ -232,6 +234,18 @@ TEST_CASE("every enum value is accepted", "[job_spec]") {
        }},
       {"training: {on_worker_failure: fail}",
        [](const JobSpec& s) { return s.training.on_worker_failure == WorkerFailurePolicy::kFail; }},
+      {"training: {nonfinite_gradients: reject}",
+       [](const JobSpec& s) { return s.training.nonfinite_gradients == NonfinitePolicy::kReject; }},
+      {"training: {nonfinite_gradients: skip}",
+       [](const JobSpec& s) { return s.training.nonfinite_gradients == NonfinitePolicy::kSkip; }},
+      {"training: {nonfinite_gradients: fail}",
+       [](const JobSpec& s) { return s.training.nonfinite_gradients == NonfinitePolicy::kFail; }},
+      {"checkpoint: {on_failure: continue}",
+       [](const JobSpec& s) {
+         return s.checkpoint.on_failure == CheckpointFailurePolicy::kContinue;
+       }},
+      {"checkpoint: {dir: /c, on_failure: fail}",
+       [](const JobSpec& s) { return s.checkpoint.on_failure == CheckpointFailurePolicy::kFail; }},
       {"training: {optimizer: {type: sgd}}",
        [](const JobSpec& s) { return s.training.optimizer.type == OptimizerType::kSgd; }},
       {"training: {optimizer: {type: momentum}}",
@@ -284,6 +298,9 @@ TEST_CASE("enum names round-trip through the name functions", "[job_spec]") {
   CHECK(DeviceKindName(DeviceKind::kAuto) == "auto");
   CHECK(DeviceKindName(DeviceKind::kCpu) == "cpu");
   CHECK(DeviceKindName(DeviceKind::kCuda) == "cuda");
+  CHECK(NonfinitePolicyName(NonfinitePolicy::kReject) == "reject");
+  CHECK(NonfinitePolicyName(NonfinitePolicy::kSkip) == "skip");
+  CHECK(NonfinitePolicyName(NonfinitePolicy::kFail) == "fail");
 }
 
 TEST_CASE("chunk_bytes takes a byte count or a size string", "[job_spec]") {
@@ -417,6 +434,10 @@ TEST_CASE("strings and enums are checked", "[job_spec]") {
        "job.yaml:7: data.format: must be idx (the only format), got \"csv\""},
       {"name: job\ndata:\n  train_images: \"\"\n",
        "job.yaml:3: data.train_images: must not be empty"},
+      {Minimal("training:\n  nonfinite_gradients: drop\n"),
+       "job.yaml:8: training.nonfinite_gradients: must be one of reject, skip, fail, got drop"},
+      {Minimal("checkpoint:\n  on_failure: ignore\n"),
+       "job.yaml:8: checkpoint.on_failure: must be one of continue, fail, got ignore"},
   });
 }
 
