@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/idx_header.h"
 
 namespace psd {
 
@@ -18,10 +19,12 @@ struct Dataset {
   std::vector<uint8_t> labels;  // count
 };
 
-// Loads an image file (ubyte, 2 or more dimensions) and its label file (ubyte, 1 dimension).
-// Errors name the file and what is wrong (bad magic, truncated, counts that differ).
+// Loads an image file (ubyte, 2 or more dimensions) and its label file (ubyte, 1 dimension),
+// each at most `max_data_bytes` of data (see IdxFile). Errors name the file and what is
+// wrong (not a regular file, bad magic, a header that lies about the size, counts that differ).
 absl::StatusOr<Dataset> LoadIdxDataset(const std::string& images_path,
-                                       const std::string& labels_path);
+                                       const std::string& labels_path,
+                                       int64_t max_data_bytes = kDefaultMaxIdxDataBytes);
 
 }  // namespace psd
 
