@@ -5,10 +5,40 @@
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace psd {
+
+absl::Status ValidateJobId(absl::string_view job_id) {
+  const bool ok = !job_id.empty() && job_id.size() <= kMaxJobIdLength && job_id[0] != '.' &&
+                  std::all_of(job_id.begin(), job_id.end(), [](char c) {
+                    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
+                  });
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("job id \"", absl::Utf8SafeCEscape(job_id.substr(0, kMaxJobIdLength + 1)),
+                   "\" must match [A-Za-z0-9._-]{1,", kMaxJobIdLength, "} and not start with '.'"));
+}
+
+absl::Status ValidateStepDir(absl::string_view step_dir, int64_t step) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(step_dir, '/', absl::SkipEmpty());
+  auto error = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint dir \"", absl::Utf8SafeCEscape(step_dir), "\": ", why));
+  };
+  for (absl::string_view part : parts) {
+    if (part == "." || part == "..") return error("must not contain '.' or '..'");
+  }
+  if (parts.size() < 2) return error("expected .../<job>/<step>");
+  if (ParseCheckpointStep(step_dir) != step) {
+    return error(absl::StrCat("is not the checkpoint of step ", step));
+  }
+  if (absl::Status s = ValidateJobId(parts[parts.size() - 2]); !s.ok()) return error(s.message());
+  return absl::OkStatus();
+}
 
 std::string CheckpointJobDir(absl::string_view checkpoint_dir, absl::string_view job_id) {
   return absl::StrCat(checkpoint_dir, "/", job_id);

@@ -5,6 +5,9 @@
 //     server-<rank>                         a server's data file
 //     server-<rank>.manifest                written after the data, marks it complete
 //   <checkpoint.dir>/<job id>/model.psdm    the model the job exported
+//
+// A job id becomes a path component: every id that reaches these functions must have passed
+// ValidateJobId, so that no id names a path outside <checkpoint.dir>.
 #ifndef PSD_COMMON_CHECKPOINT_LAYOUT_H_
 #define PSD_COMMON_CHECKPOINT_LAYOUT_H_
 
@@ -13,9 +16,20 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace psd {
+
+inline constexpr size_t kMaxJobIdLength = 128;
+
+// OK when `job_id` matches [A-Za-z0-9._-]{1,128} and does not start with '.'; else
+// InvalidArgument naming the id and the rule.
+absl::Status ValidateJobId(absl::string_view job_id);
+
+// OK when `step_dir` names the step dir of `step` of some job: ".../<job id>/<step>" with a
+// valid job id, and no "." or ".." component; else InvalidArgument saying what is wrong.
+absl::Status ValidateStepDir(absl::string_view step_dir, int64_t step);
 
 // <checkpoint_dir>/<job_id>
 std::string CheckpointJobDir(absl::string_view checkpoint_dir, absl::string_view job_id);
