@@ -1,15 +1,9 @@
 #include "common/job_spec.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -26,6 +20,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "common/closest_name.h"
+#include "common/file_util.h"
+#include "common/idx_header.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
@@ -670,32 +666,62 @@ absl::Status CheckCheckpoint(const Context& ctx, const CheckpointSpec& checkpoin
   return absl::OkStatus();
 }
 
-// Why `path` cannot be read as a file, or nullopt.
-std::optional<std::string> FileProblem(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return absl::StrCat("file not found: ", path);
-    return absl::StrCat("cannot access ", path, ": ", std::strerror(errno));
-  }
-  if (S_ISDIR(st.st_mode)) return absl::StrCat("is a directory, not a file: ", path);
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::StrCat("cannot read ", path, ": ", std::strerror(errno));
-  std::fclose(f);
-  return std::nullopt;
+// A data file, open past its header; errors point at its field.
+absl::StatusOr<IdxFile> OpenDataFile(const Context& ctx, const char* field, const std::string& path,
+                                     const ParseOptions& options) {
+  absl::StatusOr<IdxFile> file = IdxFile::Open(path, options.max_data_bytes);
+  if (!file.ok()) return ErrorAt(ctx, LineOf(ctx, field), field, file.status().message());
+  return file;
 }
 
-absl::Status CheckDataFiles(const Context& ctx, const DataSpec& data) {
-  const std::pair<const char*, const std::string*> files[] = {
-      {"data.train_images", &data.train_images},
-      {"data.train_labels", &data.train_labels},
-      {"data.test_images", &data.test_images},
-      {"data.test_labels", &data.test_labels}};
-  for (const auto& [field, path] : files) {
-    if (std::optional<std::string> problem = FileProblem(*path)) {
-      return ErrorAt(ctx, LineOf(ctx, field), field, *problem);
+// An image file and its label file, against each other and the model.
+absl::Status CheckDataPair(const Context& ctx, const char* images_field,
+                           const std::string& images_path, const char* labels_field,
+                           const std::string& labels_path, const ModelSpec& model,
+                           const ParseOptions& options) {
+  PSD_ASSIGN_OR_RETURN(IdxFile images, OpenDataFile(ctx, images_field, images_path, options));
+  const IdxHeader& h = images.header();
+  if (absl::Status s = CheckImagesHeader(h); !s.ok()) {
+    return ErrorAt(ctx, LineOf(ctx, images_field), images_field, s.message());
+  }
+  const int64_t values = h.elements / h.dims[0];
+  if (values != model.input_dim) {
+    const bool set = Has(ctx, "model.input_dim");
+    const std::vector<int64_t> image(h.dims.begin() + 1, h.dims.end());
+    const std::string shape = image.size() > 1
+                                  ? absl::StrCat(absl::StrJoin(image, " x "), " = ", values)
+                                  : absl::StrCat(values);
+    return ErrorAt(
+        ctx, LineOf(ctx, set ? "model.input_dim" : images_field), "model.input_dim",
+        absl::StrCat("is ", model.input_dim, set ? "" : " (the default)", ", but ", images_path,
+                     " holds images of ", shape, " values (", images_field, ")"));
+  }
+  PSD_ASSIGN_OR_RETURN(IdxFile labels, OpenDataFile(ctx, labels_field, labels_path, options));
+  auto labels_error = [&](absl::string_view reason) {
+    return ErrorAt(ctx, LineOf(ctx, labels_field), labels_field, reason);
+  };
+  if (absl::Status s = CheckLabelsHeader(labels.header(), h); !s.ok()) {
+    return labels_error(s.message());
+  }
+  if (labels.header().elements > kMaxCheckedLabels) return absl::OkStatus();
+  absl::StatusOr<std::vector<uint8_t>> classes = labels.ReadData();
+  if (!classes.ok()) return labels_error(classes.status().message());
+  for (size_t i = 0; i < classes->size(); ++i) {
+    if ((*classes)[i] >= model.num_classes) {
+      return labels_error(absl::StrCat(labels_path, ": label ", (*classes)[i], " of example ", i,
+                                       " is not a class of the model (model.num_classes is ",
+                                       model.num_classes, ")"));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckDataFiles(const Context& ctx, const JobSpec& spec, const ParseOptions& options) {
+  const DataSpec& data = spec.data;
+  PSD_RETURN_IF_ERROR(CheckDataPair(ctx, "data.train_images", data.train_images,
+                                    "data.train_labels", data.train_labels, spec.model, options));
+  return CheckDataPair(ctx, "data.test_images", data.test_images, "data.test_labels",
+                       data.test_labels, spec.model, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,7 +759,7 @@ absl::StatusOr<JobSpec> Parse(absl::string_view yaml, Context* ctx, const ParseO
   PSD_RETURN_IF_ERROR(CheckModel(*ctx, &spec.model));
   PSD_RETURN_IF_ERROR(CheckTraining(*ctx, spec.training));
   PSD_RETURN_IF_ERROR(CheckCheckpoint(*ctx, spec.checkpoint));
-  if (options.check_files) PSD_RETURN_IF_ERROR(CheckDataFiles(*ctx, spec.data));
+  if (options.check_files) PSD_RETURN_IF_ERROR(CheckDataFiles(*ctx, spec, options));
   return spec;
 }
 
@@ -752,15 +778,12 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view s
 }
 
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options) {
-  if (std::optional<std::string> problem = FileProblem(path)) {
-    return absl::NotFoundError(absl::StrCat("cannot load job spec: ", *problem));
+  absl::StatusOr<std::string> text = ReadRegularFile(path, int64_t{1} << 20);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("cannot load job spec: ", text.status().message()));
   }
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) {
-    return absl::NotFoundError(absl::StrCat("cannot load job spec: cannot read ", path));
-  }
-  return ParseJobSpec(text, path, options);
+  return ParseJobSpec(*text, path, options);
 }
 
 absl::string_view ConsistencyName(Consistency c) { return NameOf<Consistency>(kConsistencies, c); }

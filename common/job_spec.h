@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/idx_header.h"
 
 namespace psd {
 
@@ -99,9 +100,17 @@ struct JobSpec {
 };
 
 struct ParseOptions {
-  // Also check that the data files exist and are readable (psdctl validate, workers).
+  // Also check the data files: regular IDX files whose headers agree with each other and with
+  // the model (psdctl validate, workers). Reads the headers, and label files of at most
+  // kMaxCheckedLabels labels.
   bool check_files = false;
+  // With check_files: the most data bytes an IDX file may declare (psd-worker
+  // --max_data_file_bytes).
+  int64_t max_data_bytes = kDefaultMaxIdxDataBytes;
 };
+
+// check_files reads label files of at most this many labels to check them against the classes.
+inline constexpr int64_t kMaxCheckedLabels = int64_t{1} << 20;
 
 // Parses and validates a job spec. `source` names the text in errors: on failure the
 // message is one line "source:line: field: reason", e.g.
@@ -109,7 +118,8 @@ struct ParseOptions {
 absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
                                      const ParseOptions& options = {});
 
-// Reads `path` and parses it with ParseJobSpec.
+// Reads `path` (a regular file of at most 1 MiB) and parses it with
+// ParseJobSpec.
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options = {});
 
 // Names used in the YAML file, for messages and status output.

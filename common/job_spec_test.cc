@@ -509,25 +509,6 @@ std::string WriteFile(const std::string& name, const std::string& text) {
   return path;
 }
 
-TEST_CASE("check_files requires readable data files", "[job_spec]") {
-  const std::string images = WriteFile("images", "x");
-  const std::string labels = WriteFile("labels", "x");
-  const std::string dir = TempPath("");
-  const std::string missing = TempPath("missing");
-  auto spec = [&](const std::string& test_labels) {
-    return absl::StrCat("name: job\ndata:\n  train_images: ", images, "\n  train_labels: ", labels,
-                        "\n  test_images: ", images, "\n  test_labels: ", test_labels, "\n");
-  };
-  ParseOptions check;
-  check.check_files = true;
-  CHECK(ParseJobSpec(spec(labels), "job.yaml", check).ok());
-  CHECK(ParseJobSpec(spec(missing), "job.yaml").ok());
-  CHECK(ErrorOf(spec(missing), check) ==
-        "job.yaml:6: data.test_labels: file not found: " + missing);
-  CHECK(ErrorOf(spec(dir), check) ==
-        "job.yaml:6: data.test_labels: is a directory, not a file: " + dir);
-}
-
 TEST_CASE("LoadJobSpecFile names the file in every error", "[job_spec]") {
   const std::string missing = TempPath("no-such-job.yaml");
   absl::StatusOr<JobSpec> spec = LoadJobSpecFile(missing);
