@@ -139,8 +139,8 @@ MemoryEstimate EstimateServerMemory(const JobSpec& spec) {
   return e;
 }
 
-absl::Status CheckMemoryBudget(const MemoryEstimate& e, int64_t budget_bytes) {
-  if (budget_bytes <= 0 || e.total() <= budget_bytes) return absl::OkStatus();
+absl::Status CheckMemoryBudget(const MemoryEstimate& e, int64_t budget_bytes, int64_t in_use) {
+  if (budget_bytes <= 0 || Add(e.total(), in_use) <= budget_bytes) return absl::OkStatus();
   std::vector<std::string> parts = {absl::StrCat("params ", FormatMemory(e.params))};
   if (e.optimizer > 0) {
     parts.push_back(absl::StrCat(e.optimizer_name, " ", FormatMemory(e.optimizer)));
@@ -155,7 +155,8 @@ absl::Status CheckMemoryBudget(const MemoryEstimate& e, int64_t budget_bytes) {
   return absl::ResourceExhaustedError(absl::StrCat(
       "model needs ", FormatMemory(e.total()), " per server (", absl::StrJoin(parts, " + "),
       ") with ", e.servers, e.servers == 1 ? " server" : " servers", "; the budget is ",
-      FormatMemory(budget_bytes)));
+      FormatMemory(budget_bytes),
+      in_use > 0 ? absl::StrCat(", ", FormatMemory(in_use), " of it used by other jobs") : ""));
 }
 
 std::string FormatMemory(int64_t bytes) {

@@ -40,10 +40,11 @@ struct MemoryEstimate {
 
 MemoryEstimate EstimateServerMemory(const JobSpec& spec);
 
-// OK when the estimate fits in `budget_bytes` (<= 0: no limit); else ResourceExhausted like
-// "model needs 4.0 GiB per server (params 1.3 GiB + momentum 1.3 GiB + accumulator 1.3 GiB)
-// with 2 servers; the budget is 2.0 GiB".
-absl::Status CheckMemoryBudget(const MemoryEstimate& estimate, int64_t budget_bytes);
+// OK when the estimate fits in `budget_bytes` (<= 0: no limit) less `in_use` (other jobs);
+// else ResourceExhausted like "model needs 4.0 GiB per server (params 1.3 GiB + momentum
+// 1.3 GiB + accumulator 1.3 GiB) with 2 servers; the budget is 2.0 GiB".
+absl::Status CheckMemoryBudget(const MemoryEstimate& estimate, int64_t budget_bytes,
+                               int64_t in_use = 0);
 
 // "4.0 GiB", "12.5 MiB", "3.0 KiB", "17 B".
 std::string FormatMemory(int64_t bytes);

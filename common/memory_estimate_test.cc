@@ -74,6 +74,8 @@ TEST_CASE("a 10^9-parameter model is refused with the sizes", "[memory_estimate]
         "+ chunk records 1.3 MiB) with 2 servers; the budget is 2.0 GiB");
   CHECK(CheckMemoryBudget(e, int64_t{8} << 30).ok());
   CHECK(CheckMemoryBudget(e, 0).ok());  // no limit
+  CHECK_THAT(std::string(CheckMemoryBudget(e, int64_t{8} << 30, int64_t{3} << 30).message()),
+             Catch::EndsWith("the budget is 8.0 GiB, 3.0 GiB of it used by other jobs"));
 }
 
 TEST_CASE("tiny chunks cost their records", "[memory_estimate]") {
