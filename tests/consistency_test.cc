@@ -29,6 +29,7 @@ JobOptions Job(const std::string& name, const std::string& training) {
 
 TEST_CASE("ssp with a straggler never exceeds its staleness bound", "[consistency][e2e]") {
   auto cluster = LocalCluster::Start(2, 3, {"--slow-worker", "2:4"});
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   for (int s : {1, 3}) {
     SECTION(absl::StrCat("staleness ", s)) {
@@ -51,6 +52,7 @@ TEST_CASE("ssp with a straggler never exceeds its staleness bound", "[consistenc
 TEST_CASE("a killed worker: the job continues or fails as on_worker_failure says",
           "[consistency][e2e]") {
   auto cluster = LocalCluster::Start(2, 3, {"--heartbeat-timeout-ms", "2000"});
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   LocalCluster& c = **cluster;
 

@@ -36,6 +36,7 @@ constexpr char kMomentumCosine[] =
 TEST_CASE("sync on 2 servers x 2 workers equals SGD with the global batch in one process",
           "[training][e2e]") {
   auto cluster = LocalCluster::Start(2, 2);
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   SECTION("sync") {
     CheckSyncEqualsOneProcess(
@@ -53,6 +54,7 @@ TEST_CASE("sync on 2 servers x 2 workers equals SGD with the global batch in one
 TEST_CASE("sync equals one process for every optimizer on 2 servers x 3 workers",
           "[training][e2e][optimizers]") {
   auto cluster = LocalCluster::Start(2, 3);
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   const std::vector<std::pair<std::string, std::string>> optimizers = {
       {"sgd", "{type: sgd, learning_rate: 0.1, weight_decay: 0.001}"},
@@ -77,6 +79,7 @@ TEST_CASE("sync equals one process for every optimizer on 2 servers x 3 workers"
 TEST_CASE("one epoch of Fashion-MNIST in sync mode reaches test accuracy >= 0.80",
           "[training][e2e]") {
   auto cluster = LocalCluster::Start(2, 2);
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   JobOptions job{"one-epoch",
                  "epochs: 1\nconsistency: sync\n"
@@ -90,6 +93,7 @@ TEST_CASE("one epoch of Fashion-MNIST in sync mode reaches test accuracy >= 0.80
 
 TEST_CASE("async training on 2 servers x 2 workers learns", "[training][e2e]") {
   auto cluster = LocalCluster::Start(2, 2);
+  INFO(cluster.status());
   REQUIRE(cluster.ok());
   JobOptions job{"async",
                  "max_steps: 300\nconsistency: async\n"
