@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,13 +18,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "common/closest_name.h"
 #include "common/file_util.h"
 #include "common/idx_header.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/parser.h"
 #include "yaml-cpp/yaml.h"
 
 namespace psd {
@@ -389,9 +394,14 @@ Field<S> ByteSizeField(absl::string_view name, int64_t S::*member, int64_t lo, i
 }
 
 template <typename S>
-Field<S> IntListField(absl::string_view name, std::vector<int> S::*member, int lo, int hi) {
+Field<S> IntListField(absl::string_view name, std::vector<int> S::*member, int lo, int hi,
+                      size_t max_entries, absl::string_view entries) {
   return {name, [=](const Value& v, S* s) -> absl::Status {
             if (!v.node.IsSequence()) return TypeError(v, "a list of integers");
+            if (v.node.size() > max_entries) {
+              return Error(
+                  v, absl::StrCat("at most ", max_entries, " ", entries, ", got ", v.node.size()));
+            }
             std::vector<int> values;
             for (size_t i = 0; i < v.node.size(); ++i) {
               const YAML::Node item = v.node[i];
@@ -516,7 +526,7 @@ const std::vector<Field<ModelSpec>>& ModelFields() {
   static const auto* fields = new std::vector<Field<ModelSpec>>{
       EnumField("type", &ModelSpec::type, kModelTypes),
       IntField("input_dim", &ModelSpec::input_dim, 1, 1 << 20),
-      IntListField("hidden", &ModelSpec::hidden, 1, kMaxWidth),
+      IntListField("hidden", &ModelSpec::hidden, 1, kMaxWidth, kMaxHiddenLayers, "layers"),
       IntField("num_classes", &ModelSpec::num_classes, 2, kMaxWidth),
       EnumField("activation", &ModelSpec::activation, kActivations),
   };
@@ -727,11 +737,109 @@ absl::Status CheckDataFiles(const Context& ctx, const JobSpec& spec, const Parse
 // ---------------------------------------------------------------------------------------------
 // The document.
 
+// Byte order marks of encodings other than UTF-8 (UTF-32 first: its LE mark starts with
+// UTF-16's).
+constexpr std::pair<absl::string_view, absl::string_view> kForeignBoms[] = {
+    {absl::string_view("\xff\xfe\0\0", 4), "UTF-32"},
+    {absl::string_view("\0\0\xfe\xff", 4), "UTF-32"},
+    {"\xff\xfe", "UTF-16"},
+    {"\xfe\xff", "UTF-16"},
+};
+
+// The size limit, then the encoding: UTF-8 without NUL bytes. yaml-cpp would read UTF-16
+// and pass bytes that are not UTF-8 through into strings that protobuf then refuses.
+absl::Status CheckText(absl::string_view text, const Context& ctx, const ParseOptions& options) {
+  if (static_cast<int64_t>(text.size()) > options.max_spec_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ctx.source, ": ", text.size(), " bytes, more than the limit of ",
+                     options.max_spec_bytes, " bytes for a job spec"));
+  }
+  for (const auto& [bom, encoding] : kForeignBoms) {
+    if (absl::StartsWith(text, bom)) {
+      return absl::InvalidArgumentError(absl::StrCat(ctx.source, ": the file is ", encoding,
+                                                     " (byte order mark); save it as UTF-8"));
+    }
+  }
+  const size_t nul = text.find('\0');
+  const size_t bad = std::min(nul, FirstInvalidUtf8(text));
+  if (bad == absl::string_view::npos) return absl::OkStatus();
+  const size_t newline = text.rfind('\n', bad);
+  const size_t line_start = newline == absl::string_view::npos ? 0 : newline + 1;
+  const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + line_start, '\n'));
+  // Columns count characters: every byte but UTF-8 continuation bytes starts one.
+  const int column =
+      1 + static_cast<int>(std::count_if(text.begin() + line_start, text.begin() + bad, [](char c) {
+        return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+      }));
+  if (bad == nul) {
+    return ErrorAt(ctx, line, "yaml",
+                   absl::StrCat("a NUL byte at column ", column, " (byte offset ", bad,
+                                "); is the file UTF-16? save it as UTF-8"));
+  }
+  return ErrorAt(ctx, line, "yaml",
+                 absl::StrFormat("not valid UTF-8 at column %d (byte 0x%02x at byte offset %d); "
+                                 "save the file as UTF-8",
+                                 column, static_cast<unsigned char>(text[bad]), bad));
+}
+
+// Counts the YAML nodes the text would become, from the parser's events, and stops at the
+// limit: yaml-cpp builds every node of a document before it returns any.
+class NodeCounter : public YAML::EventHandler {
+ public:
+  // Thrown (and caught in CountNodes) when the count passes kMaxSpecNodes.
+  struct TooMany {
+    int line;
+  };
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Count(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Count(const YAML::Mark& mark) {
+    if (++nodes_ > kMaxSpecNodes) throw TooMany{mark.line >= 0 ? mark.line + 1 : 1};
+  }
+  int64_t nodes_ = 0;
+};
+
+// Refuses text of more than kMaxSpecNodes nodes; YAML errors surface as in LoadDocument.
+absl::Status CountNodes(const std::string& yaml, const Context& ctx) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  NodeCounter counter;
+  try {
+    while (parser.HandleNextDocument(counter)) {
+    }
+  } catch (const NodeCounter::TooMany& too_many) {
+    return ErrorAt(ctx, too_many.line, "yaml",
+                   absl::StrCat("more than ", kMaxSpecNodes,
+                                " YAML nodes (values, lists and maps); a job spec has far fewer"));
+  }
+  return absl::OkStatus();
+}
+
 // Parses the YAML text into its single document, which must be a map.
 absl::StatusOr<YAML::Node> LoadDocument(absl::string_view yaml, const Context& ctx) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    const std::string text(yaml);
+    PSD_RETURN_IF_ERROR(CountNodes(text, ctx));
+    docs = YAML::LoadAll(text);
   } catch (const YAML::DeepRecursion& e) {
     return ErrorAt(ctx, e.mark.line >= 0 ? e.mark.line + 1 : 1, "yaml",
                    "lists and maps are nested too deeply");
@@ -753,6 +861,7 @@ absl::StatusOr<YAML::Node> LoadDocument(absl::string_view yaml, const Context& c
 }
 
 absl::StatusOr<JobSpec> Parse(absl::string_view yaml, Context* ctx, const ParseOptions& options) {
+  PSD_RETURN_IF_ERROR(CheckText(yaml, *ctx, options));
   PSD_ASSIGN_OR_RETURN(YAML::Node root, LoadDocument(yaml, *ctx));
   JobSpec spec;
   PSD_RETURN_IF_ERROR(ReadSection(Value{root, "", 1, ctx}, JobFields(), &spec));
@@ -778,7 +887,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view s
 }
 
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options) {
-  absl::StatusOr<std::string> text = ReadRegularFile(path, int64_t{1} << 20);
+  absl::StatusOr<std::string> text = ReadRegularFile(path, options.max_spec_bytes);
   if (!text.ok()) {
     return absl::Status(text.status().code(),
                         absl::StrCat("cannot load job spec: ", text.status().message()));

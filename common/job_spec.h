@@ -99,11 +99,21 @@ struct JobSpec {
   CheckpointSpec checkpoint;
 };
 
+// Limits on a job spec's text, checked before any YAML node is built (docs/job-spec.md,
+// "Limits").
+inline constexpr int64_t kDefaultMaxSpecBytes = int64_t{1} << 20;  // 1 MiB
+// YAML nodes (each scalar, list and map) in one spec; one that sets every field has about 70.
+inline constexpr int64_t kMaxSpecNodes = 10000;
+// Entries of model.hidden.
+inline constexpr int kMaxHiddenLayers = 1024;
+
 struct ParseOptions {
   // Also check the data files: regular IDX files whose headers agree with each other and with
   // the model (psdctl validate, workers). Reads the headers, and label files of at most
   // kMaxCheckedLabels labels.
   bool check_files = false;
+  // The longest spec text accepted (the coordinator's --max_spec_bytes may lower it).
+  int64_t max_spec_bytes = kDefaultMaxSpecBytes;
   // With check_files: the most data bytes an IDX file may declare (psd-worker
   // --max_data_file_bytes).
   int64_t max_data_bytes = kDefaultMaxIdxDataBytes;
@@ -118,7 +128,7 @@ inline constexpr int64_t kMaxCheckedLabels = int64_t{1} << 20;
 absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view yaml, absl::string_view source,
                                      const ParseOptions& options = {});
 
-// Reads `path` (a regular file of at most 1 MiB) and parses it with
+// Reads `path` (a regular file of at most options.max_spec_bytes) and parses it with
 // ParseJobSpec.
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path, const ParseOptions& options = {});
 
