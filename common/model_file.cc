@@ -1,8 +1,10 @@
 #include "common/model_file.h"
 
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
@@ -42,6 +44,7 @@ class Reader {
   }
 
   size_t pos() const { return pos_; }
+  size_t remaining() const { return data_.size() - pos_; }
 
  private:
   const std::string& path_;
@@ -80,8 +83,8 @@ absl::Status WriteModelFile(const std::string& path, const ModelFile& model) {
   return WriteFileAtomically(path, out);
 }
 
-absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
-  PSD_ASSIGN_OR_RETURN(std::string data, ReadFileToString(path));
+absl::StatusOr<ModelFile> ReadModelFile(const std::string& path, int64_t max_bytes) {
+  PSD_ASSIGN_OR_RETURN(std::string data, ReadRegularFile(path, max_bytes));
   Reader r(path, data);
   PSD_ASSIGN_OR_RETURN(absl::string_view magic, r.Bytes(sizeof(kMagic), "the magic"));
   if (magic != absl::string_view(kMagic, sizeof(kMagic))) {
@@ -89,9 +92,8 @@ absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
   }
   PSD_ASSIGN_OR_RETURN(uint32_t version, r.Get<uint32_t>("the version"));
   if (version != kVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": model file version ", version, " is not supported (expected ",
-                     kVersion, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": model file version ", version,
+                                                   " is not supported (expected ", kVersion, ")"));
   }
   ModelFile model;
   PSD_ASSIGN_OR_RETURN(uint32_t count, r.Get<uint32_t>("the tensor count"));
@@ -106,12 +108,27 @@ absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
     t.name = std::string(name);
     PSD_ASSIGN_OR_RETURN(uint32_t rank, r.Get<uint32_t>("a tensor rank"));
     t.size = 1;
+    bool negative = false, too_large = false;
     for (uint32_t d = 0; d < rank; ++d) {
       PSD_ASSIGN_OR_RETURN(int64_t dim, r.Get<int64_t>("a tensor shape"));
       t.shape.push_back(dim);
-      t.size *= dim;
+      negative |= dim < 0;
+      if (!negative && !too_large && dim > 0 &&
+          t.size > std::numeric_limits<int64_t>::max() / dim) {
+        too_large = true;
+      }
+      if (!negative && !too_large) t.size *= dim;
+    }
+    if (negative || too_large) {
+      return absl::DataLossError(absl::StrCat(path, ": tensor ", t.name, ": shape ",
+                                              absl::StrJoin(t.shape, " x "),
+                                              negative ? " is negative" : " is too large"));
     }
     PSD_ASSIGN_OR_RETURN(uint64_t n, r.Get<uint64_t>("a tensor size"));
+    if (n > r.remaining() / sizeof(float)) {  // before n * 4 can wrap
+      return absl::DataLossError(absl::StrCat(path, ": truncated at byte ", r.pos(),
+                                              " while reading ", t.name, " (", n, " values)"));
+    }
     if (static_cast<int64_t>(n) != t.size) {
       return absl::DataLossError(absl::StrCat(path, ": tensor ", t.name, " has ", n,
                                               " values but its shape holds ", t.size));
@@ -132,8 +149,8 @@ absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
     return absl::DataLossError(absl::StrCat(path, ": file checksum mismatch"));
   }
   if (r.pos() != data.size()) {
-    return absl::DataLossError(absl::StrCat(path, ": ", data.size() - r.pos(),
-                                            " unexpected bytes after the last tensor"));
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", data.size() - r.pos(), " unexpected bytes after the last tensor"));
   }
   return model;
 }

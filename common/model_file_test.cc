@@ -69,5 +69,44 @@ TEST_CASE("a damaged model file is rejected with the reason", "[model_file]") {
   CHECK(ReadModelFile(TempPath("missing.psdm")).status().code() == absl::StatusCode::kNotFound);
 }
 
+// A model file of one tensor "w" with the given shape and value count, and no values.
+std::string Forged(const std::vector<int64_t>& shape, uint64_t count) {
+  std::string out("PSDMODEL", 8);
+  auto put = [&out](auto v) { out.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(uint32_t{1});  // version
+  put(uint32_t{1});  // tensors
+  put(uint64_t{0});  // spec size
+  put(uint32_t{1});
+  out += "w";
+  put(static_cast<uint32_t>(shape.size()));
+  for (int64_t d : shape) put(d);
+  put(count);
+  return out;
+}
+
+TEST_CASE("a model file whose sizes lie is an error, not a crash", "[model_file]") {
+  const std::string path = TempPath("forged.psdm");
+  // 2^62 values: 2^64 bytes wrapped to 0 in the bounds check, then 2^62 floats were allocated.
+  // The tensor's checksum of no bytes (0) follows, so the old reader got to the allocation.
+  const std::string zero_crc(4, '\0');
+  REQUIRE(
+      WriteFileAtomically(path, Forged({int64_t{1} << 62}, uint64_t{1} << 62) + zero_crc + zero_crc)
+          .ok());
+  CHECK(ReadModelFile(path).status().message() ==
+        path + ": truncated at byte 49 while reading w (4611686018427387904 values)");
+  // Dimensions whose product overflows, or that are negative.
+  REQUIRE(WriteFileAtomically(path, Forged({int64_t{1} << 40, int64_t{1} << 40}, 0)).ok());
+  CHECK(ReadModelFile(path).status().message() ==
+        path + ": tensor w: shape 1099511627776 x 1099511627776 is too large");
+  REQUIRE(WriteFileAtomically(path, Forged({-1, -1}, 1)).ok());
+  CHECK(ReadModelFile(path).status().message() == path + ": tensor w: shape -1 x -1 is negative");
+  // The whole file is bounded.
+  REQUIRE(WriteModelFile(path, Sample()).ok());
+  CHECK(ReadModelFile(path, 10).status().message().find("more than the limit of 10 bytes") !=
+        std::string::npos);
+  CHECK(ReadModelFile("/dev/zero").status().message() ==
+        "not a regular file: /dev/zero (a character device)");
+}
+
 }  // namespace
 }  // namespace psd
