@@ -33,6 +33,9 @@ ABSL_FLAG(bool, exit_after_job, false,
 ABSL_FLAG(double, slowdown, 1.0,
           "Make every training step take this many times as long (a straggler for drills and "
           "benchmarks); 1 is full speed.");
+ABSL_FLAG(int64_t, max_data_file_bytes, psd::kDefaultMaxIdxDataBytes,
+          "The most data one IDX file of a job may hold (its header is checked before it is "
+          "read); a larger file fails the job.");
 
 namespace psd {
 namespace {
@@ -66,6 +69,11 @@ int Run() {
   node_options.retry_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_retry_deadline_ms));
   node_options.transport = TransportOptionsFromFlags();
   node_options.slowdown = absl::GetFlag(FLAGS_slowdown);
+  node_options.max_data_file_bytes = absl::GetFlag(FLAGS_max_data_file_bytes);
+  if (node_options.max_data_file_bytes <= 0) {
+    spdlog::error("--max_data_file_bytes: must be > 0, got {}", node_options.max_data_file_bytes);
+    return 2;
+  }
   if (absl::GetFlag(FLAGS_exit_after_job)) {
     node_options.on_job_ended = [](const std::string& job_id) {
       spdlog::info("job {} ended: exiting (--exit_after_job)", job_id);

@@ -125,6 +125,7 @@ void WorkerNode::RunJob(const Assignment& a) {
 absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   ParseOptions parse;
   parse.check_files = true;
+  parse.max_data_bytes = options_.max_data_file_bytes;
   PSD_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(a.spec_yaml(), a.job_id(), parse));
   PSD_ASSIGN_OR_RETURN(auto train, datasets_.Get(spec.data.train_images, spec.data.train_labels));
   std::shared_ptr<const Dataset> test;

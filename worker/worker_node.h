@@ -29,6 +29,8 @@ struct WorkerNodeOptions {
   absl::Duration retry_deadline = absl::Seconds(60);
   TransportOptions transport;
   double slowdown = 1.0;  // straggler drills: every step takes this many times as long
+  // The most data bytes one IDX file may hold (psd-worker --max_data_file_bytes).
+  int64_t max_data_file_bytes = kDefaultMaxIdxDataBytes;
   // After a failure that looks like a recovery (a server gone or in a new generation), how
   // long to wait for the coordinator's pause before reporting the failure.
   absl::Duration recovery_grace = absl::Seconds(15);
@@ -39,7 +41,8 @@ struct WorkerNodeOptions {
 
 class WorkerNode {
  public:
-  explicit WorkerNode(WorkerNodeOptions options) : options_(std::move(options)) {}
+  explicit WorkerNode(WorkerNodeOptions options)
+      : options_(std::move(options)), datasets_(options_.max_data_file_bytes) {}
   ~WorkerNode() { StopJob(); }
   WorkerNode(const WorkerNode&) = delete;
   WorkerNode& operator=(const WorkerNode&) = delete;

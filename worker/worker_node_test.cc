@@ -2,11 +2,13 @@
 // have no servers, so they train in this process (LocalExchange) on tiny IDX files.
 #include "worker/worker_node.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "node/fake_coordinator_link.h"
+#include "tests/fifo.h"
 #include "tests/idx_writer.h"
 #include "tests/process.h"
 #include "tests/testing.h"
@@ -150,6 +152,80 @@ TEST_CASE("WorkerNode leaves a running job on request and reports no failure") {
   // With no job, leaving says nothing.
   node.Leave();
   CHECK(link.tasks().size() == 1);
+}
+
+// The task reports of `job_id`, once there is one.
+std::optional<TaskReport> WaitForTask(testing::FakeCoordinatorLink& link, const std::string& job_id,
+                                      absl::Duration timeout = absl::Seconds(30)) {
+  std::optional<TaskReport> found;
+  testing::WaitUntil(
+      [&] {
+        for (const TaskReport& r : link.tasks()) {
+          if (r.job_id() == job_id) found = r;
+        }
+        return found.has_value();
+      },
+      timeout);
+  return found;
+}
+
+TEST_CASE("WorkerNode fails a job on a bad data file and goes on serving the next job") {
+  const std::string dir = testing::MakeTempDir("worker-node-bad-data");
+  WriteBlocks(dir);
+  const std::string bad = testing::MakeTempDir("worker-node-bad-data");
+  // A gzip-compressed file whose header claims more than it holds: only reading the data can
+  // find out (the job spec's check reads headers).
+  testing::WriteGzip(bad + "/images", testing::IdxBytes({64, 4, 4}, std::vector<uint8_t>(50, 0)));
+  testing::WriteIdx(bad + "/labels", {64}, std::vector<uint8_t>(64, 0));
+  REQUIRE(testing::MakeFifo(bad + "/fifo"));
+  testing::FakeCoordinatorLink link;
+  WorkerNodeOptions options;
+  options.cpu_threads = 1;
+  WorkerNode node(options);
+  node.set_link(&link);
+
+  node.OnAssignment(Run("lies", JobYaml(bad, 10)));
+  std::optional<TaskReport> lies = WaitForTask(link, "lies");
+  REQUIRE(lies.has_value());
+  CHECK(lies->kind() == TaskReport::KIND_FAILED);
+  CHECK(lies->message() == bad +
+                               "/images: truncated: its header says 64 x 4 x 4 = 1024 bytes of "
+                               "data, the file decompresses to 50");
+  node.OnAssignment(Stop("lies"));
+
+  // A FIFO used to block the job's thread, and with it every later job of this worker.
+  std::string fifo_job = JobYaml(dir, 10);
+  fifo_job.replace(fifo_job.find(dir + "/labels"), dir.size() + 7, bad + "/fifo");
+  node.OnAssignment(Run("fifo", fifo_job));
+  std::optional<TaskReport> fifo = WaitForTask(link, "fifo", absl::Seconds(10));
+  REQUIRE(fifo.has_value());
+  CHECK(fifo->kind() == TaskReport::KIND_FAILED);
+  CHECK(fifo->message() ==
+        "fifo:8: data.train_labels: not a regular file: " + bad + "/fifo (a FIFO)");
+  node.OnAssignment(Stop("fifo"));
+
+  node.OnAssignment(Run("good", JobYaml(dir, 10)));
+  std::optional<TaskReport> good = WaitForTask(link, "good", absl::Seconds(60));
+  REQUIRE(good.has_value());
+  CHECK(good->kind() == TaskReport::KIND_SUCCEEDED);
+  CHECK(good->result().steps() == 10);
+}
+
+TEST_CASE("WorkerNode refuses data files larger than its limit") {
+  const std::string dir = testing::MakeTempDir("worker-node-limit");
+  WriteBlocks(dir);
+  testing::FakeCoordinatorLink link;
+  WorkerNodeOptions options;
+  options.max_data_file_bytes = 1000;  // the images hold 64 x 4 x 4 = 1024 bytes
+  WorkerNode node(options);
+  node.set_link(&link);
+  node.OnAssignment(Run("big", JobYaml(dir, 10)));
+  std::optional<TaskReport> big = WaitForTask(link, "big");
+  REQUIRE(big.has_value());
+  CHECK(big->kind() == TaskReport::KIND_FAILED);
+  CHECK(big->message() == "big:7: data.train_images: " + dir +
+                              "/images: its header says 64 x 4 x 4 = 1024 bytes of data, more "
+                              "than the limit of 1000 bytes");
 }
 
 }  // namespace
