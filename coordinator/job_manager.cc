@@ -39,6 +39,10 @@ std::string DurationText(absl::Duration d) {
   return out;
 }
 
+// Lengths of SubmitJob's other fields: a file name for messages, a directory path.
+constexpr size_t kMaxSourceNameBytes = 1024;
+constexpr size_t kMaxResumeFromBytes = 4096;
+
 absl::string_view StripTrailingSlashes(absl::string_view dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
   return dir;
@@ -156,6 +160,7 @@ absl::Status JobManager::Load() {
         info.set_role(role);
         info.set_address(list[rank].address);
         info.set_preferred_rank(static_cast<int>(rank));
+        info.set_identity(list[rank].identity);
         members_.AddAwaiting(std::move(info), id, static_cast<int>(rank),
                              now + options_.restart_grace);
         ++awaited;
@@ -204,6 +209,16 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
   const absl::Time now = absl::Now();
+
+  // A node id belongs to the certificate that registered it (kept across restarts for the
+  // members of running jobs).
+  if (const NodeEntry* bound = info.node_id().empty() ? nullptr : members_.Find(info.node_id());
+      bound != nullptr && !info.identity().empty() && !bound->info.identity().empty() &&
+      bound->info.identity() != info.identity()) {
+    return absl::PermissionDeniedError(absl::StrCat("node ", info.node_id(),
+                                                    " was registered by certificate '",
+                                                    bound->info.identity(), "'"));
+  }
 
   // What this node was doing as far as the coordinator knows.
   std::string old_job;
@@ -282,6 +297,15 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
   return response;
 }
 
+absl::StatusOr<std::string> JobManager::NodeIdentity(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  const NodeEntry* node = members_.Find(node_id);
+  if (node == nullptr) {
+    return absl::NotFoundError(absl::StrCat("node ", node_id, " is not registered"));
+  }
+  return node->info.identity();
+}
+
 HeartbeatResponse JobManager::Heartbeat(const HeartbeatRequest& request) {
   absl::MutexLock lock(&mu_);
   HeartbeatResponse response;
@@ -355,8 +379,20 @@ absl::StatusOr<JobManager::Job*> JobManager::GetJobOrError(const std::string& jo
 }
 
 absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& request) {
+  if (request.source_name().size() > kMaxSourceNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("source_name: at most ", kMaxSourceNameBytes,
+                                                   " bytes, got ",
+                                                   request.source_name().size()));
+  }
+  if (request.resume_from().size() > kMaxResumeFromBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("--resume-from: at most ",
+                                                   kMaxResumeFromBytes, " bytes, got ",
+                                                   request.resume_from().size()));
+  }
   const std::string source = request.source_name().empty() ? "job" : request.source_name();
-  absl::StatusOr<JobSpec> spec = ParseJobSpec(request.spec_yaml(), source);
+  ParseOptions parse;
+  parse.max_spec_bytes = options_.max_spec_bytes;
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(request.spec_yaml(), source, parse);
   if (!spec.ok()) return absl::InvalidArgumentError(spec.status().message());
   if (spec->name.empty())
     return absl::InvalidArgumentError(absl::StrCat(source, ": name: required"));
@@ -472,7 +508,7 @@ absl::StatusOr<CheckpointJobResponse> JobManager::CheckpointJob(const std::strin
   for (int attempt = 0; attempt < 3; ++attempt, request.set_step(request.step() + 2 * margin)) {
     spdlog::info("job {}: checkpoint of step {} requested from {}", job_id, request.step(),
                  Plural(addresses.size(), "server"));
-    status = RequestCheckpoint(addresses, request, options_.server_rpc_timeout);
+    status = RequestCheckpoint(addresses, request, options_.server_rpc_timeout, options_.tls);
     if (status.ok()) {
       CheckpointJobResponse response;
       response.set_step(request.step());
@@ -779,6 +815,7 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
       MemberRecord m;
       m.node_id = ids[rank];
       m.address = node->info.address();
+      m.identity = node->info.identity();
       Members(job.rec, role).push_back(m);
       (role == ROLE_SERVER ? info.add_server_nodes() : info.add_worker_nodes())->assign(ids[rank]);
       members_.SetBusy(*node, id, static_cast<int>(rank));
@@ -1018,6 +1055,7 @@ void JobManager::ReplaceServer(Job& job, int rank, NodeEntry& node) {
   const bool same = member.node_id == node.info.node_id();
   member.node_id = node.info.node_id();
   member.address = node.info.address();
+  member.identity = node.info.identity();
   member.state = MemberRecord::State::kLive;
   member.ready = false;
   *job.info().mutable_server_nodes(rank) = member.node_id;
@@ -1115,6 +1153,7 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
   if (role == ROLE_SERVER) {
     a.set_resume_dir(job.checkpoints.resume().dir);
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
+    for (const MemberRecord& m : job.rec.workers) a.add_worker_identities(m.identity);
   }
   return a;
 }

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/job_spec.h"
+#include "common/tls_options.h"
 #include "coordinator/checkpoint_catalog.h"
 #include "coordinator/job_store.h"
 #include "coordinator/membership.h"
@@ -42,6 +43,11 @@ struct CoordinatorOptions {
   absl::Duration recovery_timeout = absl::Minutes(5);
   // Deadline of each call to a parameter server (checkpoints on request).
   absl::Duration server_rpc_timeout = absl::Seconds(10);
+  // The longest job spec SubmitJob accepts (--max_spec_bytes; at most kDefaultMaxSpecBytes,
+  // which servers and workers allow).
+  int64_t max_spec_bytes = kDefaultMaxSpecBytes;
+  // The coordinator's certificate for those calls, or TlsOptions::Insecure().
+  TlsOptions tls;
 };
 
 class JobManager {
@@ -57,7 +63,11 @@ class JobManager {
   // Wakes every waiting call (they return Unavailable) and stops the monitor. Idempotent.
   void Shutdown();
 
+  // request.node().identity() is the caller's certificate name (set by the service, empty
+  // under --insecure): a node id registered by another certificate is PermissionDenied.
   absl::StatusOr<RegisterNodeResponse> RegisterNode(const RegisterNodeRequest& request);
+  // The certificate name a node registered with ("" under --insecure); NotFound if unknown.
+  absl::StatusOr<std::string> NodeIdentity(const std::string& node_id);
   HeartbeatResponse Heartbeat(const HeartbeatRequest& request);
   ListNodesResponse ListNodes();
   // The node's assignment once its version exceeds `after_version`, or nullopt if that did not

@@ -66,8 +66,13 @@ CREATE TABLE job_unusable_checkpoints (
 );
 )sql";
 
+// Schema 2 -> 3: the certificate name of each member (mutual TLS).
+constexpr char kMigrateTo3[] = R"sql(
+ALTER TABLE job_members ADD COLUMN identity TEXT NOT NULL DEFAULT '';
+)sql";
+
 // kMigrations[v] upgrades schema v to v + 1; schema 0 is an empty file.
-constexpr const char* kMigrations[] = {kSchema, kMigrateTo2};
+constexpr const char* kMigrations[] = {kSchema, kMigrateTo2, kMigrateTo3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == JobStore::kSchemaVersion);
 
 // A prepared statement, finalized on destruction.
@@ -233,7 +238,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
 absl::Status JobStore::LoadDetails(JobRecord& job) {
   const std::string& id = job.info.job_id();
   Statement members(db_,
-                    "SELECT role, rank, node_id, address, state, ready FROM job_members "
+                    "SELECT role, rank, node_id, address, state, ready, identity FROM job_members "
                     "WHERE job_id = ? ORDER BY role, rank");
   members.Bind(1, id);
   int rc;
@@ -249,6 +254,7 @@ absl::Status JobStore::LoadDetails(JobRecord& job) {
     m.address = members.Text(3);
     m.state = static_cast<MemberRecord::State>(members.Int(4));
     m.ready = members.Int(5) != 0;
+    m.identity = members.Text(6);
     list.push_back(std::move(m));
   }
   if (rc != SQLITE_DONE) return Error("reading job members");
@@ -320,8 +326,8 @@ absl::Status JobStore::SaveMembers(const JobRecord& job) {
   clear.Bind(1, id);
   if (!clear.Run()) return Error(absl::StrCat("saving members of job ", id));
   Statement member(db_,
-                   "INSERT INTO job_members (job_id, role, rank, node_id, address, state, ready) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                   "INSERT INTO job_members (job_id, role, rank, node_id, address, state, ready, "
+                   "identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
     const auto& list = role == ROLE_SERVER ? job.servers : job.workers;
     for (size_t rank = 0; rank < list.size(); ++rank) {
@@ -333,7 +339,8 @@ absl::Status JobStore::SaveMembers(const JobRecord& job) {
           .Bind(4, m.node_id)
           .Bind(5, m.address)
           .Bind(6, static_cast<int64_t>(m.state))
-          .Bind(7, int64_t{m.ready});
+          .Bind(7, int64_t{m.ready})
+          .Bind(8, m.identity);
       if (!member.Run()) return Error(absl::StrCat("saving members of job ", id));
     }
   }

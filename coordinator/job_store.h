@@ -28,6 +28,9 @@ struct MemberRecord {
   std::string address;
   State state = State::kLive;
   bool ready = false;  // server: reported READY for the job's current generation
+  // The certificate name the node registered with (NodeInfo.identity): a node that
+  // re-registers after a coordinator restart must present the same one.
+  std::string identity;
 };
 
 // A running job's recovery from the loss of a server: its members are paused while lost
@@ -62,7 +65,7 @@ enum class Durability { kFull, kRelaxed };
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the store at `path`, upgrading an older schema in place. Fails if the
   // file was written by a newer schema.

@@ -27,7 +27,8 @@ JobRecord RunningJob() {
   info.mutable_progress()->set_loss(0.5);
   info.add_events("started on 1 servers and 2 workers");
   job.servers.push_back({"server-1", "10.0.0.1:7100", MemberRecord::State::kLive, true});
-  job.workers.push_back({"worker-1", "10.0.0.2:7200", MemberRecord::State::kDone, false});
+  job.workers.push_back(
+      {"worker-1", "10.0.0.2:7200", MemberRecord::State::kDone, false, "worker-cert-1"});
   job.workers.push_back({"worker-2", "10.0.0.3:7200", MemberRecord::State::kLost, false});
   return job;
 }
@@ -68,7 +69,9 @@ TEST_CASE("JobStore keeps jobs, members, events and progress across reopening") 
   CHECK(a.servers[0].ready);
   REQUIRE(a.workers.size() == 2);
   CHECK(a.workers[0].state == MemberRecord::State::kDone);
+  CHECK(a.workers[0].identity == "worker-cert-1");
   CHECK(a.workers[1].state == MemberRecord::State::kLost);
+  CHECK(a.workers[1].identity.empty());
   CHECK(a.workers[1].address == "10.0.0.3:7200");
   REQUIRE(a.info.worker_nodes_size() == 2);
   CHECK(a.info.worker_nodes(1) == "worker-2");

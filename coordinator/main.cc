@@ -21,6 +21,7 @@
 #include "common/daemon.h"
 #include "common/logging.h"
 #include "common/process_init.h"
+#include "common/tls_flags.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/job_store.h"
 #include "coordinator/service.h"
@@ -39,6 +40,9 @@ ABSL_FLAG(int64_t, recovery_timeout_ms, 300000,
           "How long a job that lost a server waits for a replacement server before it fails.");
 ABSL_FLAG(int64_t, server_rpc_timeout_ms, 10000,
           "Deadline of each call to a parameter server (psdctl checkpoint).");
+ABSL_FLAG(int64_t, max_spec_bytes, psd::kDefaultMaxSpecBytes,
+          "The longest job spec psdctl submit may send (at most the default); gRPC refuses "
+          "larger requests before they are read.");
 ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
           "On SIGTERM, how long open calls get to finish before they are cancelled.");
 
@@ -47,6 +51,8 @@ namespace {
 
 constexpr char kStateFile[] = "coordinator.db";
 constexpr char kLockFile[] = "coordinator.lock";
+// The smallest --max_spec_bytes: a spec that sets every field takes about 1.5 KiB.
+constexpr int64_t kMinSpecBytesFlag = 4096;
 
 // Holds an exclusive lock on the state directory for the life of the process, so that two
 // coordinators never share one state file.
@@ -89,6 +95,13 @@ absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
   options.restart_grace = absl::Milliseconds(grace);
   options.recovery_timeout = absl::Milliseconds(recovery);
   options.server_rpc_timeout = absl::Milliseconds(server_rpc);
+  const int64_t max_spec = absl::GetFlag(FLAGS_max_spec_bytes);
+  if (max_spec < kMinSpecBytesFlag || max_spec > kDefaultMaxSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_spec_bytes: must be between ",
+                                                   kMinSpecBytesFlag, " and ",
+                                                   kDefaultMaxSpecBytes, ", got ", max_spec));
+  }
+  options.max_spec_bytes = max_spec;
   return options;
 }
 
@@ -101,6 +114,18 @@ int Run() {
   absl::StatusOr<CoordinatorOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     spdlog::error("{}", std::string(options.status().message()));
+    return 2;
+  }
+  absl::StatusOr<TlsOptions> tls = TlsOptionsFromFlags(PeerRole::kCoordinator);
+  if (!tls.ok()) {
+    spdlog::error("{}", std::string(tls.status().message()));
+    return 2;
+  }
+  options->tls = *tls;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(*tls);
+  if (!credentials.ok()) {
+    spdlog::error("{}", std::string(credentials.status().message()));
     return 2;
   }
   std::error_code ec;
@@ -126,13 +151,14 @@ int Run() {
     return 1;
   }
 
-  CoordinatorService service(manager->get());
+  CoordinatorService service(manager->get(), /*authorize=*/!tls->insecure);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string address =
       absl::StrCat(absl::GetFlag(FLAGS_bind), ":", absl::GetFlag(FLAGS_port));
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(MaxRequestBytes(*options));
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -147,9 +173,9 @@ int Run() {
     }
   }
   spdlog::info(
-      "listening on {}:{} (state {}, heartbeat {} ms, timeout {} ms, restart grace {} ms, "
-      "recovery timeout {} ms)",
-      absl::GetFlag(FLAGS_bind), port, db_path,
+      "listening on {}:{} with {} (state {}, heartbeat {} ms, timeout {} ms, restart grace {} "
+      "ms, recovery timeout {} ms)",
+      absl::GetFlag(FLAGS_bind), port, DescribeTls(*tls), db_path,
       absl::ToInt64Milliseconds(options->heartbeat_interval),
       absl::ToInt64Milliseconds(options->heartbeat_timeout),
       absl::ToInt64Milliseconds(options->restart_grace),

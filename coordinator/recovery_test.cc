@@ -15,6 +15,7 @@
 #include "coordinator/test_util.h"
 #include "proto/parameter_server.grpc.pb.h"
 #include "tests/process.h"
+#include "tests/test_certs.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -24,6 +25,7 @@ using testing::FakeNode;
 using testing::InProcessCoordinator;
 using testing::JobYaml;
 using testing::JobYamlOptions;
+using testing::TestTls;
 
 CoordinatorOptions FastOptions() {
   CoordinatorOptions options;
@@ -370,7 +372,8 @@ class FakeParameterServer final : public ParameterServer::Service {
   FakeParameterServer(InProcessCoordinator* coordinator, grpc::Status refusal)
       : coordinator_(coordinator), refusal_(std::move(refusal)) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(
+        "127.0.0.1:0", *MakeServerCredentials(TestTls("fake-server", PeerRole::kServer)), &port_);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
   }

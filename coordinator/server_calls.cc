@@ -12,9 +12,11 @@ namespace psd {
 namespace {
 
 absl::Status CallCheckpoint(int rank, const std::string& address, const CheckpointRequest& request,
-                            absl::Duration timeout) {
-  std::unique_ptr<ParameterServer::Stub> stub =
-      ParameterServer::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+                            absl::Duration timeout, const TlsOptions& tls) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(address, PeerRole::kServer, tls, grpc::ChannelArguments());
+  if (!channel.ok()) return channel.status();
+  std::unique_ptr<ParameterServer::Stub> stub = ParameterServer::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   CheckpointResponse response;
@@ -34,13 +36,14 @@ absl::Status CallCheckpoint(int rank, const std::string& address, const Checkpoi
 }  // namespace
 
 absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
-                               const CheckpointRequest& request, absl::Duration timeout) {
+                               const CheckpointRequest& request, absl::Duration timeout,
+                               const TlsOptions& tls) {
   std::vector<absl::Status> results(addresses.size());
   std::vector<std::thread> calls;
   calls.reserve(addresses.size());
   for (size_t rank = 0; rank < addresses.size(); ++rank) {
     calls.emplace_back([&, rank] {
-      results[rank] = CallCheckpoint(static_cast<int>(rank), addresses[rank], request, timeout);
+      results[rank] = CallCheckpoint(static_cast<int>(rank), addresses[rank], request, timeout, tls);
     });
   }
   for (std::thread& t : calls) t.join();

@@ -7,16 +7,18 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/tls_options.h"
 #include "proto/parameter_server.pb.h"
 
 namespace psd {
 
 // Sends `request` to the server at every address (indexed by rank) at once, each call with
-// `timeout`. OK when every server accepted it; else the error of the lowest rank that did
+// `timeout`, over `tls` (the coordinator's certificate). OK when every server accepted it; else the error of the lowest rank that did
 // not, naming that server ("server 1 at host:port: ..."). A server that cannot be reached gives
 // kAborted (kUnavailable would read as "the coordinator is unreachable" to psdctl).
 absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
-                               const CheckpointRequest& request, absl::Duration timeout);
+                               const CheckpointRequest& request, absl::Duration timeout,
+                               const TlsOptions& tls);
 
 }  // namespace psd
 

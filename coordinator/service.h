@@ -1,8 +1,14 @@
-// psd.Coordinator over gRPC: translates requests to JobManager calls and statuses back.
+// psd.Coordinator over gRPC: translates requests to JobManager calls and statuses back, after
+// checking every caller against common/rpc_policy.h (role from its certificate; a node speaks
+// only for the node id its certificate registered).
 #ifndef PSD_COORDINATOR_SERVICE_H_
 #define PSD_COORDINATOR_SERVICE_H_
 
+#include <optional>
+#include <string>
+
 #include "absl/time/time.h"
+#include "common/rpc_policy.h"
 #include "coordinator/job_manager.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -10,8 +16,12 @@ namespace psd {
 
 class CoordinatorService final : public Coordinator::Service {
  public:
-  // `manager` must outlive the service.
-  explicit CoordinatorService(JobManager* manager) : manager_(manager) {}
+  // `manager` must outlive the service. `authorize` false only under --insecure, where
+  // there are no identities to check.
+  CoordinatorService(JobManager* manager, bool authorize)
+      : manager_(manager), authz_(authorize) {}
+
+  const Authorizer& authorizer() const { return authz_; }
 
   grpc::Status RegisterNode(grpc::ServerContext* context, const RegisterNodeRequest* request,
                             RegisterNodeResponse* response) override;
@@ -40,8 +50,21 @@ class CoordinatorService final : public Coordinator::Service {
                        BarrierResponse* response) override;
 
  private:
+  // The caller's identity if it may call `method` (nullopt under --insecure).
+  absl::StatusOr<std::optional<PeerIdentity>> Check(grpc::ServerContext* context,
+                                                    RpcMethod method);
+  // `node_id` is the node the caller's certificate registered.
+  absl::Status CheckNode(RpcMethod method, const std::optional<PeerIdentity>& peer,
+                         const std::string& node_id, bool may_be_unknown);
+
   JobManager* manager_;
+  Authorizer authz_;
 };
+
+// The largest request message the coordinator's gRPC server accepts: a job spec of
+// options.max_spec_bytes and room for the request's other fields. Larger messages are refused
+// by gRPC (RESOURCE_EXHAUSTED) before they are parsed.
+int MaxRequestBytes(const CoordinatorOptions& options);
 
 }  // namespace psd
 

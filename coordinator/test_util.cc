@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tests/test_certs.h"
 
 namespace psd::testing {
 
@@ -32,7 +33,12 @@ cluster:
 }
 
 absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Start(
-    const std::string& state_dir, const CoordinatorOptions& options, int port) {
+    const std::string& state_dir, const CoordinatorOptions& given, int port) {
+  CoordinatorOptions options = given;
+  if (!options.tls.configured()) options.tls = TestTls("coordinator", PeerRole::kCoordinator);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   absl::StatusOr<std::unique_ptr<JobStore>> store =
       JobStore::Open(absl::StrCat(state_dir, "/coordinator.db"));
   if (!store.ok()) return store.status();
@@ -41,11 +47,11 @@ absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Star
       JobManager::Create(options, *std::move(store));
   if (!manager.ok()) return manager.status();
   c->manager_ = *std::move(manager);
-  c->service_ = std::make_unique<CoordinatorService>(c->manager_.get());
+  c->service_ = std::make_unique<CoordinatorService>(c->manager_.get(), !options.tls.insecure);
   grpc::ServerBuilder builder;
   int bound = 0;
-  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
-                           &bound);
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), *credentials, &bound);
+  builder.SetMaxReceiveMessageSize(MaxRequestBytes(options));
   builder.RegisterService(c->service_.get());
   c->server_ = builder.BuildAndStart();
   if (c->server_ == nullptr || bound == 0) {
@@ -79,7 +85,9 @@ bool InProcessCoordinator::WaitForState(const std::string& job_id, JobState stat
 
 FakeNode::FakeNode(std::string coordinator, Role role, int index, int preferred_rank,
                    std::vector<Device> devices)
-    : coordinator_(std::move(coordinator)) {
+    : coordinator_(std::move(coordinator)),
+      tls_(TestTls(absl::StrCat(role == ROLE_SERVER ? "server-" : "worker-", index),
+                   role == ROLE_SERVER ? PeerRole::kServer : PeerRole::kWorker)) {
   info_.set_role(role);
   info_.set_address(absl::StrCat("127.0.0.1:", (role == ROLE_SERVER ? 20000 : 30000) + index));
   info_.set_hostname("fake");
@@ -98,6 +106,7 @@ absl::Status FakeNode::Start(const std::string& node_id_file, absl::Duration tim
   options.coordinator = coordinator_;
   options.self = info_;
   options.node_id_file = node_id_file;
+  options.tls = tls_;
   options.max_backoff = absl::Milliseconds(300);
   absl::StatusOr<std::unique_ptr<NodeAgent>> agent =
       NodeAgent::Start(options, [this](const Assignment& a) {

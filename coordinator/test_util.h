@@ -33,7 +33,9 @@ struct JobYamlOptions {
 // A valid job file (its data paths need not exist).
 std::string JobYaml(const JobYamlOptions& options);
 
-// JobManager + gRPC service on 127.0.0.1 (ephemeral port), state in `state_dir`.
+// JobManager + gRPC service on 127.0.0.1 (ephemeral port), state in `state_dir`, over mutual
+// TLS with the test certificate "coordinator" (tests/test_certs.h) unless `options.tls` says
+// otherwise (e.g. TlsOptions::Insecure()).
 class InProcessCoordinator {
  public:
   // `port` 0 picks a free one; a restarted coordinator passes its predecessor's port.
@@ -59,7 +61,9 @@ class InProcessCoordinator {
   int port_ = 0;
 };
 
-// A server or worker daemon stand-in: a NodeAgent that records every assignment it gets.
+// A server or worker daemon stand-in: a NodeAgent that records every assignment it gets. It
+// presents the test certificate "server-<index>" or "worker-<index>" unless set_tls says
+// otherwise.
 class FakeNode {
  public:
   FakeNode(std::string coordinator, Role role, int index, int preferred_rank = -1,
@@ -69,6 +73,8 @@ class FakeNode {
   // The address the node registers (default 127.0.0.1:20000+index for servers, 30000+index
   // for workers); set before Start, e.g. to the port of a fake parameter server.
   void set_address(const std::string& address) { info_.set_address(address); }
+  // The certificate (or TlsOptions::Insecure()) the node presents; set before Start.
+  void set_tls(TlsOptions tls) { tls_ = std::move(tls); }
 
   // Starts the agent and waits for its registration.
   absl::Status Start(const std::string& node_id_file = "",
@@ -102,6 +108,7 @@ class FakeNode {
 
   std::string coordinator_;
   NodeInfo info_;
+  TlsOptions tls_;
   std::unique_ptr<NodeAgent> agent_;
   mutable absl::Mutex mu_;
   std::vector<Assignment> received_ ABSL_GUARDED_BY(mu_);

@@ -62,6 +62,10 @@ absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions opt
     return absl::InvalidArgumentError("self.role: must be ROLE_SERVER or ROLE_WORKER");
   }
   if (options.self.address().empty()) return absl::InvalidArgumentError("self.address: required");
+  if (!options.tls.configured()) {
+    return absl::InvalidArgumentError(
+        "tls: not configured (a loaded TlsOptions, or TlsOptions::Insecure())");
+  }
   if (!options.node_id_file.empty()) {
     absl::StatusOr<std::string> id = ReadNodeId(options.node_id_file);
     if (!id.ok()) return id.status();
@@ -80,8 +84,8 @@ NodeAgent::NodeAgent(NodeAgentOptions options, AssignmentHandler handler)
   // Reconnect quickly once a restarted coordinator listens again.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  channel_ =
-      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args);
+  // Start() checked that the TLS options are usable.
+  channel_ = *MakeChannel(options_.coordinator, PeerRole::kCoordinator, options_.tls, args);
   stub_ = Coordinator::NewStub(channel_);
   node_id_ = options_.self.node_id();
 }

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls_options.h"
 #include "node/coordinator_link.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -45,6 +46,9 @@ struct NodeAgentOptions {
   NodeInfo self;
   // Optional: keeps the node's identity across daemon restarts.
   std::string node_id_file;
+  // The certificate the node presents to the coordinator (whose name the coordinator binds
+  // to the node id), or TlsOptions::Insecure(); must be set.
+  TlsOptions tls;
   absl::Duration rpc_timeout = absl::Seconds(5);
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);

@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "coordinator/test_util.h"
 #include "tests/process.h"
+#include "tests/test_certs.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -20,6 +21,24 @@ using testing::FakeNode;
 
 constexpr char kCoordinator[] = "coordinator/psd-coordinator";
 constexpr char kPsdctl[] = "tools/psdctl";
+
+// psdctl's TLS flags as the admin.
+std::vector<std::string> AdminFlags() {
+  const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
+  return {"--tls-ca=" + admin.ca_file, "--tls-cert=" + admin.cert_file,
+          "--tls-key=" + admin.key_file};
+}
+
+// `argv` with psdctl's admin flags after the program.
+std::vector<std::string> AsAdmin(std::vector<std::string> argv) {
+  const std::vector<std::string> flags = AdminFlags();
+  argv.insert(argv.begin() + 1, flags.begin(), flags.end());
+  return argv;
+}
+
+std::vector<std::string> CoordinatorTls() {
+  return testing::TestTlsFlags("coordinator", PeerRole::kCoordinator);
+}
 
 // A psd-coordinator process on 127.0.0.1 with short heartbeat timeouts.
 class Coordinator {
@@ -33,12 +52,16 @@ class Coordinator {
     testing::SpawnOptions options;
     options.stderr_path = dir_ + "/coordinator.log";
     options.append = true;
-    auto child =
-        ChildProcess::Spawn({kCoordinator, "--bind=127.0.0.1", absl::StrCat("--port=", port),
-                             "--port_file=" + port_file, "--state_dir=" + dir_ + "/state",
-                             "--heartbeat_interval_ms=100", "--heartbeat_timeout_ms=2000",
-                             absl::StrCat("--restart_grace_ms=", restart_grace_ms)},
-                            options);
+    std::vector<std::string> argv = {kCoordinator,
+                                     "--bind=127.0.0.1",
+                                     absl::StrCat("--port=", port),
+                                     "--port_file=" + port_file,
+                                     "--state_dir=" + dir_ + "/state",
+                                     "--heartbeat_interval_ms=100",
+                                     "--heartbeat_timeout_ms=2000",
+                                     absl::StrCat("--restart_grace_ms=", restart_grace_ms)};
+    for (const std::string& flag : CoordinatorTls()) argv.push_back(flag);
+    auto child = ChildProcess::Spawn(argv, options);
     REQUIRE(child.ok());
     process_ = *std::move(child);
     std::optional<int> bound = testing::WaitForPortFile(port_file, absl::Seconds(20), &process_);
@@ -54,7 +77,7 @@ class Coordinator {
 
   CommandResult Psdctl(std::vector<std::string> args) const {
     args.insert(args.begin(), {kPsdctl, "--coordinator", address()});
-    return testing::RunCommand(args, absl::Seconds(30));
+    return testing::RunCommand(AsAdmin(args), absl::Seconds(30));
   }
 
  private:
@@ -226,8 +249,9 @@ TEST_CASE("a second coordinator on the same state directory is refused") {
   const std::string dir = testing::MakeTempDir("lock");
   Coordinator first(dir);
   first.Start();
-  CommandResult second = testing::RunCommand(
-      {kCoordinator, "--port=0", "--state_dir=" + dir + "/state"}, absl::Seconds(20));
+  std::vector<std::string> argv = {kCoordinator, "--port=0", "--state_dir=" + dir + "/state"};
+  for (const std::string& flag : CoordinatorTls()) argv.push_back(flag);
+  CommandResult second = testing::RunCommand(argv, absl::Seconds(20));
   CHECK(second.exit_code == 1);
   CHECK_THAT(second.err, Catch::Contains("is in use by another psd-coordinator"));
 }
@@ -252,6 +276,56 @@ TEST_CASE("every daemon answers --help with its own flags and exit 0") {
   CHECK_THAT(bad.err, Catch::Contains("no_such_flag"));
 }
 
+TEST_CASE("a daemon without certificates refuses to start; --insecure starts with a warning") {
+  const std::string dir = testing::MakeTempDir("notls");
+  for (const std::string binary : {kCoordinator, "server/psd-server", "worker/psd-worker"}) {
+    INFO(binary);
+    // The one flag each daemon needs besides TLS.
+    const std::string needed =
+        binary == kCoordinator ? "--state_dir=" + dir + "/state" : "--coordinator=127.0.0.1:1";
+    CommandResult r = testing::RunCommand({binary, "--port=0", needed}, absl::Seconds(20));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("TLS is on by default and --tls_ca, --tls_cert, --tls_key "
+                                      "are missing") &&
+                          Catch::Contains("--insecure"));
+    const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
+    CommandResult missing = testing::RunCommand(
+        {binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
+         "--tls_cert=" + dir + "/nope.crt", "--tls_key=" + admin.key_file},
+        absl::Seconds(20));
+    CHECK(missing.exit_code == 2);
+    CHECK_THAT(missing.err, Catch::Contains("--tls_cert " + dir + "/nope.crt: No such file"));
+    CommandResult wrong = testing::RunCommand(
+        {binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
+         "--tls_cert=" + admin.cert_file, "--tls_key=" + admin.key_file},
+        absl::Seconds(20));
+    CHECK(wrong.exit_code == 2);
+    CHECK_THAT(wrong.err, Catch::Contains("is the certificate of admin 'admin'"));
+  }
+  // --insecure: the coordinator starts and says loudly what it gives up.
+  testing::SpawnOptions options;
+  options.stderr_path = dir + "/insecure.log";
+  auto child = ChildProcess::Spawn({kCoordinator, "--bind=127.0.0.1", "--port=0",
+                                    "--port_file=" + dir + "/insecure.port",
+                                    "--state_dir=" + dir + "/insecure", "--insecure"},
+                                   options);
+  REQUIRE(child.ok());
+  const std::optional<int> port =
+      testing::WaitForPortFile(dir + "/insecure.port", absl::Seconds(20), &*child);
+  REQUIRE(port.has_value());
+  CHECK_THAT(testing::ReadFile(dir + "/insecure.log"),
+             Catch::Contains(" W ") && Catch::Contains("--insecure: TLS is OFF") &&
+                 Catch::Contains("role checks are skipped"));
+  CommandResult list = testing::RunCommand(
+      {kPsdctl, "--coordinator", absl::StrCat("127.0.0.1:", *port), "--insecure", "list"});
+  CHECK(list.exit_code == 0);
+  // A TLS psdctl cannot talk to it, nor a plaintext one to a TLS coordinator.
+  CommandResult tls = testing::RunCommand(
+      AsAdmin({kPsdctl, "--coordinator", absl::StrCat("127.0.0.1:", *port), "list"}));
+  CHECK(tls.exit_code == 3);
+  CHECK(child->Stop() == 0);
+}
+
 TEST_CASE("psdctl explains a coordinator that is down") {
   // A port that was just free: nothing listens there.
   const std::string dir = testing::MakeTempDir("down");
@@ -262,14 +336,17 @@ TEST_CASE("psdctl explains a coordinator that is down") {
   for (std::vector<std::string> args :
        std::vector<std::vector<std::string>>{{"list"}, {"status", "x-1"}, {"nodes"}}) {
     args.insert(args.begin(), {kPsdctl, "--coordinator", address});
-    CommandResult r = testing::RunCommand(args);
+    CommandResult r = testing::RunCommand(AsAdmin(args));
     CHECK(r.exit_code == 3);
     CHECK_THAT(r.err, Catch::StartsWith("psdctl: cannot reach coordinator at " + address + ": "));
     CHECK(r.err.find('\n') == r.err.size() - 1);  // one line
   }
   // The address also comes from $PSD_COORDINATOR.
   testing::SpawnOptions env;
-  env.env = {"PSD_COORDINATOR=" + address};
+  // ... and the certificate from $PSD_TLS_*.
+  const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
+  env.env = {"PSD_COORDINATOR=" + address, "PSD_TLS_CA=" + admin.ca_file,
+             "PSD_TLS_CERT=" + admin.cert_file, "PSD_TLS_KEY=" + admin.key_file};
   CommandResult r = testing::RunCommand({kPsdctl, "list"}, absl::Seconds(30), env);
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.err, Catch::Contains(address));
@@ -327,8 +404,9 @@ TEST_CASE("psdctl submit --wait follows the job to its end") {
   REQUIRE(worker.Start().ok());
   testing::SpawnOptions out;
   out.stdout_path = dir + "/wait.out";
-  auto waiting = ChildProcess::Spawn({kPsdctl, "--coordinator", c.address(), "submit", "--wait",
-                                      WriteJobFile(dir, testing::JobYamlOptions())},
+  auto waiting = ChildProcess::Spawn(AsAdmin({kPsdctl, "--coordinator", c.address(), "submit",
+                                              "--wait",
+                                              WriteJobFile(dir, testing::JobYamlOptions())}),
                                      out);
   REQUIRE(waiting.ok());
   auto run = server.WaitForRun("test-1");
@@ -350,7 +428,8 @@ TEST_CASE("psdctl wait stops on SIGTERM, also as a container's PID 1, and says t
   testing::SpawnOptions options;
   options.stdout_path = dir + "/wait.out";
   options.stderr_path = dir + "/wait.err";
-  auto waiting = ChildProcess::Spawn({kPsdctl, "--coordinator", c.address(), "wait", id}, options);
+  auto waiting =
+      ChildProcess::Spawn(AsAdmin({kPsdctl, "--coordinator", c.address(), "wait", id}), options);
   REQUIRE(waiting.ok());
   REQUIRE(testing::WaitUntil(
       [&] { return testing::ReadFile(dir + "/wait.out").find("job " + id) != std::string::npos; },

@@ -58,7 +58,14 @@ CommandResult LocalCluster::Script(std::vector<std::string> args, absl::Duration
 }
 
 CommandResult LocalCluster::Psdctl(std::vector<std::string> args, absl::Duration timeout) const {
-  std::vector<std::string> argv = {bin_dir_ + "/psdctl", "--coordinator", coordinator_};
+  // As the cluster's admin (cluster.sh up made the certificates in RUN_DIR/certs).
+  const std::string certs = run_dir_ + "/certs/";
+  std::vector<std::string> argv = {bin_dir_ + "/psdctl",
+                                   "--coordinator",
+                                   coordinator_,
+                                   "--tls-ca=" + certs + "ca-bundle.crt",
+                                   "--tls-cert=" + certs + "admin.crt",
+                                   "--tls-key=" + certs + "admin.key"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout);
 }

@@ -1,6 +1,7 @@
 // A local psd cluster for end-to-end tests, run through deploy/local/cluster.sh with the
-// binaries of the test's runfiles, free ports and a run directory under $TEST_TMPDIR. The
-// cluster goes down when the object is destroyed, and also if the test process dies.
+// binaries of the test's runfiles, free ports and a run directory under $TEST_TMPDIR, over
+// mutual TLS as users run it (certificates in RUN_DIR/certs). The cluster goes down when the
+// object is destroyed, and also if the test process dies.
 #ifndef PSD_TESTS_LOCAL_CLUSTER_H_
 #define PSD_TESTS_LOCAL_CLUSTER_H_
 
@@ -23,7 +24,7 @@ class LocalCluster {
 
   const std::string& run_dir() const { return run_dir_; }
   const std::string& coordinator() const { return coordinator_; }
-  // Runs psdctl against this cluster.
+  // Runs psdctl against this cluster, as its admin.
   CommandResult Psdctl(std::vector<std::string> args,
                        absl::Duration timeout = absl::Seconds(30)) const;
   // Runs cluster.sh COMMAND ARGS... on this cluster (kill, restart, status, down...).

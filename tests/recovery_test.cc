@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "tests/e2e.h"
+#include "tests/test_certs.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -225,6 +226,10 @@ class Daemons {
     options.stderr_path = dir_ + "/" + name + ".log";
     auto child = ChildProcess::Spawn(argv, options);
     REQUIRE(child.ok());
+    const PeerRole role = name == "coordinator"            ? PeerRole::kCoordinator
+                          : name.rfind("server", 0) == 0 ? PeerRole::kServer
+                                                         : PeerRole::kWorker;
+    for (std::string& flag : testing::TestTlsFlags(name, role)) argv.push_back(std::move(flag));
     ChildProcess& p = processes_[name] = *std::move(child);
     const auto port = testing::WaitForPortFile(port_file, absl::Seconds(20), &p);
     INFO(Log(name));
@@ -241,7 +246,10 @@ class Daemons {
   }
 
   CommandResult Psdctl(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30)) {
-    args.insert(args.begin(), {"tools/psdctl", "--coordinator", coordinator_});
+    const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
+    args.insert(args.begin(), {"tools/psdctl", "--coordinator", coordinator_,
+                               "--tls-ca=" + admin.ca_file, "--tls-cert=" + admin.cert_file,
+                               "--tls-key=" + admin.key_file});
     return testing::RunCommand(args, timeout);
   }
 

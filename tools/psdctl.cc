@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
+#include "common/tls_options.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "tools/model_eval.h"
 #include "tools/psdctl_args.h"
@@ -65,13 +66,58 @@ std::string CoordinatorAddress(const Invocation& inv) {
   return env != nullptr && env[0] != '\0' ? env : kDefaultCoordinator;
 }
 
+// The flag, else the environment variable, else `fallback` if that file exists.
+std::string TlsFile(const Invocation& inv, const char* flag, const char* env,
+                    const std::string& fallback) {
+  if (std::optional<std::string> value = inv.String(flag)) return *value;
+  const char* from_env = std::getenv(env);
+  if (from_env != nullptr && from_env[0] != '\0') return from_env;
+  return access(fallback.c_str(), F_OK) == 0 ? fallback : "";
+}
+
+// --tls-ca/--tls-cert/--tls-key, else $PSD_TLS_CA/CERT/KEY, else the admin certificate of the
+// local cluster in $PSD_RUN_DIR (default .run/cluster)/certs; --insecure or $PSD_INSECURE=1
+// for plaintext.
+absl::StatusOr<TlsOptions> ClientTls(const Invocation& inv) {
+  const char* insecure_env = std::getenv("PSD_INSECURE");
+  if (inv.Has("insecure") ||
+      (insecure_env != nullptr && std::string(insecure_env) == "1")) {
+    return TlsOptions::Insecure();
+  }
+  const char* run_env = std::getenv("PSD_RUN_DIR");
+  const std::string certs = absl::StrCat(
+      run_env != nullptr && run_env[0] != '\0' ? run_env : ".run/cluster", "/certs/");
+  const std::string ca = TlsFile(inv, "tls-ca", "PSD_TLS_CA", certs + "ca-bundle.crt");
+  const std::string cert = TlsFile(inv, "tls-cert", "PSD_TLS_CERT", certs + "admin.crt");
+  const std::string key = TlsFile(inv, "tls-key", "PSD_TLS_KEY", certs + "admin.key");
+  if (ca.empty() || cert.empty() || key.empty()) {
+    return absl::FailedPreconditionError(
+        "no TLS certificate: give --tls-ca, --tls-cert and --tls-key (or set PSD_TLS_CA, "
+        "PSD_TLS_CERT and PSD_TLS_KEY; `cluster.sh up` prints them), or --insecure for a "
+        "cluster started with --insecure");
+  }
+  return LoadTls(ca, cert, key, std::nullopt, {"--tls-ca", "--tls-cert", "--tls-key"});
+}
+
 class Client {
  public:
   explicit Client(const Invocation& inv)
       : address_(CoordinatorAddress(inv)),
-        timeout_(inv.Duration("timeout").value_or(kDefaultTimeout)),
-        stub_(Coordinator::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+        timeout_(inv.Duration("timeout").value_or(kDefaultTimeout)) {
+    absl::StatusOr<TlsOptions> tls = ClientTls(inv);
+    if (!tls.ok()) {
+      setup_ = tls.status();
+      return;
+    }
+    insecure_ = tls->insecure;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        MakeChannel(address_, PeerRole::kCoordinator, *tls, grpc::ChannelArguments());
+    if (!channel.ok()) {
+      setup_ = channel.status();
+      return;
+    }
+    stub_ = Coordinator::NewStub(*channel);
+  }
 
   // `wait_for_ready`: wait (up to the timeout) for an unreachable coordinator to come back
   // instead of failing at once.
@@ -79,6 +125,10 @@ class Client {
   grpc::Status Call(grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*, const Request&,
                                                               Response*),
                     const Request& request, Response* response, bool wait_for_ready = false) {
+    if (!setup_.ok()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          std::string(setup_.message()));
+    }
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     context.set_wait_for_ready(wait_for_ready);
@@ -93,8 +143,10 @@ class Client {
   // Prints the error and returns the exit code for it.
   int Fail(const grpc::Status& status) const {
     if (Unreachable(status)) {
-      std::fprintf(stderr, "psdctl: cannot reach coordinator at %s: %s\n", address_.c_str(),
-                   status.error_message().c_str());
+      std::fprintf(stderr, "psdctl: cannot reach coordinator at %s: %s%s\n", address_.c_str(),
+                   status.error_message().c_str(),
+                   insecure_ ? " (--insecure talks plaintext: does the coordinator run with TLS?)"
+                             : "");
       return kExitUnreachable;
     }
     std::fprintf(stderr, "psdctl: %s\n", status.error_message().c_str());
@@ -106,6 +158,8 @@ class Client {
  private:
   std::string address_;
   absl::Duration timeout_;
+  absl::Status setup_;  // why there is no stub
+  bool insecure_ = false;
   std::unique_ptr<Coordinator::Stub> stub_;
 };
 

@@ -35,6 +35,16 @@ const CommandTable& PsdctlCommands() {
            "the coordinator (default: $PSD_COORDINATOR, else 127.0.0.1:7070)"},
           {"timeout", FlagType::kDuration, "DURATION",
            "deadline of each call to the coordinator, e.g. 10s or 500ms (default 10s)"},
+          {"tls-ca", FlagType::kString, "FILE",
+           "CA bundle to trust (default: $PSD_TLS_CA, else RUN/certs/ca-bundle.crt, RUN being "
+           "$PSD_RUN_DIR or .run/cluster)"},
+          {"tls-cert", FlagType::kString, "FILE",
+           "your certificate, role admin or viewer (default: $PSD_TLS_CERT, else "
+           "RUN/certs/admin.crt)"},
+          {"tls-key", FlagType::kString, "FILE",
+           "its key (default: $PSD_TLS_KEY, else RUN/certs/admin.key)"},
+          {"insecure", FlagType::kSwitch, "",
+           "plaintext, to a cluster run with --insecure (default: $PSD_INSECURE=1)"},
       },
       {
           {CommandId::kValidate,

@@ -30,8 +30,9 @@ TEST_CASE("GeneralHelp lists every command with its summary, and the global flag
   const std::string help = GeneralHelp(Table());
   CHECK_THAT(help, Catch::StartsWith(
                        "psdctl: the command line of psd, a parameter-server training cluster\n\n"
-                       "usage: psdctl [--coordinator HOST:PORT] [--timeout DURATION] COMMAND "
-                       "[ARGS]\n\ncommands:\n"
+                       "usage: psdctl [--coordinator HOST:PORT] [--timeout DURATION] [--tls-ca "
+                       "FILE] [--tls-cert FILE] [--tls-key FILE] [--insecure] COMMAND [ARGS]\n\n"
+                       "commands:\n"
                        "  validate FILE                                check a job file offline\n"
                        "  submit FILE [--wait] [--resume-from DIR]     submit a job file\n"));
   for (const Command& c : Table().commands) {
@@ -66,7 +67,14 @@ TEST_CASE("CommandHelp shows the usage, the help, the command's flags and the gl
         "  --coordinator HOST:PORT    the coordinator (default: $PSD_COORDINATOR, else "
         "127.0.0.1:7070)\n"
         "  --timeout DURATION         deadline of each call to the coordinator, e.g. 10s or 500ms "
-        "(default 10s)\n");
+        "(default 10s)\n"
+        "  --tls-ca FILE              CA bundle to trust (default: $PSD_TLS_CA, else "
+        "RUN/certs/ca-bundle.crt, RUN being $PSD_RUN_DIR or .run/cluster)\n"
+        "  --tls-cert FILE            your certificate, role admin or viewer (default: "
+        "$PSD_TLS_CERT, else RUN/certs/admin.crt)\n"
+        "  --tls-key FILE             its key (default: $PSD_TLS_KEY, else RUN/certs/admin.key)\n"
+        "  --insecure                 plaintext, to a cluster run with --insecure (default: "
+        "$PSD_INSECURE=1)\n");
   for (const Command& c : Table().commands) {
     INFO(c.name);
     const std::string help = CommandHelp(Table(), c);

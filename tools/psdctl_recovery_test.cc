@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/test_util.h"
 #include "tests/process.h"
+#include "tests/test_certs.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -19,9 +20,22 @@ using testing::InProcessCoordinator;
 
 constexpr char kPsdctl[] = "tools/psdctl";
 
+// psdctl as the admin, against `c`, and then `args`.
+std::vector<std::string> PsdctlArgv(const InProcessCoordinator& c,
+                                    const std::vector<std::string>& args) {
+  const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
+  std::vector<std::string> argv = {kPsdctl,
+                                   "--coordinator",
+                                   c.address(),
+                                   "--tls-ca=" + admin.ca_file,
+                                   "--tls-cert=" + admin.cert_file,
+                                   "--tls-key=" + admin.key_file};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 testing::CommandResult Psdctl(const InProcessCoordinator& c, std::vector<std::string> args) {
-  args.insert(args.begin(), {kPsdctl, "--coordinator", c.address()});
-  return testing::RunCommand(args);
+  return testing::RunCommand(PsdctlArgv(c, args));
 }
 
 std::optional<Assignment> WaitForAction(FakeNode& node, const std::string& job,
@@ -62,7 +76,7 @@ TEST_CASE("psdctl wait follows a job through a recovery; status shows it") {
   spawn.stdout_path = dir + "/out";
   spawn.stderr_path = dir + "/err";
   auto wait =
-      testing::ChildProcess::Spawn({kPsdctl, "--coordinator", c.address(), "wait", id}, spawn);
+      testing::ChildProcess::Spawn(PsdctlArgv(c, {"wait", id}), spawn);
   REQUIRE(wait.ok());
   REQUIRE(testing::WaitUntil(
       [&] {

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/logging.h"
 #include "common/process_init.h"
+#include "common/tls_flags.h"
 #include "common/transport_flags.h"
 #include "node/node_agent.h"
 #include "node/node_flags.h"
@@ -41,13 +42,25 @@ namespace psd {
 namespace {
 
 int Run() {
-  // A gRPC server for the health service (probes); every other method is unimplemented.
+  absl::StatusOr<TlsOptions> tls = TlsOptionsFromFlags(PeerRole::kWorker);
+  if (!tls.ok()) {
+    spdlog::error("{}", tls.status());
+    return 2;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(*tls);
+  if (!credentials.ok()) {
+    spdlog::error("{}", credentials.status());
+    return 2;
+  }
+  // A gRPC server for the health service (probes, over the same mutual TLS: any certificate
+  // of the cluster's CA); every other method is unimplemented.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::CallbackGenericService unimplemented;
   grpc::ServerBuilder builder;
   builder.RegisterCallbackGenericService(&unimplemented);
   int port = 0;
-  builder.AddListeningPort(ListenAddressFromFlags(), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(ListenAddressFromFlags(), *credentials, &port);
   std::unique_ptr<grpc::Server> health = builder.BuildAndStart();
   if (health == nullptr || port == 0) {
     spdlog::error("cannot listen on {}", ListenAddressFromFlags());
@@ -62,12 +75,14 @@ int Run() {
     spdlog::error("{}", options.status());
     return 2;
   }
+  options->tls = *tls;
   WorkerNodeOptions node_options;
   node_options.cpu_threads = absl::GetFlag(FLAGS_threads);
   node_options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
   node_options.channels_per_server = absl::GetFlag(FLAGS_channels_per_server);
   node_options.retry_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_retry_deadline_ms));
   node_options.transport = TransportOptionsFromFlags();
+  node_options.tls = *tls;
   node_options.slowdown = absl::GetFlag(FLAGS_slowdown);
   node_options.max_data_file_bytes = absl::GetFlag(FLAGS_max_data_file_bytes);
   if (node_options.max_data_file_bytes <= 0) {

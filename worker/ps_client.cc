@@ -69,11 +69,14 @@ class PsClient::Impl {
     KeepFreedMemory();  // normally done by InitProcess() already (common/process_init.h)
     // Separate subchannel pools keep each channel on its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // Create() checked that the TLS options are usable.
+    const std::shared_ptr<grpc::ChannelCredentials> credentials =
+        *MakeChannelCredentials(options_.tls, PeerRole::kServer, &args);
     for (const std::string& address : servers_) {
       std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
       for (int i = 0; i < std::max(1, options_.channels_per_server); ++i) {
         stubs.push_back(std::make_unique<grpc::GenericStub>(
-            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+            grpc::CreateCustomChannel(address, credentials, args)));
       }
       stubs_.push_back(std::move(stubs));
     }
@@ -415,6 +418,10 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const Placement* plac
     return absl::InvalidArgumentError(absl::StrCat("placement has ", placement->num_servers(),
                                                    " servers but ", servers.size(),
                                                    " addresses were given"));
+  }
+  if (!options.tls.configured()) {
+    return absl::InvalidArgumentError(
+        "PsClient: tls not configured (a loaded TlsOptions, or TlsOptions::Insecure())");
   }
   return std::unique_ptr<PsClient>(
       new PsClient(std::make_unique<Impl>(placement, std::move(servers), std::move(options))));

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
+#include "common/tls_options.h"
 #include "common/transport_options.h"
 
 namespace psd {
@@ -43,6 +44,9 @@ class PsClient {
     int channels_per_server = 2;
     int64_t max_message_bytes = 256 << 20;  // overrides transport.max_message_bytes
     TransportOptions transport;             // HTTP/2 windows, frame and buffer sizes
+    // The worker's certificate (the servers accept rank `worker` only from the one the
+    // coordinator assigned it), or TlsOptions::Insecure(); must be set.
+    TlsOptions tls;
     // cluster.wire_dtype: fp16 — gradients go as IEEE half with error feedback (what one
     // step rounds away is added to the next step's gradient of the same tensor).
     bool fp16_gradients = false;

@@ -143,6 +143,7 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   session_options.client.retry_deadline = options_.retry_deadline;
   session_options.client.channels_per_server = options_.channels_per_server;
   session_options.client.transport = options_.transport;
+  session_options.client.tls = options_.tls;
   session_options.slowdown = options_.slowdown;
   session_options.start_step = a.resume_step();
   session_options.wait_for_others = [&]() -> absl::Status {

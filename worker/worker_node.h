@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls_options.h"
 #include "common/transport_options.h"
 #include "node/coordinator_link.h"
 #include "proto/coordinator.pb.h"
@@ -28,6 +29,7 @@ struct WorkerNodeOptions {
   int channels_per_server = 2;
   absl::Duration retry_deadline = absl::Seconds(60);
   TransportOptions transport;
+  TlsOptions tls;  // the worker's certificate, for the parameter servers
   double slowdown = 1.0;  // straggler drills: every step takes this many times as long
   // The most data bytes one IDX file may hold (psd-worker --max_data_file_bytes).
   int64_t max_data_file_bytes = kDefaultMaxIdxDataBytes;

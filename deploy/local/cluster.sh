@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local psd cluster: one coordinator, N servers and M workers in the background, with logs,
-# pid files and the command line of each daemon under the run directory.
+# pid files and the command line of each daemon under the run directory. Mutual TLS by default:
+# `up` makes the certificates (deploy/local/certs.sh) in RUN_DIR/certs.
 set -euo pipefail
 
 usage() {
@@ -31,6 +32,13 @@ options:
   --coordinator-flag F, --server-flag F, --worker-flag F
                   (up) pass flag F (e.g. --log_level=debug) to the coordinator, every server or
                   every worker (repeatable)
+  --insecure      (up) plaintext, no certificates: gives up authentication AND authorisation
+                  (every daemon logs a warning); for development only
+
+TLS: `up` runs certs.sh into RUN_DIR/certs (a CA; coordinator, server-I, worker-J, admin and
+viewer certificates; kept across runs) and gives each daemon its own. psdctl finds the admin
+certificate there by itself when PSD_RUN_DIR is set or it runs from the repository root with
+the default run directory; `up` prints the export lines otherwise.
 EOF
 }
 
@@ -40,6 +48,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
+insecure=0
 declare -A slowdown=()
 coordinator_flags=() server_flags=() worker_flags=()
 args=()
@@ -59,6 +68,7 @@ while [[ $# -gt 0 ]]; do
     --coordinator-flag) coordinator_flags+=("${2:?}"); shift 2 ;;
     --server-flag) server_flags+=("${2:?}"); shift 2 ;;
     --worker-flag) worker_flags+=("${2:?}"); shift 2 ;;
+    --insecure) insecure=1; shift ;;
     --slow-worker)
       [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
       slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
@@ -126,11 +136,21 @@ coordinator_addr() {
   cat "$run_dir/coordinator.addr"
 }
 
+# Whether the process just launched as NAME still runs (not gone, not a zombie). Unlike
+# live_pid it does not look for NAME's command line, which the forked shell has until it execs
+# the daemon: right after launch, that window made a live daemon look dead (a flaky start).
+started() {
+  local pid state
+  pid=$(<"$(pid_file "$1")") || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
 # Waits until daemon NAME has written its port file; fails early if it exits.
 wait_for_port() {
   local name=$1 deadline=$((SECONDS + 30))
   until [[ -s "$run_dir/ports/$name" ]]; do
-    live_pid "$name" >/dev/null || die "$name exited during start-up; the end of its log:
+    started "$name" || die "$name exited during start-up; the end of its log:
 $(tail -n 20 "$run_dir/logs/$name.log")"
     [[ $SECONDS -lt $deadline ]] || die "$name did not start in 30 s (see $run_dir/logs/$name.log)"
     sleep 0.1
@@ -139,6 +159,37 @@ $(tail -n 20 "$run_dir/logs/$name.log")"
 
 port_for() {
   [[ "$base_port" == 0 ]] && echo 0 || echo $((base_port + $1))
+}
+
+certs_dir() { echo "$run_dir/certs"; }
+
+# The TLS flags of daemon NAME (its own certificate), or --insecure.
+tls_flags() {
+  if [[ -f "$run_dir/insecure" ]]; then
+    echo "--insecure"
+    return
+  fi
+  local d
+  d=$(certs_dir)
+  printf '%s\n' "--tls_ca=$d/ca-bundle.crt" "--tls_cert=$d/$1.crt" "--tls_key=$d/$1.key"
+}
+
+# psdctl's TLS flags: the admin certificate, or --insecure.
+psdctl_tls() {
+  if [[ -f "$run_dir/insecure" ]]; then
+    echo "--insecure"
+    return
+  fi
+  local d
+  d=$(certs_dir)
+  printf '%s\n' "--tls-ca=$d/ca-bundle.crt" "--tls-cert=$d/admin.crt" "--tls-key=$d/admin.key"
+}
+
+# Runs psdctl against the cluster as its admin.
+psdctl_admin() {
+  local -a tls
+  mapfile -t tls < <(psdctl_tls)
+  "$(binary psdctl tools)" --coordinator="$(coordinator_addr)" "${tls[@]}" "$@"
 }
 
 cmd_up() {
@@ -162,28 +213,45 @@ cmd_up() {
   server=$(binary psd-server server)
   worker=$(binary psd-worker worker)
   psdctl=$(binary psdctl tools)
-  rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr"
+  rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr" \
+    "$run_dir/insecure"
   mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state}
+  local -a tls
+  local i
+  if [[ $insecure -eq 1 ]]; then
+    touch "$run_dir/insecure"
+    echo "cluster.sh: --insecure: plaintext, no authentication, no authorisation" >&2
+  else
+    local -a names=(coordinator:coordinator admin:admin viewer:viewer)
+    for ((i = 0; i < servers; i++)); do names+=("server-$i:server"); done
+    for ((i = 0; i < workers; i++)); do names+=("worker-$i:worker"); done
+    "$repo/deploy/local/certs.sh" --dir "$(certs_dir)" "${names[@]}" >/dev/null ||
+      die "certs.sh could not make the certificates in $(certs_dir)"
+  fi
 
+  mapfile -t tls < <(tls_flags coordinator)
   start_daemon coordinator "$coordinator" --bind=127.0.0.1 --port="$(port_for 0)" \
     --port_file="$run_dir/ports/coordinator" --state_dir="$run_dir/state" \
-    --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${coordinator_flags[@]}"
+    --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${tls[@]}" "${coordinator_flags[@]}"
   pin_port coordinator
   local addr="127.0.0.1:$(<"$run_dir/ports/coordinator")"
   echo "$addr" >"$run_dir/coordinator.addr"
 
   local i f
   for ((i = 0; i < servers; i++)); do
+    mapfile -t tls < <(tls_flags "server-$i")
     start_daemon "server-$i" "$server" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + i)))" \
       --port_file="$run_dir/ports/server-$i" --node_id_file="$run_dir/ids/server-$i" \
-      --preferred_rank="$i" "${server_flags[@]}"
+      --preferred_rank="$i" "${tls[@]}" "${server_flags[@]}"
   done
   for ((i = 0; i < workers; i++)); do
+    mapfile -t tls < <(tls_flags "worker-$i")
     start_daemon "worker-$i" "$worker" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + servers + i)))" \
       --port_file="$run_dir/ports/worker-$i" --node_id_file="$run_dir/ids/worker-$i" \
-      --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}" "${worker_flags[@]}"
+      --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}" "${tls[@]}" \
+      "${worker_flags[@]}"
   done
 
   for f in "$run_dir"/cmds/*; do pin_port "$(basename "$f")"; done
@@ -191,7 +259,7 @@ cmd_up() {
   # Registered means: listed by the coordinator and not dead.
   local deadline=$((SECONDS + 60)) listed=""
   while true; do
-    listed=$("$psdctl" --coordinator="$addr" nodes 2>/dev/null || true)
+    listed=$(psdctl_admin nodes 2>/dev/null || true)
     local s w
     s=$(awk '$2 == "server" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
     w=$(awk '$2 == "worker" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
@@ -213,6 +281,13 @@ $(tail -n 20 "$run_dir/logs/$name.log")"
   fi
   echo "cluster up: coordinator $addr, $servers servers, $workers workers (run dir $run_dir)"
   echo "use: export PSD_COORDINATOR=$addr"
+  if [[ $insecure -eq 1 ]]; then
+    echo "     export PSD_INSECURE=1"
+  else
+    local d
+    d=$(certs_dir)
+    echo "     export PSD_TLS_CA=$d/ca-bundle.crt PSD_TLS_CERT=$d/admin.crt PSD_TLS_KEY=$d/admin.key"
+  fi
 }
 
 stop_pids() {
@@ -271,7 +346,7 @@ cmd_status() {
     fi
   done
   if [[ -f "$run_dir/coordinator.addr" ]]; then
-    "$(binary psdctl tools)" --coordinator="$(coordinator_addr)" nodes || true
+    psdctl_admin nodes || true
   fi
 }
 

@@ -35,6 +35,12 @@ options:
                    (default: this repository's bazel-bin); the hosts need psd's runtime
                    libraries (Debian 12: deploy/local/install_deps.sh)
   --installed B    do not copy: the binaries are already installed in B on every host
+  --insecure       plaintext, no certificates: gives up authentication AND authorisation
+
+TLS (the default): `up` makes the certificates with deploy/local/certs.sh in RUN_DIR/certs (a
+CA, one certificate per daemon named after it, admin and viewer) and copies to each host's
+REMOTE_DIR/certs the CA bundle and the certificates of the daemons that run there (and the
+admin's to the coordinator's host, for `status`). Run psdctl with RUN_DIR/certs/admin.*.
 USAGE
 }
 
@@ -44,7 +50,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/hosts}
 remote_dir=/tmp/psd-hosts
 remote="ssh -o BatchMode=yes {host}"
-bin_dir="" installed=""
+bin_dir="" installed="" insecure=0
 args=()
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
 command=$1
@@ -56,6 +62,7 @@ while [[ $# -gt 0 ]]; do
     --remote) remote=${2:?--remote needs a value}; shift 2 ;;
     --bin-dir) bin_dir=${2:?--bin-dir needs a value}; shift 2 ;;
     --installed) installed=${2:?--installed needs a value}; shift 2 ;;
+    --insecure) insecure=1; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) args+=("$1"); shift ;;
@@ -121,6 +128,16 @@ parse_hosts() {
   done <"$file"
   [[ -s "$run_dir/daemons.new" ]] || die "$file: no daemons"
   [[ $servers -ge 1 && $workers -ge 1 ]] || die "$file: need at least one server and one worker"
+}
+
+# psdctl's TLS flags on the coordinator's host (the admin certificate copied there).
+remote_psdctl_tls() {
+  if [[ "${insecure:-0}" == 1 ]]; then
+    echo --insecure
+  else
+    printf '%s\n' "--tls-ca=$remote_dir/certs/ca-bundle.crt" \
+      "--tls-cert=$remote_dir/certs/admin.crt" "--tls-key=$remote_dir/certs/admin.key"
+  fi
 }
 
 local_binary() {
@@ -194,8 +211,8 @@ cmd_up() {
   fi
   parse_hosts "$hosts_file"
   local remote_bin=${installed:-$remote_dir/bin}
-  printf 'remote=%q\nremote_dir=%q\nremote_bin=%q\n' "$remote" "$remote_dir" "$remote_bin" \
-    >"$run_dir/settings"
+  printf 'remote=%q\nremote_dir=%q\nremote_bin=%q\ninsecure=%q\n' "$remote" "$remote_dir" \
+    "$remote_bin" "$insecure" >"$run_dir/settings"
 
   local -a hosts
   mapfile -t hosts < <(awk '{print $3}' "$run_dir/daemons.new" | awk '!seen[$0]++')
@@ -217,6 +234,26 @@ cmd_up() {
     done
     echo "hosts.sh: copied the binaries to $remote_bin on ${#hosts[@]} hosts"
   fi
+  local coordinator_host
+  coordinator_host=$(awk '$2 == "coordinator" {print $3}' "$run_dir/daemons.new")
+  if [[ $insecure -eq 0 ]]; then
+    local -a specs=(admin:admin viewer:viewer) mine
+    local n r
+    while read -r n r _; do specs+=("$n:$r"); done <"$run_dir/daemons.new"
+    "$repo/deploy/local/certs.sh" --dir "$run_dir/certs" "${specs[@]}" >/dev/null ||
+      die "certs.sh could not make the certificates in $run_dir/certs"
+    for host in "${hosts[@]}"; do
+      mine=(ca-bundle.crt)
+      while read -r n r h _; do
+        if [[ "$h" == "$host" ]]; then mine+=("$n.crt" "$n.key"); fi
+      done <"$run_dir/daemons.new"
+      if [[ "$host" == "$coordinator_host" ]]; then mine+=(admin.crt admin.key); fi
+      on "$host" mkdir -p -m 0700 "$remote_dir/certs" </dev/null || die "cannot reach $host through: $remote"
+      tar -c -C "$run_dir/certs" "${mine[@]}" | on "$host" tar -x -p -C "$remote_dir/certs" ||
+        die "copying the certificates to $host failed"
+    done
+    echo "hosts.sh: certificates in $run_dir/certs; each host has its daemons' in $remote_dir/certs"
+  fi
 
   # From here on daemons run: `down` finds them through this file.
   mv "$run_dir/daemons.new" "$run_dir/daemons"
@@ -225,6 +262,12 @@ cmd_up() {
   while read -r name role host port extra_line; do
     read -r -a extra <<<"${extra_line:-}"
     cmd=(--bind=0.0.0.0 "--port=$port" "--port_file=$remote_dir/ports/$name")
+    if [[ $insecure -eq 1 ]]; then
+      cmd+=(--insecure)
+    else
+      cmd+=("--tls_ca=$remote_dir/certs/ca-bundle.crt" "--tls_cert=$remote_dir/certs/$name.crt"
+        "--tls_key=$remote_dir/certs/$name.key")
+    fi
     case "$role" in
       coordinator)
         cmd=("$remote_bin/psd-coordinator" "${cmd[@]}" "--state_dir=$remote_dir/state") ;;
@@ -245,10 +288,10 @@ cmd_up() {
   local servers workers deadline=$((SECONDS + 60)) listed s w
   servers=$(awk '$2 == "server"' "$run_dir/daemons" | wc -l)
   workers=$(awk '$2 == "worker"' "$run_dir/daemons" | wc -l)
-  local coordinator_host
-  coordinator_host=$(awk '$2 == "coordinator" {print $3}' "$run_dir/daemons")
+  local -a tls
+  mapfile -t tls < <(remote_psdctl_tls)
   while true; do
-    listed=$(on "$coordinator_host" "$remote_bin/psdctl" "--coordinator=$addr" nodes </dev/null 2>/dev/null || true)
+    listed=$(on "$coordinator_host" "$remote_bin/psdctl" "--coordinator=$addr" "${tls[@]}" nodes </dev/null 2>/dev/null || true)
     s=$(awk '$2 == "server" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
     w=$(awk '$2 == "worker" && ($4 == "idle" || $4 == "busy")' <<<"$listed" | wc -l)
     [[ $s -ge $servers && $w -ge $workers ]] && break
@@ -256,7 +299,11 @@ cmd_up() {
     sleep 0.5
   done
   echo "cluster up: coordinator $addr, $servers servers, $workers workers"
-  echo "use: $remote_bin/psdctl --coordinator=$addr ... (on a host that reaches $addr)"
+  if [[ $insecure -eq 1 ]]; then
+    echo "use: psdctl --coordinator=$addr --insecure ... (on a host that reaches $addr)"
+  else
+    echo "use: psdctl --coordinator=$addr --tls-ca=$run_dir/certs/ca-bundle.crt --tls-cert=$run_dir/certs/admin.crt --tls-key=$run_dir/certs/admin.key ..."
+  fi
 }
 
 cmd_down() {
@@ -289,8 +336,10 @@ cmd_status() {
       printf '%-14s %-22s stopped\n' "$name" "$host"
     fi
   done <"$run_dir/daemons"
-  on "$coordinator_host" "$remote_bin/psdctl" "--coordinator=$(<"$run_dir/coordinator.addr")" nodes \
-    </dev/null || true
+  local -a tls
+  mapfile -t tls < <(remote_psdctl_tls)
+  on "$coordinator_host" "$remote_bin/psdctl" "--coordinator=$(<"$run_dir/coordinator.addr")" \
+    "${tls[@]}" nodes </dev/null || true
 }
 
 cmd_logs() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds psd, starts a local cluster
 # (coordinator, 2 servers, 2 workers), trains examples/fashion_mnist_mlp.yaml on it, prints
-# the result, and takes the cluster down again (also when interrupted).
+# the result, and takes the cluster down again (also when interrupted). The cluster runs with
+# mutual TLS: cluster.sh makes the certificates, and psdctl finds the admin's in
+# $PSD_RUN_DIR/certs.
 # Usage: deploy/local/quickstart.sh [JOB_FILE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,7 @@ trap 'exit 130' INT TERM
 
 deploy/local/cluster.sh up --servers 2 --workers 2 --base-port 0 --run-dir "$run_dir"
 export PSD_COORDINATOR=$(<"$run_dir/coordinator.addr")
+export PSD_RUN_DIR=$run_dir  # psdctl uses the admin certificate in $PSD_RUN_DIR/certs
 # The last line is "job <id> succeeded: test_accuracy=<x> wall_s=<y>" (or "failed: <reason>").
 bazel-bin/tools/psdctl validate "$job"
 bazel-bin/tools/psdctl submit "$job" --wait

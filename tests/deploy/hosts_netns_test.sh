@@ -116,7 +116,10 @@ cluster:
   workers: 2
   device: cpu
 JOB
+# As the admin, with the certificate hosts.sh made in its run directory.
 if timeout 180 ip netns exec "$ns_b" "$work/remote/bin/psdctl" --coordinator=192.0.2.1:7070 \
+    --tls-ca="$work/run/certs/ca-bundle.crt" --tls-cert="$work/run/certs/admin.crt" \
+    --tls-key="$work/run/certs/admin.key" \
     submit "$work/job.yaml" --wait >"$work/job.out" 2>&1 &&
    grep -q '^job hosts-netns-1 succeeded: ' "$work/job.out"; then
   pass "job trained across the two hosts: $(grep '^job hosts-netns-1 succeeded' "$work/job.out")"
