@@ -194,8 +194,8 @@ absl::StatusOr<TlsOptions> LoadTls(const std::string& ca_file, const std::string
                  labels.cert, cert_file, static_cast<int64_t>(left / absl::Hours(24)));
   }
   struct stat st;
-  if (stat(key_file.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
-    spdlog::warn("TLS: {} {} is readable by others (mode {:o}); chmod 600 it", labels.key,
+  if (stat(key_file.c_str(), &st) == 0 && (st.st_mode & 0007) != 0) {
+    spdlog::warn("TLS: {} {} is open to every user (mode {:o}); chmod 600 it", labels.key,
                  key_file, st.st_mode & 0777);
   }
   return tls;

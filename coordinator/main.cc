@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/command_line.h"
 #include "common/daemon.h"
+#include "common/health_port.h"
 #include "common/logging.h"
 #include "common/process_init.h"
 #include "common/tls_flags.h"
@@ -165,6 +166,13 @@ int Run() {
     spdlog::error("cannot listen on {}", address);
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> health =
+      StartHealthPortFromFlags(absl::GetFlag(FLAGS_bind));
+  if (!health.ok()) {
+    spdlog::error("{}", std::string(health.status().message()));
+    server->Shutdown();
+    return 1;
+  }
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     if (absl::Status s = WritePortFile(port_file, port); !s.ok()) {
       spdlog::error("{}", std::string(s.message()));
@@ -184,6 +192,7 @@ int Run() {
   const int signal = WaitForShutdownSignal();
   spdlog::info("signal {}: shutting down", strsignal(signal));
 
+  if (*health != nullptr) (*health)->Shutdown();
   (*manager)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));

@@ -23,6 +23,8 @@ std::string ListenAddressFromFlags() {
   return absl::StrCat(absl::GetFlag(FLAGS_bind), ":", absl::GetFlag(FLAGS_port));
 }
 
+std::string BindHostFromFlags() { return absl::GetFlag(FLAGS_bind); }
+
 absl::Status PublishPort(int bound_port) {
   return WritePortFile(absl::GetFlag(FLAGS_port_file), bound_port);
 }

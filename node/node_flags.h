@@ -13,6 +13,8 @@ namespace psd {
 
 // "--bind:--port", the address the daemon's gRPC server listens on.
 std::string ListenAddressFromFlags();
+// --bind alone (for the plaintext health port, common/health_port.h).
+std::string BindHostFromFlags();
 
 // Writes the port the daemon is bound to into --port_file, when that is set.
 absl::Status PublishPort(int bound_port);

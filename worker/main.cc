@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "common/command_line.h"
 #include "common/daemon.h"
+#include "common/health_port.h"
 #include "common/log.h"
 #include "common/logging.h"
 #include "common/process_init.h"
@@ -66,6 +67,12 @@ int Run() {
     spdlog::error("cannot listen on {}", ListenAddressFromFlags());
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> health_port =
+      StartHealthPortFromFlags(BindHostFromFlags());
+  if (!health_port.ok()) {
+    spdlog::error("{}", health_port.status());
+    return 1;
+  }
   if (absl::Status s = PublishPort(port); !s.ok()) {
     spdlog::error("{}", s);
     return 1;
@@ -110,6 +117,7 @@ int Run() {
   worker.Leave();
   worker.StopJob();
   (*agent)->Stop();
+  if (*health_port != nullptr) (*health_port)->Shutdown();
   health->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   spdlog::info("stopped");
   return 0;

@@ -39,14 +39,15 @@ wait_for_coordinator() {
   done
 }
 
-# psdctl flags that say where the coordinator is, for the wait above.
+# psdctl flags that say where the coordinator is and how to talk to it (TLS), for the wait
+# above.
 coordinator_flags() {
-  local arg next=0
+  local arg next=""
   for arg in "$@"; do
-    if [[ $next -eq 1 ]]; then printf '%s\n' "--coordinator=$arg"; next=0; continue; fi
+    if [[ -n $next ]]; then printf '%s\n' "$next=$arg"; next=""; continue; fi
     case "$arg" in
-      --coordinator=*) printf '%s\n' "$arg" ;;
-      --coordinator) next=1 ;;
+      --coordinator=*|--tls-ca=*|--tls-cert=*|--tls-key=*|--insecure) printf '%s\n' "$arg" ;;
+      --coordinator|--tls-ca|--tls-cert|--tls-key) next=$arg ;;
     esac
   done
 }

@@ -115,9 +115,11 @@ for role in coordinator server worker psdctl; do
   fi
 done
 
-# The daemons, on loopback ports they pick themselves.
-run coordinator "$image" coordinator --bind=127.0.0.1 --port=0 --port_file=/out/coordinator.port \
-  --state_dir=/var/lib/psd/state
+# The daemons, on loopback ports they pick themselves, plaintext (--insecure): this test is about
+# the image; mutual TLS is tested by //tests:authz_test and the e2e tests, and the Kubernetes
+# manifests' use of it by //tests/deploy:k8s_manifests_test.
+run coordinator "$image" coordinator --insecure --bind=127.0.0.1 --port=0 \
+  --port_file=/out/coordinator.port --state_dir=/var/lib/psd/state
 if cport=$(port_of coordinator) && h=$(healthy "$cport"); then
   pass "coordinator answers gRPC health: $h"
 else
@@ -128,7 +130,7 @@ coordinator=127.0.0.1:$cport
 for role in server worker; do
   extra=() volume=()
   [[ $role == worker ]] && extra=(--threads=1) volume=(-v "$dataset:/data:ro")
-  run "$role" "${volume[@]}" "$image" "$role" --coordinator="$coordinator" --bind=127.0.0.1 --port=0 \
+  run "$role" "${volume[@]}" "$image" "$role" --insecure --coordinator="$coordinator" --bind=127.0.0.1 --port=0 \
     --port_file="/out/$role.port" --advertise_host=127.0.0.1 "${extra[@]}"
   if p=$(port_of "$role") && h=$(healthy "$p"); then
     pass "$role answers gRPC health: $h"
@@ -139,7 +141,7 @@ done
 
 # A second worker that leaves after its job (what the Kubernetes worker Job relies on), and a
 # job on both workers with the data mounted read-only, as in the pods.
-run worker1 -e PSD_EXIT_AFTER_JOB=1 -v "$dataset:/data:ro" "$image" worker \
+run worker1 -e PSD_EXIT_AFTER_JOB=1 -v "$dataset:/data:ro" "$image" worker --insecure \
   --coordinator="$coordinator" --bind=127.0.0.1 --port=0 --port_file=/out/worker1.port \
   --advertise_host=127.0.0.1 --threads=1
 cat >"$work/job.yaml" <<'JOB'
@@ -157,7 +159,7 @@ if [[ ! -r "$dataset/train-images-idx3-ubyte.gz" ]]; then
   skip "job in containers" "no $dataset (Debian package dataset-fashion-mnist)"
 elif port_of worker1 >/dev/null &&
    once submit 120 -v "$work:/out:ro" -e PSD_WAIT_FOR_COORDINATOR=30 \
-     "$image" psdctl --coordinator="$coordinator" submit /out/job.yaml --wait >"$work/job.out" 2>&1; then
+     "$image" psdctl --insecure --coordinator="$coordinator" submit /out/job.yaml --wait >"$work/job.out" 2>&1; then
   pass "job in containers: $(tail -n 1 "$work/job.out")"
   rc=$(timeout 60 podman wait "psdtest-$$-worker1" 2>/dev/null || echo timeout)
   if [[ "$rc" == 0 ]] && podman container inspect --format '{{.State.Running}}' "psdtest-$$-worker" | grep -qx true; then

@@ -45,8 +45,15 @@ mkdir -p "$work/validator"
 cp "$repo"/tests/deploy/validator/*.mjs "$work/validator/"
 ln -s "$deps/node_modules" "$work/validator/node_modules"
 
-# Copies of the manifests (runfiles are symlinks, which kustomize's load restrictions refuse).
+# Copies of the manifests (runfiles are symlinks, which kustomize's load restrictions refuse),
+# with the certificates their Secrets are generated from, made as a user makes them.
 cp -rL "$repo/deploy/k8s" "$work/k8s"
+rm -rf "$work/k8s/base/tls"
+if "$repo/deploy/k8s/tls.sh" --dir "$work/k8s/base/tls" >"$work/tls.out" 2>&1; then
+  pass "certificates for the Secrets (deploy/k8s/tls.sh)"
+else
+  fail "certificates for the Secrets" "$(cat "$work/tls.out")"
+fi
 
 # validate NAME FILE [yes|no]: the three checks of one rendering (the last argument: whether
 # workers must ask for GPUs); writes their output to NAME.out.

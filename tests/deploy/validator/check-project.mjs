@@ -121,8 +121,10 @@ for (const w of workloads) {
   }
 }
 
-// 5. psd's daemons: bind 0.0.0.0, --port is a containerPort, gRPC probes on it, resources,
-//    grace periods, a reachable --coordinator and the pod's stable DNS name as --advertise_host.
+// 5. psd's daemons: bind 0.0.0.0, --port is a containerPort, gRPC probes on it (or on the
+//    plaintext --health_port, when the daemon has one: kubelet's probes cannot do mutual TLS),
+//    resources, grace periods, a reachable --coordinator and the pod's stable DNS name as
+//    --advertise_host.
 const DAEMONS = ["coordinator", "server", "worker"];
 for (const w of workloads) {
   const spec = w.spec.template.spec;
@@ -135,10 +137,18 @@ for (const w of workloads) {
     check(flag(c, "bind") === "0.0.0.0", `${id(w)}: ${role(c)} must bind 0.0.0.0 in a pod, got --bind=${flag(c, "bind")}`);
     const port = Number(flag(c, "port"));
     check(containerPort(c, port), `${id(w)}: --port=${flag(c, "port")} is not a containerPort of ${c.name}`);
+    const health = flag(c, "health_port");
+    if (health !== undefined) {
+      check(containerPort(c, Number(health)), `${id(w)}: --health_port=${health} is not a containerPort of ${c.name}`);
+    }
     for (const probe of ["readinessProbe", "livenessProbe"]) {
       const p = c[probe];
       if (!check(p?.grpc, `${id(w)}: container ${c.name}: no gRPC ${probe}`)) continue;
-      check(p.grpc.port === port, `${id(w)}: ${probe} checks port ${p.grpc.port}, the daemon listens on --port=${port}`);
+      if (health !== undefined) {
+        check(p.grpc.port === Number(health), `${id(w)}: ${probe} checks port ${p.grpc.port}, the daemon serves health on --health_port=${health}`);
+      } else {
+        check(p.grpc.port === port, `${id(w)}: ${probe} checks port ${p.grpc.port}, the daemon listens on --port=${port}`);
+      }
     }
     if (role(c) !== "coordinator") {
       const target = flag(c, "coordinator") ?? "";
@@ -155,6 +165,26 @@ for (const w of workloads) {
         ? new RegExp(`^\\$\\(POD_NAME\\)\\.${w.spec.serviceName}\\.\\$\\(POD_NAMESPACE\\)\\.svc$`)
         : new RegExp(`^${w.metadata.name}-\\$\\([A-Z_]+\\)\\.${spec.subdomain}\\.\\$\\(POD_NAMESPACE\\)\\.svc$`);
       check(expected.test(advertise), `${id(w)}: --advertise_host=${advertise} is not the pod's stable DNS name (${expected.source})`);
+    }
+  }
+}
+
+// 5b. Mutual TLS: no psd program runs --insecure; each takes its CA bundle, certificate and key
+//     (daemons: --tls_ca/--tls_cert/--tls_key; psdctl: those flags as --tls-*, or $PSD_TLS_*)
+//     from a mounted Secret that exists.
+for (const w of workloads) {
+  const spec = w.spec.template.spec;
+  for (const c of spec.containers) {
+    const r = role(c);
+    if (!DAEMONS.includes(r) && r !== "psdctl") continue;
+    check(!(c.args ?? []).includes("--insecure"), `${id(w)}: ${r} runs --insecure (plaintext, no authentication or authorisation)`);
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+    for (const [daemonFlag, ctlFlag, envName] of [["tls_ca", "tls-ca", "PSD_TLS_CA"], ["tls_cert", "tls-cert", "PSD_TLS_CERT"], ["tls_key", "tls-key", "PSD_TLS_KEY"]]) {
+      const path = r === "psdctl" ? (flag(c, ctlFlag) ?? env[envName]) : flag(c, daemonFlag);
+      if (!check(path, `${id(w)}: ${r} has no ${r === "psdctl" ? `--${ctlFlag} or ${envName}` : `--${daemonFlag}`} (mutual TLS)`)) continue;
+      const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath}/`));
+      const volume = mount && (spec.volumes ?? []).find((v) => v.name === mount.name);
+      check(volume?.secret?.secretName, `${id(w)}: ${r}'s ${path} is not on a mounted Secret`);
     }
   }
 }

@@ -61,6 +61,14 @@ export const MUTATIONS = {
       cm.data["job.yaml"] = cm.data["job.yaml"].replace(/batch_size: \d+/, "batch_size: 0");
     },
   },
+  "insecure": {
+    what: "the coordinator runs --insecure instead of with its certificate",
+    expect: "coordinator runs --insecure",
+    apply: (d) => {
+      const c = container(byKind(d, "Deployment"));
+      c.args = c.args.filter((a) => !a.startsWith("--tls_")).concat(["--insecure"]);
+    },
+  },
   "bind-loopback": {
     what: "the server binds 127.0.0.1 in its pod",
     expect: "must bind 0.0.0.0",
