@@ -435,7 +435,9 @@ std::string UnknownFieldReason(absl::string_view section, absl::string_view name
   std::vector<std::string> elsewhere;
   for (const std::string& path : AllFieldPaths()) {
     const size_t dot = path.rfind('.');
-    const absl::string_view leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+    // A view into `path` itself: `path.substr()` would be a temporary, gone after this line.
+    const absl::string_view leaf =
+        absl::string_view(path).substr(dot == std::string::npos ? 0 : dot + 1);
     if (leaf == name && path != JoinPath(section, name)) elsewhere.push_back(path);
   }
   if (elsewhere.size() == 1) {
