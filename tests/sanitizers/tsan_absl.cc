@@ -45,8 +45,8 @@ namespace {
 template <typename Fn>
 Fn Real(const char* rest, bool konst = false) {
   const char* ns = PSD_TSAN_STR(ABSL_OPTION_INLINE_NAMESPACE_NAME);
-  const std::string name = std::string(konst ? "_ZNK4absl" : "_ZN4absl") +
-                           std::to_string(std::strlen(ns)) + ns + rest;
+  const std::string name =
+      std::string(konst ? "_ZNK4absl" : "_ZN4absl") + std::to_string(std::strlen(ns)) + ns + rest;
   void* fn = dlsym(RTLD_NEXT, name.c_str());
   if (fn == nullptr) {
     std::fprintf(stderr, "tests/sanitizers/tsan_absl.cc: %s not found in Abseil: %s\n",
@@ -131,14 +131,14 @@ void Mutex::ReaderUnlock() {
 }
 
 void Mutex::LockWhen(const Condition& cond) {
-  static const auto real = Real<void (*)(Mutex*, const Condition&)>(
-      "5Mutex8LockWhenERKNS0_9ConditionE");
+  static const auto real =
+      Real<void (*)(Mutex*, const Condition&)>("5Mutex8LockWhenERKNS0_9ConditionE");
   Locked(this, 0, [&] { return real(this, cond), true; });
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
-  static const auto real = Real<void (*)(Mutex*, const Condition&)>(
-      "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  static const auto real =
+      Real<void (*)(Mutex*, const Condition&)>("5Mutex14ReaderLockWhenERKNS0_9ConditionE");
   Locked(this, kRead, [&] { return real(this, cond), true; });
 }
 
