@@ -9,14 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -28,9 +25,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/file_util.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "common/tls_options.h"
+#include "common/utf8.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "tools/model_eval.h"
 #include "tools/psdctl_args.h"
@@ -143,13 +142,19 @@ class Client {
   // Prints the error and returns the exit code for it.
   int Fail(const grpc::Status& status) const {
     if (Unreachable(status)) {
+      const std::string why = status.error_message().empty()
+                                  ? (status.error_code() == grpc::StatusCode::UNAVAILABLE
+                                         ? "unavailable"
+                                         : "deadline exceeded")
+                                  : status.error_message();
       std::fprintf(stderr, "psdctl: cannot reach coordinator at %s: %s%s\n", address_.c_str(),
-                   status.error_message().c_str(),
+                   why.c_str(),
                    insecure_ ? " (--insecure talks plaintext: does the coordinator run with TLS?)"
                              : "");
       return kExitUnreachable;
     }
-    std::fprintf(stderr, "psdctl: %s\n", status.error_message().c_str());
+    std::fprintf(stderr, "%s\n",
+                 FailureLine(status.error_code(), status.error_message(), address_).c_str());
     return kExitFailed;
   }
 
@@ -315,18 +320,25 @@ int RunValidate(const Invocation& inv) {
 }
 
 int RunSubmit(const Invocation& inv) {
-  const std::string& path = inv.args[0];
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "psdctl: cannot read %s: %s\n", path.c_str(), std::strerror(errno));
+  // The coordinator checks the spec (its encoding too: spec_yaml is bytes on the wire); the
+  // other fields are proto strings, which must be UTF-8 or gRPC refuses the whole request.
+  const std::string path = Utf8Escape(inv.args[0]);
+  absl::StatusOr<std::string> text = ReadRegularFile(inv.args[0], kDefaultMaxSpecBytes);
+  if (!text.ok()) {
+    std::fprintf(stderr, "psdctl: %s\n", Utf8Escape(text.status().message()).c_str());
     return kExitFailed;
   }
-  std::stringstream text;
-  text << in.rdbuf();
   SubmitJobRequest request;
-  request.set_spec_yaml(text.str());
+  request.set_spec_yaml(*std::move(text));
   request.set_source_name(path);
-  if (std::optional<std::string> dir = inv.String("resume-from")) request.set_resume_from(*dir);
+  if (std::optional<std::string> dir = inv.String("resume-from")) {
+    if (FirstInvalidUtf8(*dir) != absl::string_view::npos) {
+      std::fprintf(stderr, "psdctl: --resume-from: not valid UTF-8: %s\n",
+                   Utf8Escape(*dir).c_str());
+      return kExitFailed;
+    }
+    request.set_resume_from(*dir);
+  }
   Client client(inv);
   SubmitJobResponse response;
   const grpc::Status status = client.Call(&Coordinator::Stub::SubmitJob, request, &response);
@@ -439,7 +451,19 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s", psdctl::GeneralHelp(table).c_str());
     return kExitUsage;
   }
-  switch (inv->command->id) {
+  // Job ids travel in proto strings, and gRPC refuses a request whose strings are not UTF-8.
+  const CommandId id = inv->command->id;
+  if (id == CommandId::kStatus || id == CommandId::kCancel || id == CommandId::kWait ||
+      id == CommandId::kCheckpoint) {
+    for (const std::string& arg : inv->args) {
+      if (FirstInvalidUtf8(arg) != absl::string_view::npos) {
+        std::fprintf(stderr, "psdctl: job id \"%s\" is not valid UTF-8\n",
+                     Utf8Escape(arg).c_str());
+        return kExitUsage;
+      }
+    }
+  }
+  switch (id) {
     case CommandId::kValidate:
       return RunValidate(*inv);
     case CommandId::kSubmit:

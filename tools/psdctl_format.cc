@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -63,6 +65,15 @@ bool IsFinished(JobState state) {
 
 bool IsRecovering(const JobInfo& job) {
   return job.state() == JOB_RUNNING && absl::StartsWith(job.reason(), "recovering: ");
+}
+
+std::string FailureLine(int code, absl::string_view message, absl::string_view address) {
+  if (!absl::StripAsciiWhitespace(message).empty()) return absl::StrCat("psdctl: ", message);
+  const absl::StatusCode status = static_cast<absl::StatusCode>(code);  // gRPC's codes
+  return absl::StrCat(
+      "psdctl: the coordinator at ", address, " answered ", absl::StatusCodeToString(status),
+      " without a message",
+      status == absl::StatusCode::kInternal ? " (a request it could not read?)" : "");
 }
 
 std::string ShortDuration(double seconds) {

@@ -4,11 +4,17 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.pb.h"
 #include "proto/names.h"
 
 namespace psd {
+
+// The line psdctl prints for a call that failed with gRPC status `code` and `message`:
+// "psdctl: MESSAGE", or, when the status carries no message, a line that names the code and the
+// coordinator at `address`; never an empty "psdctl: ".
+std::string FailureLine(int code, absl::string_view message, absl::string_view address);
 
 // "45s", "3m12s", "1h02m".
 std::string ShortDuration(double seconds);

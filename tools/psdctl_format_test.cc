@@ -135,5 +135,18 @@ TEST_CASE("a recovering job shows why it is paused") {
   CHECK_FALSE(IsRecovering(job));
 }
 
+TEST_CASE("a failed call's line is never an empty \"psdctl: \"") {
+  CHECK(FailureLine(3, "job.yaml:2: name: required", "127.0.0.1:7070") ==
+        "psdctl: job.yaml:2: name: required");
+  // gRPC answers a request it cannot parse (a string field that is not UTF-8) with INTERNAL
+  // and no message.
+  CHECK(FailureLine(13, "", "127.0.0.1:7070") ==
+        "psdctl: the coordinator at 127.0.0.1:7070 answered INTERNAL without a message (a "
+        "request it could not read?)");
+  CHECK(FailureLine(7, "  ", "c:1") ==
+        "psdctl: the coordinator at c:1 answered "
+        "PERMISSION_DENIED without a message");
+}
+
 }  // namespace
 }  // namespace psd
