@@ -65,7 +65,7 @@ std::string Utf16(const std::string& text) {
   return out;
 }
 
-TEST_CASE("psdctl validate refuses FIFOs at once, as the job file or a data file") {
+TEST_CASE("psdctl validate and eval refuse FIFOs at once") {
   const std::string dir = testing::MakeTempDir("psdctl-input");
   const std::string fifo = dir + "/fifo";
   REQUIRE(testing::MakeFifo(fifo));
@@ -84,6 +84,11 @@ TEST_CASE("psdctl validate refuses FIFOs at once, as the job file or a data file
   r = Validate(job);
   CHECK_FALSE(r.timed_out);
   CHECK(r.err == job + ":6: data.train_images: not a regular file: " + fifo + " (a FIFO)\n");
+
+  // eval reads a model file and data files the same way.
+  r = testing::RunCommand({kPsdctl, "eval", fifo}, kQuick);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.err == "psdctl: not a regular file: " + fifo + " (a FIFO)\n");
 }
 
 TEST_CASE("psdctl validate names UTF-16 and bytes that are not UTF-8") {
