@@ -42,8 +42,8 @@ const char* PeerRoleName(PeerRole role) {
 }
 
 std::optional<PeerRole> ParsePeerRole(absl::string_view name) {
-  for (PeerRole r : {PeerRole::kCoordinator, PeerRole::kServer, PeerRole::kWorker,
-                     PeerRole::kAdmin, PeerRole::kViewer}) {
+  for (PeerRole r : {PeerRole::kCoordinator, PeerRole::kServer, PeerRole::kWorker, PeerRole::kAdmin,
+                     PeerRole::kViewer}) {
     if (name == PeerRoleName(r)) return r;
   }
   return std::nullopt;
@@ -51,7 +51,9 @@ std::optional<PeerRole> ParsePeerRole(absl::string_view name) {
 
 std::string RoleUri(PeerRole role) { return absl::StrCat(kRoleUriPrefix, PeerRoleName(role)); }
 
-std::string RoleHostName(PeerRole role) { return absl::StrCat(PeerRoleName(role), ".psd.internal"); }
+std::string RoleHostName(PeerRole role) {
+  return absl::StrCat(PeerRoleName(role), ".psd.internal");
+}
 
 std::string Describe(const PeerIdentity& peer) {
   return absl::StrCat(PeerRoleName(peer.role), " '", peer.name, "'");

@@ -18,35 +18,53 @@ constexpr char kNodeOwn[] =
 
 const std::vector<RpcRule>* MakePolicy() {
   return new std::vector<RpcRule>{
-      {RpcMethod::kRegisterNode, "psd.Coordinator/RegisterNode", {R::kServer, R::kWorker},
+      {RpcMethod::kRegisterNode,
+       "psd.Coordinator/RegisterNode",
+       {R::kServer, R::kWorker},
        "node.role is the certificate's role; a node id registered by another certificate is "
        "refused"},
       {RpcMethod::kHeartbeat, "psd.Coordinator/Heartbeat", {R::kServer, R::kWorker}, kNodeOwn},
       {RpcMethod::kListNodes, "psd.Coordinator/ListNodes", {R::kAdmin, R::kViewer}, ""},
-      {RpcMethod::kWatchAssignments, "psd.Coordinator/WatchAssignments", {R::kServer, R::kWorker},
+      {RpcMethod::kWatchAssignments,
+       "psd.Coordinator/WatchAssignments",
+       {R::kServer, R::kWorker},
        kNodeOwn},
       {RpcMethod::kSubmitJob, "psd.Coordinator/SubmitJob", {R::kAdmin}, ""},
       {RpcMethod::kGetJob, "psd.Coordinator/GetJob", {R::kAdmin, R::kViewer}, ""},
       {RpcMethod::kListJobs, "psd.Coordinator/ListJobs", {R::kAdmin, R::kViewer}, ""},
       {RpcMethod::kCancelJob, "psd.Coordinator/CancelJob", {R::kAdmin}, ""},
-      {RpcMethod::kCheckpointJob, "psd.Coordinator/CheckpointJob", {R::kAdmin, R::kServer},
+      {RpcMethod::kCheckpointJob,
+       "psd.Coordinator/CheckpointJob",
+       {R::kAdmin, R::kServer},
        "a server only for a job it serves (it asks before it shuts down)"},
-      {RpcMethod::kReportProgress, "psd.Coordinator/ReportProgress", {R::kWorker},
+      {RpcMethod::kReportProgress,
+       "psd.Coordinator/ReportProgress",
+       {R::kWorker},
        "node_id is the caller's; it is the job's worker at worker_rank"},
-      {RpcMethod::kReportTask, "psd.Coordinator/ReportTask", {R::kServer, R::kWorker},
+      {RpcMethod::kReportTask,
+       "psd.Coordinator/ReportTask",
+       {R::kServer, R::kWorker},
        "node_id is the caller's; role is the certificate's; it is the job's member at rank"},
       {RpcMethod::kBarrier, "psd.Coordinator/Barrier", {R::kServer, R::kWorker}, kNodeOwn},
       {RpcMethod::kInitJob, "psd.ParameterServer/InitJob", {R::kCoordinator}, ""},
-      {RpcMethod::kPush, "psd.ParameterServer/Push", {R::kWorker},
+      {RpcMethod::kPush,
+       "psd.ParameterServer/Push",
+       {R::kWorker},
        "the certificate is the one the coordinator assigned to the request's worker rank"},
-      {RpcMethod::kPull, "psd.ParameterServer/Pull", {R::kWorker},
+      {RpcMethod::kPull,
+       "psd.ParameterServer/Pull",
+       {R::kWorker},
        "the certificate is the one the coordinator assigned to the request's worker rank"},
-      {RpcMethod::kPushPull, "psd.ParameterServer/PushPull", {R::kWorker},
+      {RpcMethod::kPushPull,
+       "psd.ParameterServer/PushPull",
+       {R::kWorker},
        "the certificate is the one the coordinator assigned to the request's worker rank"},
       {RpcMethod::kCheckpoint, "psd.ParameterServer/Checkpoint", {R::kCoordinator}, ""},
       {RpcMethod::kEndJob, "psd.ParameterServer/EndJob", {R::kCoordinator}, ""},
-      {RpcMethod::kGetStats, "psd.ParameterServer/GetStats",
-       {R::kCoordinator, R::kAdmin, R::kViewer}, ""},
+      {RpcMethod::kGetStats,
+       "psd.ParameterServer/GetStats",
+       {R::kCoordinator, R::kAdmin, R::kViewer},
+       ""},
   };
 }
 
@@ -75,15 +93,14 @@ absl::StatusOr<std::optional<PeerIdentity>> Authorizer::Check(
   const RpcRule& rule = RuleFor(method);
   absl::StatusOr<PeerIdentity> peer = IdentityOf(context);
   if (!peer.ok()) {
-    return Refuse(method, absl::UnauthenticatedError(
-                              absl::StrCat(rule.name, ": refused: ", peer.status().message(),
-                                           "; it needs a certificate of role ",
-                                           RoleList(rule.allowed))));
+    return Refuse(method, absl::UnauthenticatedError(absl::StrCat(
+                              rule.name, ": refused: ", peer.status().message(),
+                              "; it needs a certificate of role ", RoleList(rule.allowed))));
   }
   if (!Allowed(method, peer->role)) {
-    return Refuse(method, absl::PermissionDeniedError(absl::StrCat(
-                              rule.name, ": refused for ", Describe(*peer),
-                              ": it needs the role ", RoleList(rule.allowed))));
+    return Refuse(method, absl::PermissionDeniedError(
+                              absl::StrCat(rule.name, ": refused for ", Describe(*peer),
+                                           ": it needs the role ", RoleList(rule.allowed))));
   }
   return std::optional<PeerIdentity>(*std::move(peer));
 }

@@ -45,7 +45,8 @@ absl::StatusOr<TlsOptions> TlsOptionsFromFlags(std::optional<PeerRole> role) {
   if (key.empty()) missing.push_back("--tls_key");
   if (!missing.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "TLS is on by default and ", absl::StrJoin(missing, ", "), missing.size() == 1 ? " is" : " are",
+        "TLS is on by default and ", absl::StrJoin(missing, ", "),
+        missing.size() == 1 ? " is" : " are",
         " missing: give --tls_ca, --tls_cert and --tls_key (deploy/local/certs.sh makes them), "
         "or --insecure for a plaintext development cluster without authentication"));
   }

@@ -74,15 +74,15 @@ std::vector<X509Ptr> ReadCertificates(const std::string& pem) {
 
 std::string CommonName(X509* cert) {
   char buf[256];
-  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
-                                          sizeof(buf));
+  const int n =
+      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf));
   return n > 0 ? std::string(buf, n) : std::string();
 }
 
 std::vector<std::string> RoleUris(X509* cert) {
   std::vector<std::string> out;
-  NamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  NamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
@@ -150,9 +150,8 @@ absl::StatusOr<TlsOptions> LoadTls(const std::string& ca_file, const std::string
   }
   if (X509_check_private_key(cert, key.get()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(labels.key, " ", key_file,
-                                                   " is not the key of ", labels.cert, " ",
-                                                   cert_file));
+    return absl::InvalidArgumentError(absl::StrCat(labels.key, " ", key_file, " is not the key of ",
+                                                   labels.cert, " ", cert_file));
   }
   StorePtr store(X509_STORE_new());
   for (const X509Ptr& ca : cas) X509_STORE_add_cert(store.get(), ca.get());
@@ -161,9 +160,9 @@ absl::StatusOr<TlsOptions> LoadTls(const std::string& ca_file, const std::string
   if (X509_verify_cert(verify.get()) != 1) {
     const int error = X509_STORE_CTX_get_error(verify.get());
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(
-        labels.cert, " ", cert_file, " does not verify against ", labels.ca, " ", ca_file, ": ",
-        X509_verify_cert_error_string(error)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(labels.cert, " ", cert_file, " does not verify against ", labels.ca, " ",
+                     ca_file, ": ", X509_verify_cert_error_string(error)));
   }
   const std::vector<std::string> roles = RoleUris(cert);
   if (roles.size() != 1) {
@@ -195,8 +194,8 @@ absl::StatusOr<TlsOptions> LoadTls(const std::string& ca_file, const std::string
   }
   struct stat st;
   if (stat(key_file.c_str(), &st) == 0 && (st.st_mode & 0007) != 0) {
-    spdlog::warn("TLS: {} {} is open to every user (mode {:o}); chmod 600 it", labels.key,
-                 key_file, st.st_mode & 0777);
+    spdlog::warn("TLS: {} {} is open to every user (mode {:o}); chmod 600 it", labels.key, key_file,
+                 st.st_mode & 0777);
   }
   return tls;
 }
@@ -204,11 +203,10 @@ absl::StatusOr<TlsOptions> LoadTls(const std::string& ca_file, const std::string
 std::string DescribeTls(const TlsOptions& tls) {
   if (tls.insecure) return "INSECURE (plaintext: no authentication, no authorisation)";
   if (!tls.configured()) return "TLS not configured";
-  return absl::StrCat("mutual TLS as ", Describe(tls.self), " (certificate ", tls.cert_file,
-                      ", expires ",
-                      absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(tls.expires_unix),
-                                       absl::UTCTimeZone()),
-                      "; CA ", tls.ca_file, ")");
+  return absl::StrCat(
+      "mutual TLS as ", Describe(tls.self), " (certificate ", tls.cert_file, ", expires ",
+      absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(tls.expires_unix), absl::UTCTimeZone()),
+      "; CA ", tls.ca_file, ")");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(

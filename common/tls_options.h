@@ -9,12 +9,12 @@
 #ifndef PSD_COMMON_TLS_OPTIONS_H_
 #define PSD_COMMON_TLS_OPTIONS_H_
 
+#include <grpcpp/support/channel_arguments.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <grpcpp/support/channel_arguments.h>
 
 #include "absl/status/statusor.h"
 #include "common/peer_identity.h"

@@ -90,8 +90,8 @@ grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel) {
 
 TEST_CASE("a TLS peer's role and name come from its certificate") {
   EchoServer server(TestTls("server-0", PeerRole::kServer));
-  auto channel = MakeChannel(server.address(), PeerRole::kServer,
-                             TestTls("worker-3", PeerRole::kWorker), {});
+  auto channel =
+      MakeChannel(server.address(), PeerRole::kServer, TestTls("worker-3", PeerRole::kWorker), {});
   REQUIRE(channel.ok());
   REQUIRE(Call(*channel).ok());
   absl::StatusOr<PeerIdentity> peer = server.last();
@@ -158,9 +158,9 @@ TEST_CASE("certs.sh is idempotent and keeps keys private") {
   TestTls("idem", PeerRole::kWorker);
   const std::string crt = TestCertDir() + "/idem.crt";
   const std::string before = testing::ReadFile(crt);
-  const testing::CommandResult again = testing::RunCommand(
-      {std::filesystem::absolute("deploy/local/certs.sh").string(), "--dir", TestCertDir(),
-       "idem:worker"});
+  const testing::CommandResult again =
+      testing::RunCommand({std::filesystem::absolute("deploy/local/certs.sh").string(), "--dir",
+                           TestCertDir(), "idem:worker"});
   REQUIRE(again.exit_code == 0);
   CHECK(again.out.empty());
   CHECK(testing::ReadFile(crt) == before);
@@ -168,9 +168,9 @@ TEST_CASE("certs.sh is idempotent and keeps keys private") {
   CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
         std::filesystem::perms::none);
   // Another role under the same name is a new certificate.
-  const testing::CommandResult role = testing::RunCommand(
-      {std::filesystem::absolute("deploy/local/certs.sh").string(), "--dir", TestCertDir(),
-       "idem:viewer"});
+  const testing::CommandResult role =
+      testing::RunCommand({std::filesystem::absolute("deploy/local/certs.sh").string(), "--dir",
+                           TestCertDir(), "idem:viewer"});
   REQUIRE(role.exit_code == 0);
   CHECK(testing::ReadFile(crt) != before);
 }

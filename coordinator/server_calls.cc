@@ -43,7 +43,8 @@ absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
   calls.reserve(addresses.size());
   for (size_t rank = 0; rank < addresses.size(); ++rank) {
     calls.emplace_back([&, rank] {
-      results[rank] = CallCheckpoint(static_cast<int>(rank), addresses[rank], request, timeout, tls);
+      results[rank] =
+          CallCheckpoint(static_cast<int>(rank), addresses[rank], request, timeout, tls);
     });
   }
   for (std::thread& t : calls) t.join();

@@ -55,14 +55,14 @@ absl::Status CoordinatorService::CheckNode(RpcMethod method,
     // Heartbeats and watches of a node the coordinator does not know (yet) are answered
     // "unknown", and the node registers again; reports wait for that.
     if (may_be_unknown) return absl::OkStatus();
-    return absl::UnavailableError(absl::StrCat(
-        RuleFor(method).name, ": node '", node_id,
-        "' is not registered with this coordinator (yet); register first"));
+    return absl::UnavailableError(
+        absl::StrCat(RuleFor(method).name, ": node '", node_id,
+                     "' is not registered with this coordinator (yet); register first"));
   }
   if (*bound != peer->name) {
     return authz_.Deny(method, *peer,
-                       absl::StrCat("node '", node_id, "' was registered by certificate '",
-                                    *bound, "'; a node speaks only for itself"));
+                       absl::StrCat("node '", node_id, "' was registered by certificate '", *bound,
+                                    "'; a node speaks only for itself"));
   }
   return absl::OkStatus();
 }
@@ -77,18 +77,18 @@ grpc::Status CoordinatorService::RegisterNode(grpc::ServerContext* context,
   if (peer->has_value()) {
     const PeerIdentity& who = **peer;
     if (request->node().role() != NodeRoleOf(who.role)) {
-      return ToGrpcStatus(authz_.Deny(
-          RpcMethod::kRegisterNode, who,
-          absl::StrCat("node.role ", Role_Name(request->node().role()),
-                       " is not the certificate's role ", PeerRoleName(who.role))));
+      return ToGrpcStatus(
+          authz_.Deny(RpcMethod::kRegisterNode, who,
+                      absl::StrCat("node.role ", Role_Name(request->node().role()),
+                                   " is not the certificate's role ", PeerRoleName(who.role))));
     }
     bound.mutable_node()->set_identity(who.name);
   }
   absl::StatusOr<RegisterNodeResponse> registered = manager_->RegisterNode(bound);
   if (!registered.ok() && peer->has_value() &&
       registered.status().code() == absl::StatusCode::kPermissionDenied) {
-    return ToGrpcStatus(authz_.Deny(RpcMethod::kRegisterNode, **peer,
-                                    std::string(registered.status().message())));
+    return ToGrpcStatus(
+        authz_.Deny(RpcMethod::kRegisterNode, **peer, std::string(registered.status().message())));
   }
   return Reply(std::move(registered), response);
 }
@@ -98,8 +98,7 @@ grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext* context,
                                            HeartbeatResponse* response) {
   auto peer = Check(context, RpcMethod::kHeartbeat);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  if (absl::Status s = CheckNode(RpcMethod::kHeartbeat, *peer, request->node_id(), true);
-      !s.ok()) {
+  if (absl::Status s = CheckNode(RpcMethod::kHeartbeat, *peer, request->node_id(), true); !s.ok()) {
     return ToGrpcStatus(s);
   }
   *response = manager_->Heartbeat(*request);
@@ -123,8 +122,7 @@ grpc::Status CoordinatorService::WatchAssignments(grpc::ServerContext* context,
   if (request->node_id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node_id: required");
   }
-  if (absl::Status s =
-          CheckNode(RpcMethod::kWatchAssignments, *peer, request->node_id(), true);
+  if (absl::Status s = CheckNode(RpcMethod::kWatchAssignments, *peer, request->node_id(), true);
       !s.ok()) {
     return ToGrpcStatus(s);
   }
@@ -151,8 +149,8 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
-                                        const GetJobRequest* request, JobInfo* response) {
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context, const GetJobRequest* request,
+                                        JobInfo* response) {
   auto peer = Check(context, RpcMethod::kGetJob);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   return Reply(manager_->GetJob(request->job_id()), response);
@@ -210,8 +208,8 @@ grpc::Status CoordinatorService::ReportProgress(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ReportTask(grpc::ServerContext* context,
-                                            const TaskReport* request, ReportTaskResponse*) {
+grpc::Status CoordinatorService::ReportTask(grpc::ServerContext* context, const TaskReport* request,
+                                            ReportTaskResponse*) {
   auto peer = Check(context, RpcMethod::kReportTask);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   if (peer->has_value() && request->role() != NodeRoleOf((*peer)->role)) {

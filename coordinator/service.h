@@ -18,8 +18,7 @@ class CoordinatorService final : public Coordinator::Service {
  public:
   // `manager` must outlive the service. `authorize` false only under --insecure, where
   // there are no identities to check.
-  CoordinatorService(JobManager* manager, bool authorize)
-      : manager_(manager), authz_(authorize) {}
+  CoordinatorService(JobManager* manager, bool authorize) : manager_(manager), authz_(authorize) {}
 
   const Authorizer& authorizer() const { return authz_; }
 
@@ -51,8 +50,7 @@ class CoordinatorService final : public Coordinator::Service {
 
  private:
   // The caller's identity if it may call `method` (nullopt under --insecure).
-  absl::StatusOr<std::optional<PeerIdentity>> Check(grpc::ServerContext* context,
-                                                    RpcMethod method);
+  absl::StatusOr<std::optional<PeerIdentity>> Check(grpc::ServerContext* context, RpcMethod method);
   // `node_id` is the node the caller's certificate registered.
   absl::Status CheckNode(RpcMethod method, const std::optional<PeerIdentity>& peer,
                          const std::string& node_id, bool may_be_unknown);

@@ -289,26 +289,26 @@ TEST_CASE("a daemon without certificates refuses to start; --insecure starts wit
                                       "are missing") &&
                           Catch::Contains("--insecure"));
     const TlsOptions admin = testing::TestTls("admin", PeerRole::kAdmin);
-    CommandResult missing = testing::RunCommand(
-        {binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
-         "--tls_cert=" + dir + "/nope.crt", "--tls_key=" + admin.key_file},
-        absl::Seconds(20));
+    CommandResult missing =
+        testing::RunCommand({binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
+                             "--tls_cert=" + dir + "/nope.crt", "--tls_key=" + admin.key_file},
+                            absl::Seconds(20));
     CHECK(missing.exit_code == 2);
     CHECK_THAT(missing.err, Catch::Contains("--tls_cert " + dir + "/nope.crt: No such file"));
-    CommandResult wrong = testing::RunCommand(
-        {binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
-         "--tls_cert=" + admin.cert_file, "--tls_key=" + admin.key_file},
-        absl::Seconds(20));
+    CommandResult wrong =
+        testing::RunCommand({binary, "--port=0", needed, "--tls_ca=" + admin.ca_file,
+                             "--tls_cert=" + admin.cert_file, "--tls_key=" + admin.key_file},
+                            absl::Seconds(20));
     CHECK(wrong.exit_code == 2);
     CHECK_THAT(wrong.err, Catch::Contains("is the certificate of admin 'admin'"));
   }
   // --insecure: the coordinator starts and says loudly what it gives up.
   testing::SpawnOptions options;
   options.stderr_path = dir + "/insecure.log";
-  auto child = ChildProcess::Spawn({kCoordinator, "--bind=127.0.0.1", "--port=0",
-                                    "--port_file=" + dir + "/insecure.port",
-                                    "--state_dir=" + dir + "/insecure", "--insecure"},
-                                   options);
+  auto child = ChildProcess::Spawn(
+      {kCoordinator, "--bind=127.0.0.1", "--port=0", "--port_file=" + dir + "/insecure.port",
+       "--state_dir=" + dir + "/insecure", "--insecure"},
+      options);
   REQUIRE(child.ok());
   const std::optional<int> port =
       testing::WaitForPortFile(dir + "/insecure.port", absl::Seconds(20), &*child);
@@ -404,10 +404,10 @@ TEST_CASE("psdctl submit --wait follows the job to its end") {
   REQUIRE(worker.Start().ok());
   testing::SpawnOptions out;
   out.stdout_path = dir + "/wait.out";
-  auto waiting = ChildProcess::Spawn(AsAdmin({kPsdctl, "--coordinator", c.address(), "submit",
-                                              "--wait",
-                                              WriteJobFile(dir, testing::JobYamlOptions())}),
-                                     out);
+  auto waiting =
+      ChildProcess::Spawn(AsAdmin({kPsdctl, "--coordinator", c.address(), "submit", "--wait",
+                                   WriteJobFile(dir, testing::JobYamlOptions())}),
+                          out);
   REQUIRE(waiting.ok());
   auto run = server.WaitForRun("test-1");
   REQUIRE(run.has_value());

@@ -37,9 +37,9 @@ TlsOptions TestTls(const std::string& name, PeerRole role) {
   const CommandResult made = RunCommand(
       {std::filesystem::absolute(kScript).string(), "--dir", dir, key}, absl::Seconds(60));
   if (made.exit_code != 0) Die(absl::StrCat("certs.sh ", key, " failed: ", made.out, made.err));
-  absl::StatusOr<TlsOptions> tls = LoadTls(absl::StrCat(dir, "/ca-bundle.crt"),
-                                           absl::StrCat(dir, "/", name, ".crt"),
-                                           absl::StrCat(dir, "/", name, ".key"), role);
+  absl::StatusOr<TlsOptions> tls =
+      LoadTls(absl::StrCat(dir, "/ca-bundle.crt"), absl::StrCat(dir, "/", name, ".crt"),
+              absl::StrCat(dir, "/", name, ".key"), role);
   if (!tls.ok()) Die(std::string(tls.status().message()));
   return issued->emplace(key, *std::move(tls)).first->second;
 }

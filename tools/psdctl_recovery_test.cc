@@ -75,8 +75,7 @@ TEST_CASE("psdctl wait follows a job through a recovery; status shows it") {
   testing::SpawnOptions spawn;
   spawn.stdout_path = dir + "/out";
   spawn.stderr_path = dir + "/err";
-  auto wait =
-      testing::ChildProcess::Spawn(PsdctlArgv(c, {"wait", id}), spawn);
+  auto wait = testing::ChildProcess::Spawn(PsdctlArgv(c, {"wait", id}), spawn);
   REQUIRE(wait.ok());
   REQUIRE(testing::WaitUntil(
       [&] {
