@@ -208,11 +208,11 @@ cmd_up() {
     threads=$(($(nproc) / workers))
     [[ $threads -ge 1 ]] || threads=1
   fi
-  local coordinator server worker psdctl
+  local coordinator server worker
   coordinator=$(binary psd-coordinator coordinator)
   server=$(binary psd-server server)
   worker=$(binary psd-worker worker)
-  psdctl=$(binary psdctl tools)
+  binary psdctl tools >/dev/null  # fails early when it is missing
   rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr" \
     "$run_dir/insecure"
   mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state}
