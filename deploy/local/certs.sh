@@ -74,7 +74,7 @@ new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out 
 make_ca() {
   new_key "$tmp/ca.key"
   openssl req -x509 -new -key "$tmp/ca.key" -sha256 -days "$ca_days" \
-    -subj "/O=psd/CN=psd CA $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -subj "/O=psd/CN=psd CA $(date -u +%Y-%m-%dT%H:%M:%SZ) $(openssl rand -hex 4)" \
     -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$tmp/ca.crt" 2>/dev/null
   chmod 0600 "$tmp/ca.key"
