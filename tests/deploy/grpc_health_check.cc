@@ -1,5 +1,7 @@
-// grpc_health_check HOST:PORT [SERVICE]: calls grpc.health.v1.Health/Check the way a
-// Kubernetes gRPC probe does, and exits 0 if the answer is SERVING. Prints the status (SERVING,
+// grpc_health_check [TLS FLAGS] HOST:PORT [SERVICE]: calls grpc.health.v1.Health/Check the way
+// a Kubernetes gRPC probe does, and exits 0 if the answer is SERVING. Plaintext (a daemon's
+// --health_port, or one started with --insecure) unless given --tls_ca=F --tls_cert=F
+// --tls_key=F and --server_role=ROLE (coordinator, server, worker): mutual TLS to that daemon. Prints the status (SERVING,
 // NOT_SERVING, ...) or the RPC error. Uses the generic stub with hand-encoded messages, so it
 // needs no generated code: HealthCheckRequest{service = 1} and HealthCheckResponse{status = 1}.
 #include <grpcpp/generic/generic_stub.h>
@@ -11,6 +13,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "common/tls_options.h"
 
 namespace {
 
@@ -64,13 +68,46 @@ const char* StatusName(int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: grpc_health_check HOST:PORT [SERVICE]\n");
+  std::string ca, cert, key, role;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&a](const char* flag, std::string* out) {
+      const std::string prefix = std::string(flag) + "=";
+      if (a.rfind(prefix, 0) != 0) return false;
+      *out = a.substr(prefix.size());
+      return true;
+    };
+    if (!value("--tls_ca", &ca) && !value("--tls_cert", &cert) && !value("--tls_key", &key) &&
+        !value("--server_role", &role)) {
+      args.push_back(a);
+    }
+  }
+  if (args.empty() || args.size() > 2) {
+    std::fprintf(stderr,
+                 "usage: grpc_health_check [--tls_ca=F --tls_cert=F --tls_key=F "
+                 "--server_role=ROLE] HOST:PORT [SERVICE]\n");
     return 2;
   }
-  const std::string target = argv[1];
-  const std::string service = argc == 3 ? argv[2] : "";
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  const std::string target = args[0];
+  const std::string service = args.size() == 2 ? args[1] : "";
+  std::shared_ptr<grpc::Channel> channel;
+  if (ca.empty() && cert.empty() && key.empty()) {
+    channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  } else {
+    const std::optional<psd::PeerRole> server_role = psd::ParsePeerRole(role);
+    absl::StatusOr<psd::TlsOptions> tls = psd::LoadTls(ca, cert, key);
+    if (!server_role.has_value() || !tls.ok()) {
+      std::fprintf(stderr, "grpc_health_check: %s\n",
+                   !server_role.has_value()
+                       ? "--server_role: coordinator, server or worker"
+                       : std::string(tls.status().message()).c_str());
+      return 2;
+    }
+    auto made = psd::MakeChannel(target, *server_role, *tls, grpc::ChannelArguments());
+    if (!made.ok()) return 2;
+    channel = *made;
+  }
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
