@@ -53,10 +53,13 @@ const CommandTable& PsdctlCommands() {
            1,
            "check a job file offline",
            "Parses and validates the job file, including that its data files exist and are\n"
-           "readable here. Prints \"ok: <name>: <n> servers, <m> workers, <consistency>,\n"
-           "<k> parameters\", or the first problem as \"FILE:LINE: field: reason\".\n"
+           "readable here, and that each parameter server can hold its share of the model.\n"
+           "Prints \"ok: <name>: <n> servers, <m> workers, <consistency>, <k> parameters,\n"
+           "<size> per server\", or the first problem as \"FILE:LINE: field: reason\".\n"
            "Needs no coordinator.",
-           {}},
+           {{"server-memory", FlagType::kString, "SIZE",
+             "memory each parameter server has for the job, e.g. 16GiB (default: 80% of this\n"
+             "machine's; 0: no check)"}}},
           {CommandId::kSubmit,
            "submit",
            {"FILE"},

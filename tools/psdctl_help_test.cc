@@ -33,7 +33,7 @@ TEST_CASE("GeneralHelp lists every command with its summary, and the global flag
                        "usage: psdctl [--coordinator HOST:PORT] [--timeout DURATION] [--tls-ca "
                        "FILE] [--tls-cert FILE] [--tls-key FILE] [--insecure] COMMAND [ARGS]\n\n"
                        "commands:\n"
-                       "  validate FILE                                check a job file offline\n"
+                       "  validate FILE [--server-memory SIZE]         check a job file offline\n"
                        "  submit FILE [--wait] [--resume-from DIR]     submit a job file\n"));
   for (const Command& c : Table().commands) {
     INFO(c.name);
