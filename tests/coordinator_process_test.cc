@@ -367,7 +367,7 @@ TEST_CASE("psdctl reports bad files, unknown jobs and bad usage") {
   CHECK_THAT(validate.err, Catch::StartsWith(bad + ":3: training.batch_size: "));
   CommandResult missing = c.Psdctl({"submit", dir + "/missing.yaml"});
   CHECK(missing.exit_code == 1);
-  CHECK_THAT(missing.err, Catch::StartsWith("psdctl: cannot read " + dir + "/missing.yaml"));
+  CHECK(missing.err == "psdctl: file not found: " + dir + "/missing.yaml\n");
 
   for (const char* command : {"status", "cancel", "wait", "checkpoint"}) {
     CommandResult r = c.Psdctl({command, "nope"});
