@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what psd builds and runs with: Debian packages (apt-get). With --tests, also what the
+# Installs what psd builds and runs with: Debian packages (apt-get). With --tests, also the
+# Debian packages only the tests use (clang-14 and its runtimes, for the fuzzers) and what the
 # tests need from package registries: Node.js and npm (apt-get), and the npm packages of the
 # Kubernetes manifest validator (npm ci of tests/deploy/validator/package-lock.json) into
 # $PSD_TEST_DEPS (default /var/cache/psd/test-deps), which the tests then read offline: nothing
@@ -33,6 +34,13 @@ as_root() {
   fi
   "${sudo[@]}" "$@"
 }
+
+# What only the tests use (--tests): clang-14 with its sanitizer and libFuzzer runtimes for the
+# fuzz targets (--config=fuzz; gcc's own sanitizers serve --config=asan and --config=tsan), and
+# llvm-14 for llvm-symbolizer, which names the lines of a fuzzer's crash report.
+if [[ $tests -eq 1 ]]; then
+  packages+=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 
 # Debian packages.
 missing=()
