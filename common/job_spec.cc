@@ -514,9 +514,14 @@ std::optional<std::string> CheckJobName(const std::string& name) {
   return absl::StrCat("must match [A-Za-z0-9._-]{1,64}, got \"", absl::Utf8SafeCEscape(name), "\"");
 }
 
-std::optional<std::string> CheckNotEmpty(const std::string& text) {
-  if (!text.empty()) return std::nullopt;
-  return "must not be empty";
+std::optional<std::string> CheckPathLength(const std::string& path) {
+  if (path.size() <= kMaxPathBytes) return std::nullopt;
+  return absl::StrCat("at most ", kMaxPathBytes, " bytes, got ", path.size());
+}
+
+std::optional<std::string> CheckPath(const std::string& path) {
+  if (path.empty()) return "must not be empty";
+  return CheckPathLength(path);
 }
 
 std::optional<std::string> CheckDataFormat(const std::string& format) {
@@ -538,10 +543,10 @@ const std::vector<Field<ModelSpec>>& ModelFields() {
 const std::vector<Field<DataSpec>>& DataFields() {
   static const auto* fields = new std::vector<Field<DataSpec>>{
       StringField("format", &DataSpec::format, CheckDataFormat),
-      Required(StringField("train_images", &DataSpec::train_images, CheckNotEmpty)),
-      Required(StringField("train_labels", &DataSpec::train_labels, CheckNotEmpty)),
-      Required(StringField("test_images", &DataSpec::test_images, CheckNotEmpty)),
-      Required(StringField("test_labels", &DataSpec::test_labels, CheckNotEmpty)),
+      Required(StringField("train_images", &DataSpec::train_images, CheckPath)),
+      Required(StringField("train_labels", &DataSpec::train_labels, CheckPath)),
+      Required(StringField("test_images", &DataSpec::test_images, CheckPath)),
+      Required(StringField("test_labels", &DataSpec::test_labels, CheckPath)),
       BoolField("normalize", &DataSpec::normalize),
   };
   return *fields;
@@ -604,7 +609,7 @@ const std::vector<Field<ClusterSpec>>& ClusterFields() {
 
 const std::vector<Field<CheckpointSpec>>& CheckpointFields() {
   static const auto* fields = new std::vector<Field<CheckpointSpec>>{
-      StringField("dir", &CheckpointSpec::dir),
+      StringField("dir", &CheckpointSpec::dir, CheckPathLength),
       IntField("every_steps", &CheckpointSpec::every_steps, 0),
       IntField("keep", &CheckpointSpec::keep, 1),
       EnumField("on_failure", &CheckpointSpec::on_failure, kCheckpointFailurePolicies),

@@ -106,6 +106,8 @@ inline constexpr int64_t kDefaultMaxSpecBytes = int64_t{1} << 20;  // 1 MiB
 inline constexpr int64_t kMaxSpecNodes = 10000;
 // Entries of model.hidden.
 inline constexpr int kMaxHiddenLayers = 1024;
+// Bytes of a path (data files, checkpoint.dir): Linux's PATH_MAX.
+inline constexpr size_t kMaxPathBytes = 4096;
 
 struct ParseOptions {
   // Also check the data files: regular IDX files whose headers agree with each other and with

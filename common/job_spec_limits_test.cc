@@ -97,5 +97,18 @@ TEST_CASE("model.hidden has at most kMaxHiddenLayers layers") {
                      kMaxHiddenLayers + 1));
 }
 
+TEST_CASE("paths are at most kMaxPathBytes long") {
+  const std::string longest(kMaxPathBytes, 'p');
+  const std::string spec = absl::StrCat("name: job\n", kData, "checkpoint:\n  dir: ");
+  CHECK(Parse(spec + longest + "\n").error == "(parsed)");
+  CHECK(Parse(spec + longest + "p\n").error ==
+        absl::StrCat("job.yaml:8: checkpoint.dir: at most ", kMaxPathBytes, " bytes, got ",
+                     kMaxPathBytes + 1));
+  std::string data = absl::StrCat("name: job\n", kData);
+  data.replace(data.find("/d/train-images"), 15, longest + "p");
+  CHECK(Parse(data).error == absl::StrCat("job.yaml:3: data.train_images: at most ",
+                                          kMaxPathBytes, " bytes, got ", kMaxPathBytes + 1));
+}
+
 }  // namespace
 }  // namespace psd
