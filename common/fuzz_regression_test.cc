@@ -1,9 +1,11 @@
 // Inputs the fuzzers (fuzz/) found that broke common/ code, each kept as a test. They fail
 // under --config=asan (tests/run.sh runs the suite so) or crash outright without the fix.
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "common/job_spec.h"
+#include "common/model_file.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -21,6 +23,27 @@ TEST_CASE("an unknown field with no close name is named, not read from a dead te
     CHECK(absl::StartsWith(spec.status().message(), "fuzz.yaml:"));
     CHECK(absl::StrContains(spec.status().message(), "unknown field"));
   }
+}
+
+// model_file_fuzz: a tensor with no values (a dimension of 0) made ReadModelFile call
+// memcpy(nullptr, p, 0), undefined behaviour (UBSan: "null pointer passed as argument 1").
+TEST_CASE("a model file with an empty tensor reads back") {
+  ModelFile m;
+  m.spec_yaml = "name: m\n";
+  TensorInfo empty;
+  empty.name = "layer0.weight";
+  empty.shape = {0, 4};
+  empty.size = 0;
+  m.tensors = {empty};
+  m.values = {{}};
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/empty.psdm";
+  REQUIRE(WriteModelFile(path, m).ok());
+  absl::StatusOr<ModelFile> back = ReadModelFile(path);
+  REQUIRE(back.ok());
+  REQUIRE(back->tensors.size() == 1);
+  CHECK(back->tensors[0].shape == std::vector<int64_t>{0, 4});
+  CHECK(back->values[0].empty());
 }
 
 }  // namespace

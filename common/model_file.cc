@@ -139,7 +139,8 @@ absl::StatusOr<ModelFile> ReadModelFile(const std::string& path, int64_t max_byt
       return absl::DataLossError(absl::StrCat(path, ": tensor ", t.name, ": checksum mismatch"));
     }
     std::vector<float> values(n);
-    std::memcpy(values.data(), bytes.data(), bytes.size());
+    // An empty tensor's vector has no storage: memcpy of a null pointer is undefined.
+    if (n > 0) std::memcpy(values.data(), bytes.data(), bytes.size());
     model.tensors.push_back(std::move(t));
     model.values.push_back(std::move(values));
   }
