@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/file_util.h"
 #include "common/job_spec.h"
+#include "common/memory_estimate.h"
 #include "common/placement.h"
 #include "common/tls_options.h"
 #include "common/utf8.h"
@@ -307,15 +308,31 @@ int RunValidate(const Invocation& inv) {
     std::fprintf(stderr, "%s\n", std::string(spec.status().message()).c_str());
     return kExitFailed;
   }
+  int64_t budget = DefaultMemoryBudget();
+  if (std::optional<std::string> flag = inv.String("server-memory")) {
+    std::optional<int64_t> bytes = ParseMemorySize(*flag);
+    if (!bytes.has_value()) {
+      std::fprintf(stderr, "psdctl: --server-memory: expected a size like 16GiB, got '%s'\n",
+                   flag->c_str());
+      return kExitUsage;
+    }
+    budget = *bytes;
+  }
+  const MemoryEstimate memory = EstimateServerMemory(*spec);
+  if (absl::Status fits = CheckMemoryBudget(memory, budget); !fits.ok()) {
+    std::fprintf(stderr, "%s: %s\n", inv.args[0].c_str(), std::string(fits.message()).c_str());
+    return kExitFailed;
+  }
   int64_t parameters = 0;
   for (const TensorInfo& t : ModelTensors(spec->model)) parameters += t.size;
   std::string consistency(ConsistencyName(spec->training.consistency));
   if (spec->training.consistency == Consistency::kSsp) {
     absl::StrAppend(&consistency, " (staleness ", spec->training.staleness, ")");
   }
-  std::printf("ok: %s: %d servers, %d workers, %s, %lld parameters\n", spec->name.c_str(),
-              spec->cluster.servers, spec->cluster.workers, consistency.c_str(),
-              static_cast<long long>(parameters));
+  std::printf("ok: %s: %d servers, %d workers, %s, %lld parameters, %s per server\n",
+              spec->name.c_str(), spec->cluster.servers, spec->cluster.workers,
+              consistency.c_str(), static_cast<long long>(parameters),
+              FormatMemory(memory.total()).c_str());
   return kExitOk;
 }
 

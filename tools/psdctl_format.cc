@@ -128,6 +128,28 @@ std::string FinalLine(const JobInfo& job) {
                          job.result().test_accuracy(), wall);
 }
 
+std::string FaultsText(const JobFaults& faults) {
+  std::vector<std::string> parts;
+  auto count = [](int64_t n, absl::string_view one, absl::string_view many) {
+    return absl::StrCat(n, " ", n == 1 ? one : many);
+  };
+  if (faults.checkpoint_failures() > 0) {
+    parts.push_back(count(faults.checkpoint_failures(), "checkpoint failed to write",
+                          "checkpoints failed to write"));
+  }
+  if (faults.nonfinite_pushes_rejected() > 0) {
+    parts.push_back(count(faults.nonfinite_pushes_rejected(),
+                          "push refused for non-finite gradients",
+                          "pushes refused for non-finite gradients"));
+  }
+  if (faults.nonfinite_chunks_skipped() > 0) {
+    parts.push_back(count(faults.nonfinite_chunks_skipped(),
+                          "chunk of non-finite gradients skipped",
+                          "chunks of non-finite gradients skipped"));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
 std::string JobStatusText(const JobInfo& job, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"job", absl::StrCat(job.job_id(), " (", job.name(), ")")});
@@ -159,6 +181,9 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
                                               r.test_accuracy(), r.test_loss(), r.steps(),
                                               r.wall_seconds(), r.max_staleness())});
     if (!r.model_path().empty()) rows.push_back({"model", r.model_path()});
+  }
+  if (const std::string faults = FaultsText(job.faults()); !faults.empty()) {
+    rows.push_back({"faults", faults});
   }
   std::string out = Table(rows);
   if (job.events_size() > 0) {

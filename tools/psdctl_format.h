@@ -29,6 +29,8 @@ std::string FinalLine(const JobInfo& job);
 bool IsFinished(JobState state);
 // A running job paused while it recovers from a lost server (its reason says how far).
 bool IsRecovering(const JobInfo& job);
+// "2 checkpoints failed to write; 5 pushes refused for non-finite gradients"; "" for none.
+std::string FaultsText(const JobFaults& faults);
 // Everything about one job, several lines.
 std::string JobStatusText(const JobInfo& job, absl::Time now);
 // One line per job, with a header.

@@ -115,6 +115,25 @@ TEST_CASE("JobStatusText shows the reason, progress and events") {
   CHECK_THAT(text, Catch::EndsWith("events\n  worker 1 lost; continuing with 1 worker\n"));
 }
 
+TEST_CASE("JobStatusText counts the faults a job survived") {
+  JobInfo job;
+  job.set_job_id("mnist-3");
+  job.set_state(JOB_RUNNING);
+  job.set_reason("running");
+  CHECK_THAT(JobStatusText(job, absl::Now()), !Catch::Contains("faults"));
+  job.mutable_faults()->set_checkpoint_failures(2);
+  job.mutable_faults()->set_nonfinite_pushes_rejected(1);
+  job.mutable_faults()->set_nonfinite_chunks_skipped(7);
+  job.add_events("checkpoint of step 40 failed on server 0: No space left on device");
+  const std::string text = JobStatusText(job, absl::Now());
+  CHECK_THAT(text, Catch::Contains("\nfaults "));
+  CHECK_THAT(text, Catch::Contains(" 2 checkpoints failed to write; 1 push refused for non-finite "
+                                   "gradients; 7 chunks of non-finite gradients skipped\n"));
+  CHECK_THAT(text,
+             Catch::EndsWith("events\n  checkpoint of step 40 failed on server 0: No space left on "
+                             "device\n"));
+}
+
 TEST_CASE("a recovering job shows why it is paused") {
   JobInfo job;
   job.set_job_id("mnist-3");
