@@ -25,6 +25,25 @@ TEST_CASE("an unknown field with no close name is named, not read from a dead te
   }
 }
 
+// jobspec_fuzz: a key that is a multi-line plain scalar (or any key with a line break) was
+// quoted verbatim, so the "one line" error of ParseJobSpec ran over several, and a key as long
+// as the file was repeated whole.
+TEST_CASE("an error naming a key with line breaks, or a huge one, stays one short line") {
+  const std::string long_key(5000, 'k');
+  for (const std::string yaml : {std::string("name: kkkkks\nlkkkk)kkkD\n\n kk: 1\n"),
+                                 std::string("name: a\n\"x\\ty\\nz\": 1\n"),
+                                 "name: a\n" + long_key + ": 1\n"}) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(yaml, "fuzz.yaml");
+    REQUIRE_FALSE(spec.ok());
+    const std::string message(spec.status().message());
+    INFO(message);
+    CHECK(absl::StartsWith(message, "fuzz.yaml:"));
+    CHECK_FALSE(absl::StrContains(message, '\n'));
+    CHECK_FALSE(absl::StrContains(message, '\t'));
+    CHECK(message.size() < 600);
+  }
+}
+
 // model_file_fuzz: a tensor with no values (a dimension of 0) made ReadModelFile call
 // memcpy(nullptr, p, 0), undefined behaviour (UBSan: "null pointer passed as argument 1").
 TEST_CASE("a model file with an empty tensor reads back") {

@@ -101,10 +101,40 @@ struct Value {
   Context* ctx;
 };
 
+// Errors are one line (job_spec.h), but a path is what the user wrote: a YAML key may hold line
+// breaks and run to megabytes. Control characters are escaped ("\n") and a path is cut short.
+std::string OneLine(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += absl::StrFormat("\\x%02x", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+constexpr size_t kMaxPathInMessage = 120;
+
 absl::Status ErrorAt(const Context& ctx, int line, absl::string_view path,
                      absl::string_view reason) {
+  std::string where = path.empty() ? "job spec" : std::string(path);
+  if (where.size() > kMaxPathInMessage) {
+    size_t cut = kMaxPathInMessage;
+    while (cut > 0 && (static_cast<unsigned char>(where[cut]) & 0xc0) == 0x80) --cut;  // UTF-8
+    where = absl::StrCat(where.substr(0, cut), "... (", where.size(), " bytes)");
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat(ctx.source, ":", line, ": ", path.empty() ? "job spec" : path, ": ", reason));
+      OneLine(absl::StrCat(ctx.source, ":", line, ": ", where, ": ", reason)));
 }
 
 absl::Status Error(const Value& v, absl::string_view reason) {
