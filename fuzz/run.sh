@@ -16,7 +16,8 @@
 # Each fuzzer runs in Bazel's linux-sandbox when it can (as the tests do): no network, and a
 # read-only file system apart from its own work directory, so that no request a fuzzer makes
 # up reaches another machine or writes outside <work>.
-# Reproduce a crash: bazel-out/k8-optfuzz/bin/fuzz/<target> <work>/<target>/crashes/crash-...
+# Reproduce a crash: $(bazel info --config=fuzz bazel-bin)/fuzz/<target> <crash file>;
+# group many by cause: fuzz/triage.sh <target> <crash files>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +72,10 @@ else
     "unsandboxed (with network access and a writable file system)" >&2
 fi
 
+# clang's runtimes look for llvm-symbolizer on PATH (Debian's llvm-14 has it under its own dir).
+command -v llvm-symbolizer >/dev/null ||
+  export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+
 failed=0
 for t in "${targets[@]}"; do
   dir=$work/$t
@@ -99,11 +104,12 @@ for t in "${targets[@]}"; do
   stat() { { grep -a "^stat::$1:" "$log" || true; } | tail -n 1 | awk '{print $2}'; }
   execs=$(stat number_of_executed_units)
   rate=$(stat average_exec_per_sec)
-  cov0=$({ grep -aoE 'INITED cov: [0-9]+' "$log" || true; } | head -n 1 | awk '{print $3}')
+  cov0=$({ grep -m 1 -aoE 'INITED cov: [0-9]+' "$log" || true; } | awk '{print $3}')
   cov1=$({ grep -aoE 'cov: [0-9]+' "$log" || true; } | tail -n 1 | awk '{print $2}')
   if [[ $keep_going -eq 1 ]]; then  # fork mode: "#N: cov: C ft: F corp: U exec/s E ..."
     execs=$({ grep -aoE '^#[0-9]+: cov' "$log" || true; } | tail -n 1 | tr -dc 0-9)
-    rate=$({ grep -aoE 'exec/s: [0-9]+' "$log" || true; } | tail -n 1 | awk '{print $2}')
+    rate=$([[ -n $execs ]] && echo $((execs / (seconds > 0 ? seconds : 1))))
+    cov0=$({ grep -m 1 -aoE '^#[0-9]+: cov: [0-9]+' "$log" || true; } | awk '{print $3}')
   fi
   units=$(find "$dir/corpus" -type f | wc -l)
   find "$dir/crashes" -type f | sort | comm -13 "$dir/crashes.before" - >"$dir/crashes.new"
@@ -121,8 +127,14 @@ for t in "${targets[@]}"; do
          prev ~ /^FUZZ_CHECK failed/ { print }
          /^ +#[0-9]+ .*\/proc\/self\/cwd\// && frames < 4 {
            sub(/\/proc\/self\/cwd\//, ""); print; frames++ }
-         { prev = $0 }' "$log" | head -n 12 | sed 's/^/    /' || true
-    sed 's/^/    saved: /' "$dir/crashes.new" | head -n 10
+         { prev = $0 }' "$log" | sed -n '1,12s/^/    /p' || true
+    if [[ $keep_going -eq 1 && -s $dir/crashes.new ]]; then
+      # Many inputs, few causes: group them (fuzz/triage.sh).
+      # shellcheck disable=SC2046
+      fuzz/triage.sh "$t" $(cat "$dir/crashes.new") | sed 's/^/    /' || true
+    else
+      sed -n '1,10s/^/    saved: /p' "$dir/crashes.new"
+    fi
     [[ $rc -ne 0 ]] && echo "    exit status $rc; log: $log"
     note "$t failed $crashes crash(es), see $log"
   else
