@@ -185,10 +185,24 @@ absl::StatusOr<ChunkSnapshot> ReadChunk(Reader& r, const Placement& placement) {
   return c;
 }
 
+// The most bytes server `rank`'s data file can hold for `placement` (every chunk with two
+// optimizer slots, the longest job id), so that a damaged file is never read whole.
+int64_t MaxDataBytes(const Placement& placement, int rank) {
+  int64_t bytes = 8 + 3 * 4 + 2 * 8 + 4 + static_cast<int64_t>(kMaxJobIdLength) + 8 +
+                  static_cast<int64_t>(placement.chunks().size()) * 32 + 4 + 8;
+  for (uint64_t key : placement.ServerKeys(rank)) {
+    bytes += 6 * 8 + 3 * 4 * placement.chunk(key).length;
+  }
+  return bytes;
+}
+
+constexpr int64_t kMaxManifestBytes = 64 << 10;
+
 }  // namespace
 
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
                              const Placement& placement, absl::Span<const ChunkSnapshot> chunks) {
+  PSD_RETURN_IF_ERROR(ValidateJobId(meta.job_id));
   const std::string data_file = CheckpointDataFile(step_dir, meta.rank);
   PSD_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(data_file));
   const std::string header = Header(meta, placement);
@@ -217,7 +231,10 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
                                                           CheckpointMeta* meta_out) {
   const std::string data_file = CheckpointDataFile(step_dir, rank);
   const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
-  absl::StatusOr<std::string> manifest_text = ReadFileToString(manifest_file);
+  absl::StatusOr<std::string> manifest_text = ReadRegularFile(manifest_file, kMaxManifestBytes);
+  if (absl::IsInvalidArgument(manifest_text.status())) {  // too large, or not a regular file
+    return absl::DataLossError(manifest_text.status().message());
+  }
   if (!manifest_text.ok()) {
     return absl::NotFoundError(
         absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
@@ -225,11 +242,18 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
   const std::map<std::string, std::string> manifest = ParseManifest(*manifest_text);
   int64_t bytes = -1;
   uint32_t crc = 0;
-  if (manifest.count("psd-checkpoint") == 0 || !absl::SimpleAtoi(manifest.at("bytes"), &bytes) ||
-      !absl::SimpleAtoi(manifest.at("crc32c"), &crc)) {
+  auto field = [&manifest](const char* key) {
+    auto it = manifest.find(key);
+    return it == manifest.end() ? absl::string_view() : absl::string_view(it->second);
+  };
+  if (manifest.count("psd-checkpoint") == 0 || !absl::SimpleAtoi(field("bytes"), &bytes) ||
+      !absl::SimpleAtoi(field("crc32c"), &crc)) {
     return absl::DataLossError(absl::StrCat(manifest_file, ": malformed manifest"));
   }
-  PSD_ASSIGN_OR_RETURN(std::string data, ReadFileToString(data_file));
+  absl::StatusOr<std::string> read = ReadRegularFile(data_file, MaxDataBytes(placement, rank));
+  if (absl::IsInvalidArgument(read.status())) return absl::DataLossError(read.status().message());
+  PSD_RETURN_IF_ERROR(read.status());
+  std::string data = *std::move(read);
   if (static_cast<int64_t>(data.size()) != bytes || Crc32c(data.data(), data.size()) != crc) {
     // Find the damaged part for the message; if none is found the file as a whole differs.
     Reader probe(data_file, data);
@@ -269,6 +293,7 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
 }
 
 void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep) {
+  if (!ValidateJobId(job_id).ok()) return;
   std::error_code ec;
   std::vector<int64_t> complete;
   for (int64_t step : ListCheckpointSteps(CheckpointJobDir(dir, job_id))) {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "common/file_util.h"
 #include "tests/testing.h"
@@ -122,6 +123,30 @@ TEST_CASE("pruning keeps the newest complete checkpoints", "[checkpoint]") {
   CHECK_FALSE(fs::exists(CheckpointStepDir(dir, "job-1", 10)));
   CHECK(ReadCheckpoint(CheckpointStepDir(dir, "job-1", 20), 0, p).ok());
   CHECK(ReadCheckpoint(CheckpointStepDir(dir, "job-1", 30), 0, p).ok());
+}
+
+TEST_CASE("a data file larger than the placement allows is refused unread", "[checkpoint]") {
+  const Placement p = TwoServers();
+  const std::string step_dir = CheckpointStepDir(TempDir("ckpt-big"), "job-1", 40);
+  REQUIRE(WriteCheckpoint(step_dir, Meta(0), p, Snapshots(p, 0)).ok());
+  {
+    std::ofstream grow(CheckpointDataFile(step_dir, 0), std::ios::app | std::ios::binary);
+    grow << std::string(1 << 20, 'x');
+  }
+  const auto back = ReadCheckpoint(step_dir, 0, p);
+  CHECK(back.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(back.status().message()), Catch::Contains("more than the limit"));
+}
+
+TEST_CASE("checkpoints of job ids that could leave the dir are refused", "[checkpoint]") {
+  const Placement p = TwoServers();
+  const std::string dir = TempDir("ckpt-ids");
+  CheckpointMeta meta = Meta(0);
+  meta.job_id = "../../x";
+  const absl::Status s =
+      WriteCheckpoint(CheckpointStepDir(dir, meta.job_id, 40), meta, p, Snapshots(p, 0));
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_FALSE(fs::exists(CheckpointStepDir(dir, meta.job_id, 40)));
 }
 
 }  // namespace

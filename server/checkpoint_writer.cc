@@ -1,5 +1,7 @@
 #include "server/checkpoint_writer.h"
 
+#include <new>
+
 #include "absl/time/clock.h"
 #include "common/log.h"
 
@@ -36,7 +38,12 @@ void CheckpointWriter::Loop() {
     }
     const absl::Time start = absl::Now();
     const std::string step_dir = CheckpointStepDir(task.dir, task.meta.job_id, task.meta.step);
-    absl::Status status = WriteCheckpoint(step_dir, task.meta, *task.placement, task.chunks);
+    absl::Status status;
+    try {
+      status = WriteCheckpoint(step_dir, task.meta, *task.placement, task.chunks);
+    } catch (const std::bad_alloc&) {
+      status = absl::ResourceExhaustedError("out of memory while writing the checkpoint");
+    }
     if (status.ok()) {
       spdlog::info("job {}: checkpoint of step {} written to {}/server-{} in {:.0f} ms",
                    task.meta.job_id, task.meta.step, step_dir, task.meta.rank,
