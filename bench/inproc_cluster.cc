@@ -40,6 +40,8 @@ absl::StatusOr<JobResult> RunWorker(const JobSpec& spec, int rank, const Dataset
   o.cpu_threads = options.cpu_threads;
   o.servers = servers;
   o.client.job_id = spec.name;
+  o.client.generation = 1;  // the servers' Init below
+  o.client.tls = TlsOptions::Insecure();
   if (auto it = options.slowdown.find(rank); it != options.slowdown.end()) o.slowdown = it->second;
   o.wait_for_others = [&trained] { return trained.Arrive(); };
   PSD_ASSIGN_OR_RETURN(auto session, TrainingSession::Create(spec, train, test, std::move(o)));
@@ -60,7 +62,9 @@ absl::StatusOr<InProcessRun> RunInProcess(const JobSpec& spec, const Dataset& tr
   std::vector<std::unique_ptr<PsServer>> servers;
   std::vector<std::string> addresses;
   for (int r = 0; r < options.servers; ++r) {
-    PSD_ASSIGN_OR_RETURN(auto server, PsServer::Start({}));
+    PsServerOptions server_options;
+    server_options.tls = TlsOptions::Insecure();
+    PSD_ASSIGN_OR_RETURN(auto server, PsServer::Start(server_options));
     PSD_RETURN_IF_ERROR(server->jobs().Init(s.name, 1, s, r, s.cluster.workers).status());
     addresses.push_back(absl::StrCat("127.0.0.1:", server->port()));
     servers.push_back(std::move(server));

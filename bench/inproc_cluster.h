@@ -1,5 +1,7 @@
 // A whole job in one process for benchmarks: parameter servers and workers are threads that
-// talk over real gRPC on 127.0.0.1 (or, with no servers, one worker with a local optimizer).
+// talk over real gRPC on 127.0.0.1, plaintext (as --insecure: these benches measure training,
+// not security; bench/pushpull and bench/train measure TLS), or, with no servers, one worker
+// with a local optimizer.
 #ifndef PSD_BENCH_INPROC_CLUSTER_H_
 #define PSD_BENCH_INPROC_CLUSTER_H_
 

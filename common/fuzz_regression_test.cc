@@ -30,7 +30,7 @@ TEST_CASE("an unknown field with no close name is named, not read from a dead te
 // as the file was repeated whole.
 TEST_CASE("an error naming a key with line breaks, or a huge one, stays one short line") {
   const std::string long_key(5000, 'k');
-  for (const std::string yaml : {std::string("name: kkkkks\nlkkkk)kkkD\n\n kk: 1\n"),
+  for (const std::string& yaml : {std::string("name: kkkkks\nlkkkk)kkkD\n\n kk: 1\n"),
                                  std::string("name: a\n\"x\\ty\\nz\": 1\n"),
                                  "name: a\n" + long_key + ": 1\n"}) {
     absl::StatusOr<JobSpec> spec = ParseJobSpec(yaml, "fuzz.yaml");

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/checkpoint_layout.h"
+#include "common/memory_estimate.h"
 #include "coordinator/progress.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/server_calls.h"
@@ -56,6 +57,10 @@ absl::Status CheckResumeFrom(const std::string& resume_from) {
   if (!ParseCheckpointStep(dir).has_value() || slash == absl::string_view::npos || slash == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--resume-from: expected .../<job>/<step>, got ", resume_from));
+  }
+  // The servers accept only a job's step dir without "." or ".." (common/checkpoint_layout.h).
+  if (absl::Status s = ValidateStepDir(dir, *ParseCheckpointStep(dir)); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--resume-from: ", s.message()));
   }
   const std::string job_dir(dir.substr(0, slash));
   std::error_code ec;
@@ -399,6 +404,12 @@ absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& reques
   if (!request.resume_from().empty()) {
     if (absl::Status s = CheckResumeFrom(request.resume_from()); !s.ok()) return s;
   }
+  if (absl::Status fits =
+          CheckMemoryBudget(EstimateServerMemory(*spec), options_.server_memory_budget_bytes);
+      !fits.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        source, ": ", fits.message(), " (the coordinator's --server_memory_budget_bytes)"));
+  }
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("coordinator is shutting down");
@@ -408,6 +419,10 @@ absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& reques
   job->rec.resume_from = request.resume_from();
   JobInfo& info = job->info();
   info.set_job_id(absl::StrCat(job->spec.name, "-", next_seq_));
+  // The id names the job's checkpoint directory on every server.
+  if (absl::Status s = ValidateJobId(info.job_id()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": name: ", s.message()));
+  }
   info.set_name(job->spec.name);
   info.set_state(JOB_QUEUED);
   info.set_reason("queued");
@@ -640,6 +655,10 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       return OnCheckpointed(job, report);
     case TaskReport::KIND_CHECKPOINT_UNUSABLE:
       return OnCheckpointUnusable(job, report);
+    case TaskReport::KIND_CHECKPOINT_FAILED:
+      return OnCheckpointFailed(job, report);
+    case TaskReport::KIND_NONFINITE_GRADIENTS:
+      return OnNonfiniteGradients(job, report);
     default:
       return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", report.kind()));
   }
@@ -674,6 +693,70 @@ absl::Status JobManager::OnCheckpointed(Job& job, const TaskReport& report) {
     spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
   }
   Persist(job, Durability::kFull);
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::OnCheckpointFailed(Job& job, const TaskReport& report) {
+  if (report.role() != ROLE_SERVER) {
+    return absl::InvalidArgumentError("kind: KIND_CHECKPOINT_FAILED is reported by servers only");
+  }
+  if (report.step() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step: a checkpoint's step must be > 0, got ", report.step()));
+  }
+  if (!job.failed_checkpoints.insert({report.step(), report.rank()}).second) {
+    return absl::OkStatus();  // a retried report
+  }
+  const std::string what =
+      absl::StrCat("checkpoint of step ", report.step(), " failed on server ", report.rank(), ": ",
+                   report.message().empty() ? "no reason given" : report.message());
+  JobFaults& faults = *job.info().mutable_faults();
+  faults.set_checkpoint_failures(faults.checkpoint_failures() + 1);
+  AddEvent(job, what);
+  if (job.spec.checkpoint.on_failure == CheckpointFailurePolicy::kFail) {
+    Finish(job, JOB_FAILED, absl::StrCat(what, " (checkpoint.on_failure: fail)"));
+    return absl::OkStatus();
+  }
+  spdlog::warn("job {}: {}; the job goes on (checkpoint.on_failure: continue)", job.info().job_id(),
+               what);
+  Persist(job, Durability::kFull);
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::OnNonfiniteGradients(Job& job, const TaskReport& report) {
+  if (report.role() != ROLE_SERVER) {
+    return absl::InvalidArgumentError("kind: KIND_NONFINITE_GRADIENTS is reported by servers only");
+  }
+  const JobFaults& now = report.faults();
+  if (now.nonfinite_pushes_rejected() < 0 || now.nonfinite_chunks_skipped() < 0) {
+    return absl::InvalidArgumentError("faults: counts must not be negative");
+  }
+  if (job.nonfinite_generation != report.generation()) {  // new servers count from 0
+    job.nonfinite_generation = report.generation();
+    job.nonfinite.clear();
+  }
+  JobFaults& before = job.nonfinite[report.rank()];
+  const int64_t rejected =
+      std::max<int64_t>(0, now.nonfinite_pushes_rejected() - before.nonfinite_pushes_rejected());
+  const int64_t skipped =
+      std::max<int64_t>(0, now.nonfinite_chunks_skipped() - before.nonfinite_chunks_skipped());
+  before.set_nonfinite_pushes_rejected(
+      std::max(before.nonfinite_pushes_rejected(), now.nonfinite_pushes_rejected()));
+  before.set_nonfinite_chunks_skipped(
+      std::max(before.nonfinite_chunks_skipped(), now.nonfinite_chunks_skipped()));
+  if (rejected == 0 && skipped == 0) return absl::OkStatus();
+  JobFaults& total = *job.info().mutable_faults();
+  const bool first =
+      total.nonfinite_pushes_rejected() == 0 && total.nonfinite_chunks_skipped() == 0;
+  total.set_nonfinite_pushes_rejected(total.nonfinite_pushes_rejected() + rejected);
+  total.set_nonfinite_chunks_skipped(total.nonfinite_chunks_skipped() + skipped);
+  const std::string what =
+      absl::StrCat("non-finite gradients on server ", report.rank(), ": ", rejected,
+                   " pushes refused, ", skipped, " chunks skipped (training.nonfinite_gradients: ",
+                   NonfinitePolicyName(job.spec.training.nonfinite_gradients), ")");
+  if (first) AddEvent(job, absl::StrCat("first ", what));
+  spdlog::warn("job {}: {}", job.info().job_id(), what);
+  Persist(job, Durability::kRelaxed);
   return absl::OkStatus();
 }
 

@@ -46,6 +46,9 @@ struct CoordinatorOptions {
   // The longest job spec SubmitJob accepts (--max_spec_bytes; at most kDefaultMaxSpecBytes,
   // which servers and workers allow).
   int64_t max_spec_bytes = kDefaultMaxSpecBytes;
+  // SubmitJob refuses a spec whose memory per server (common/memory_estimate.h) exceeds this
+  // (--server_memory_budget_bytes); 0: no check.
+  int64_t server_memory_budget_bytes = 0;
   // The coordinator's certificate for those calls, or TlsOptions::Insecure().
   TlsOptions tls;
 };
@@ -107,6 +110,11 @@ class JobManager {
     std::map<int, Progress> latest;    // worker rank -> last report
     std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
     std::map<std::string, BarrierState> barriers;
+    // Failed checkpoint writes already counted: (step, server rank).
+    std::set<std::pair<int64_t, int>> failed_checkpoints;
+    // The servers' non-finite counts in generation `nonfinite_generation`, by rank.
+    int64_t nonfinite_generation = 0;
+    std::map<int, JobFaults> nonfinite;
     absl::Time last_progress_save = absl::InfinitePast();
     JobInfo& info() { return rec.info; }
     bool running() const { return rec.info.state() == JOB_RUNNING; }
@@ -165,6 +173,12 @@ class JobManager {
   // --- Task reports ---
   absl::Status OnLeaving(Job& job, const TaskReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OnCheckpointed(Job& job, const TaskReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A server could not write a checkpoint: an event, a count, and checkpoint.on_failure.
+  absl::Status OnCheckpointFailed(Job& job, const TaskReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A server's counts of non-finite gradients (cumulative in its generation).
+  absl::Status OnNonfiniteGradients(Job& job, const TaskReport& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OnCheckpointUnusable(Job& job, const TaskReport& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -21,6 +21,7 @@
 #include "common/daemon.h"
 #include "common/health_port.h"
 #include "common/logging.h"
+#include "common/memory_estimate.h"
 #include "common/process_init.h"
 #include "common/tls_flags.h"
 #include "coordinator/job_manager.h"
@@ -41,6 +42,11 @@ ABSL_FLAG(int64_t, recovery_timeout_ms, 300000,
           "How long a job that lost a server waits for a replacement server before it fails.");
 ABSL_FLAG(int64_t, server_rpc_timeout_ms, 10000,
           "Deadline of each call to a parameter server (psdctl checkpoint).");
+ABSL_FLAG(int64_t, server_memory_budget_bytes, -1,
+          "SubmitJob refuses a job whose estimated memory per parameter server (parameters, "
+          "optimizer state, accumulators, checkpoint copy, chunk records) exceeds this. -1: 80% "
+          "of this machine's memory (set it to the servers' budget when they run elsewhere); "
+          "0: no check.");
 ABSL_FLAG(int64_t, max_spec_bytes, psd::kDefaultMaxSpecBytes,
           "The longest job spec psdctl submit may send (at most the default); gRPC refuses "
           "larger requests before they are read.");
@@ -103,6 +109,8 @@ absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
                                                    kDefaultMaxSpecBytes, ", got ", max_spec));
   }
   options.max_spec_bytes = max_spec;
+  const int64_t budget = absl::GetFlag(FLAGS_server_memory_budget_bytes);
+  options.server_memory_budget_bytes = budget < 0 ? DefaultMemoryBudget() : budget;
   return options;
 }
 

@@ -1,17 +1,21 @@
 #include "server/job_registry.h"
 
+#include <new>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/checkpoint_layout.h"
 #include "common/log.h"
+#include "common/memory_estimate.h"
 #include "common/status_macros.h"
 #include "server/checkpoint.h"
 
 namespace psd {
 
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobRequest& request) {
-  if (auto existing = Get(request.job_id(), 0);
-      existing.ok() && (*existing)->generation == request.generation()) {
+  PSD_RETURN_IF_ERROR(ValidateJobId(request.job_id()));
+  if (std::shared_ptr<ServedJob> existing = Find(request.job_id());
+      existing != nullptr && existing->generation == request.generation()) {
     return existing;
   }
   PSD_ASSIGN_OR_RETURN(JobSpec spec,
@@ -21,15 +25,83 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobReques
                                                    " differs from cluster.servers ",
                                                    spec.cluster.servers));
   }
+  if (request.num_workers() != spec.cluster.workers) {
+    return absl::InvalidArgumentError(absl::StrCat("num_workers ", request.num_workers(),
+                                                   " differs from cluster.workers ",
+                                                   spec.cluster.workers));
+  }
   return Init(request.job_id(), request.generation(), spec, request.server_rank(),
               request.num_workers(), {request.live_workers().begin(), request.live_workers().end()},
-              request.resume_step(), request.resume_dir());
+              request.resume_step(), request.resume_dir(),
+              {request.worker_identities().begin(), request.worker_identities().end()});
 }
 
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
     const std::string& job_id, int64_t generation, const JobSpec& spec, int rank, int num_workers,
-    const std::vector<int>& live_workers, int64_t resume_step, const std::string& resume_dir) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
+    const std::vector<int>& live_workers, int64_t resume_step, const std::string& resume_dir,
+    std::vector<std::string> worker_identities) {
+  PSD_RETURN_IF_ERROR(ValidateJobId(job_id));
+  if (generation < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("generation: must be the job's (>= 1), got ", generation));
+  }
+  if (rank < 0 || rank >= spec.cluster.servers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server rank ", rank, " out of range [0, ", spec.cluster.servers, ")"));
+  }
+  if (resume_step < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("resume_step: negative, got ", resume_step));
+  }
+  if (!resume_dir.empty()) PSD_RETURN_IF_ERROR(ValidateStepDir(resume_dir, resume_step));
+  absl::MutexLock init(&init_mu_);
+  const MemoryEstimate need = EstimateServerMemory(spec);
+  int64_t in_use = 0;
+  ForEach([&](ServedJob& other) {
+    if (other.id != job_id) in_use += other.memory_bytes;
+  });
+  if (absl::Status fits = CheckMemoryBudget(need, options_.memory_budget_bytes, in_use);
+      !fits.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, ": ", fits.message()));
+  }
+  absl::StatusOr<std::shared_ptr<ServedJob>> created;
+  try {
+    created = Create(job_id, generation, spec, rank, num_workers, resume_step, resume_dir);
+  } catch (const std::bad_alloc&) {
+    created = absl::ResourceExhaustedError(
+        absl::StrCat("job ", job_id, ": out of memory while creating its chunks (estimated ",
+                     FormatMemory(need.total()), " per server)"));
+  }
+  if (!created.ok()) return created.status();
+  std::shared_ptr<ServedJob> job = *std::move(created);
+  job->worker_identities = std::move(worker_identities);
+  job->memory_bytes = need.total();
+  ConnectCheckpoints(job);
+  job->store->SetFailureHandler([fn = options_.on_job_failed](const absl::Status&) {
+    if (fn) fn();
+  });
+  if (!live_workers.empty()) job->store->SetLiveWorkers(live_workers);
+  std::shared_ptr<ServedJob> old;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = jobs_[job->id];
+    old = std::move(slot);
+    slot = job;
+  }
+  if (old != nullptr) {
+    old->store->Close(absl::AbortedError(
+        absl::StrCat("job ", job->id, " moved to generation ", job->generation)));
+  }
+  spdlog::info("job {} generation {}: serving {} chunks ({} bytes) as server {} of {}", job->id,
+               job->generation, job->store->keys().size(), job->store->num_bytes(), job->rank,
+               spec.cluster.servers);
+  return job;
+}
+
+absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string& job_id,
+                                                               int64_t generation,
+                                                               const JobSpec& spec, int rank,
+                                                               int num_workers, int64_t resume_step,
+                                                               const std::string& resume_dir) {
   auto job = std::make_shared<ServedJob>();
   job->id = job_id;
   job->generation = generation;
@@ -48,25 +120,9 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
     PSD_ASSIGN_OR_RETURN(restore, ReadCheckpoint(dir, rank, job->placement));
     spdlog::info("job {}: loaded the checkpoint of step {} from {}", job_id, resume_step, dir);
   }
-  PSD_ASSIGN_OR_RETURN(job->store,
-                       ShardStore::Create(spec, job->placement, rank, num_workers,
-                                          resume_step > 0 ? &restore : nullptr, resume_step));
-  ConnectCheckpoints(job);
-  if (!live_workers.empty()) job->store->SetLiveWorkers(live_workers);
-  std::shared_ptr<ServedJob> old;
-  {
-    absl::MutexLock lock(&mu_);
-    auto& slot = jobs_[job->id];
-    old = std::move(slot);
-    slot = job;
-  }
-  if (old != nullptr) {
-    old->store->Close(absl::AbortedError(
-        absl::StrCat("job ", job->id, " moved to generation ", job->generation)));
-  }
-  spdlog::info("job {} generation {}: serving {} chunks ({} bytes) as server {} of {}", job->id,
-               job->generation, job->store->keys().size(), job->store->num_bytes(), job->rank,
-               spec.cluster.servers);
+  PSD_ASSIGN_OR_RETURN(
+      job->store, ShardStore::Create(spec, job->placement, rank, num_workers,
+                                     resume_step > 0 ? &restore : nullptr, resume_step, job_id));
   return job;
 }
 
@@ -87,14 +143,24 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
   });
 }
 
+std::shared_ptr<ServedJob> JobRegistry::Find(const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Get(const std::string& job_id,
                                                             int64_t generation) const {
+  if (generation <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("generation: every call names the job's generation (>= 1), got ", generation));
+  }
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
     return absl::NotFoundError(absl::StrCat("job '", job_id, "' is not served here"));
   }
-  if (generation != 0 && it->second->generation != generation) {
+  if (it->second->generation != generation) {
     return absl::AbortedError(absl::StrCat("job ", job_id, " is at generation ",
                                            it->second->generation, ", request has ", generation));
   }
@@ -112,6 +178,22 @@ void JobRegistry::End(const std::string& job_id) {
   }
   job->store->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
   spdlog::info("job {}: state dropped", job_id);
+}
+
+absl::Status JobRegistry::End(const std::string& job_id, int64_t generation) {
+  std::shared_ptr<ServedJob> job;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end() && it->second->generation == generation) {
+      job = std::move(it->second);
+      jobs_.erase(it);
+    }
+  }
+  if (job == nullptr) return Get(job_id, generation).status();  // why not
+  job->store->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  spdlog::info("job {}: state dropped", job_id);
+  return absl::OkStatus();
 }
 
 void JobRegistry::ForEach(const std::function<void(ServedJob&)>& fn) const {

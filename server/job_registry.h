@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -24,15 +25,29 @@ struct ServedJob {
   JobSpec spec;
   Placement placement;
   std::unique_ptr<ShardStore> store;
+  int64_t memory_bytes = 0;  // common/memory_estimate.h's figure for the job
+  // The certificate name of each worker rank (the coordinator's assignment); a push or pull
+  // for rank r is accepted only from that certificate. Empty under --insecure.
+  std::vector<std::string> worker_identities;
+};
+
+struct JobRegistryOptions {
+  // Jobs are refused (ResourceExhausted) beyond this many bytes in all (0: no limit).
+  int64_t memory_budget_bytes = 0;
+  // Called (it must not block) when a push has failed a job: see ShardStore::failure().
+  std::function<void()> on_job_failed;
 };
 
 class JobRegistry {
  public:
   // With a writer, jobs that have checkpoint.dir are checkpointed through it.
-  explicit JobRegistry(CheckpointWriter* writer = nullptr) : writer_(writer) {}
+  explicit JobRegistry(CheckpointWriter* writer = nullptr, JobRegistryOptions options = {})
+      : writer_(writer), options_(std::move(options)) {}
 
-  // Creates the job's chunks for this server. The same job and generation again is a no-op;
-  // a new generation replaces the old state (its waiting pulls fail with Aborted).
+  // Creates the job's chunks for this server, after checking every field of the request (ids,
+  // generation, ranks, counts, resume dir) and that the job fits in the memory budget; an
+  // allocation that fails anyway is ResourceExhausted. The same job and generation again is a
+  // no-op; a new generation replaces the old state (its waiting pulls fail with Aborted).
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const InitJobRequest& request);
   // The same for a parsed spec; `live_workers` empty means all. With resume_step > 0 the
   // chunks come from that step's checkpoint of this rank, in `resume_dir` or else under the
@@ -41,19 +56,32 @@ class JobRegistry {
                                                   const JobSpec& spec, int rank, int num_workers,
                                                   const std::vector<int>& live_workers = {},
                                                   int64_t resume_step = 0,
-                                                  const std::string& resume_dir = "");
-  // The job, if it is served here in `generation` (0 matches any).
+                                                  const std::string& resume_dir = "",
+                                                  std::vector<std::string> worker_identities = {});
+  // The job, if it is served here in exactly `generation` (an RPC's: 0 is InvalidArgument).
   absl::StatusOr<std::shared_ptr<ServedJob>> Get(const std::string& job_id,
                                                  int64_t generation) const;
+  // The job in whatever generation is served (this server's own lookups); null if none.
+  std::shared_ptr<ServedJob> Find(const std::string& job_id) const;
   // Drops the job's state; waiting pulls fail with Cancelled.
   void End(const std::string& job_id);
+  // The same when it is served in `generation` (an RPC's): else as Get's errors.
+  absl::Status End(const std::string& job_id, int64_t generation);
   void ForEach(const std::function<void(ServedJob&)>& fn) const;
 
  private:
   // Sends the store's checkpoints to the writer.
   void ConnectCheckpoints(const std::shared_ptr<ServedJob>& job);
 
+  // Init() after its checks.
+  absl::StatusOr<std::shared_ptr<ServedJob>> Create(const std::string& job_id, int64_t generation,
+                                                    const JobSpec& spec, int rank, int num_workers,
+                                                    int64_t resume_step,
+                                                    const std::string& resume_dir);
+
   CheckpointWriter* writer_;
+  const JobRegistryOptions options_;
+  absl::Mutex init_mu_;  // one Init at a time: the memory budget holds for all
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ServedJob>> jobs_ ABSL_GUARDED_BY(mu_);
 };

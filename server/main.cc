@@ -8,9 +8,12 @@
 #include "absl/flags/flag.h"
 #include "common/command_line.h"
 #include "common/daemon.h"
+#include "common/health_port.h"
 #include "common/log.h"
 #include "common/logging.h"
+#include "common/memory_estimate.h"
 #include "common/process_init.h"
+#include "common/tls_flags.h"
 #include "node/node_agent.h"
 #include "node/node_flags.h"
 #include "server/ps_server.h"
@@ -23,6 +26,11 @@ ABSL_FLAG(int64_t, max_message_bytes, 256 << 20, "Largest gRPC message accepted 
 ABSL_FLAG(int64_t, shutdown_grace_ms, 5000,
           "On SIGTERM, the time to checkpoint the jobs served here (half of it) and to let calls "
           "in flight finish (the other half).");
+ABSL_FLAG(int64_t, memory_budget_bytes, -1,
+          "InitJob refuses jobs whose estimated memory (parameters, optimizer state, "
+          "accumulators, checkpoint copy, chunk records; common/memory_estimate.h) would take "
+          "the jobs served here past this many bytes. -1: 80% of the machine's memory (or of "
+          "the cgroup limit); 0: no limit.");
 ABSL_FLAG(int, debug_drop_push_replies, 0,
           "Tests only: answer every Nth push with UNAVAILABLE after applying it, as if the reply "
           "were lost (0: never).");
@@ -31,7 +39,13 @@ namespace psd {
 namespace {
 
 int Run() {
+  absl::StatusOr<TlsOptions> tls = TlsOptionsFromFlags(PeerRole::kServer);
+  if (!tls.ok()) {
+    spdlog::error("{}", tls.status().message());
+    return 2;
+  }
   PsServerOptions options;
+  options.tls = *tls;
   options.listen_address = ListenAddressFromFlags();
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.slow_step_log_after = absl::Milliseconds(absl::GetFlag(FLAGS_slow_step_log_ms));
@@ -41,9 +55,24 @@ int Run() {
   options.on_checkpoint = [&node](const CheckpointMeta& meta, const absl::Status& status) {
     if (node != nullptr) node->OnCheckpoint(meta, status);
   };
+  options.on_job_faults = [&node](const ServedJob& job, const ShardStats& stats,
+                                  const absl::Status& failure) {
+    if (node != nullptr) node->OnJobFaults(job, stats, failure);
+  };
+  const int64_t budget = absl::GetFlag(FLAGS_memory_budget_bytes);
+  options.memory_budget_bytes = budget < 0 ? DefaultMemoryBudget() : budget;
+  spdlog::info("memory budget for jobs: {}", options.memory_budget_bytes > 0
+                                                 ? FormatMemory(options.memory_budget_bytes)
+                                                 : std::string("no limit"));
   auto server = PsServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> health =
+      StartHealthPortFromFlags(BindHostFromFlags());
+  if (!health.ok()) {
+    spdlog::error("{}", health.status().message());
     return 1;
   }
   if (absl::Status s = PublishPort((*server)->port()); !s.ok()) {
@@ -58,6 +87,7 @@ int Run() {
     spdlog::error("{}", agent_options.status().message());
     return 2;
   }
+  agent_options->tls = *tls;
   node = std::make_unique<ServerNode>(&(*server)->jobs());
   auto agent = NodeAgent::Start(*agent_options,
                                 [n = node.get()](const Assignment& a) { n->OnAssignment(a); });
@@ -72,6 +102,7 @@ int Run() {
   const int signal = WaitForShutdownSignal();
   spdlog::info("signal {}: shutting down", strsignal(signal));
   const absl::Duration grace = absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms));
+  if (*health != nullptr) (*health)->Shutdown();
   node->HandOff(grace / 2);
   (*agent)->Stop();
   (*server)->Shutdown(grace / 2);

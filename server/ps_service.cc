@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -73,7 +74,10 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::S
   return reactor;
 }
 
+// The store checks the whole push (every chunk) before it applies any of it.
 absl::Status ApplyPush(ServedJob& job, const wire::PushRequestView& request) {
+  absl::InlinedVector<ChunkPush, 4> chunks;
+  chunks.reserve(request.chunks.size());
   for (const wire::ChunkView& chunk : request.chunks) {
     if (chunk.dtype != DTYPE_F32 && chunk.dtype != DTYPE_F16) {
       return absl::InvalidArgumentError(
@@ -82,15 +86,9 @@ absl::Status ApplyPush(ServedJob& job, const wire::PushRequestView& request) {
                                                   : absl::StrCat(chunk.dtype),
                        " is not supported on this path"));
     }
-    if (!chunk.data.whole()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunk ", chunk.key, ": payload of ", chunk.data.bytes(),
-                       " bytes is not whole ", chunk.dtype == DTYPE_F16 ? "halves" : "floats"));
-    }
-    PSD_RETURN_IF_ERROR(
-        job.store->Push(request.worker, request.step, chunk.key, chunk.data, request.total_steps));
+    chunks.push_back({chunk.key, &chunk.data});
   }
-  return absl::OkStatus();
+  return job.store->Push(request.worker, request.step, request.total_steps, chunks);
 }
 
 // A pooled buffer that a reply slice references; back to the pool when gRPC drops the slice.
@@ -127,11 +125,35 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
     if (keys_.empty()) return Complete();
     auto self = shared_from_this();
     for (uint64_t key : keys_) {
-      job_->store->WhenReadable(key, worker, step, [self](absl::Status s) { self->Done(s); });
+      const uint64_t id =
+          job_->store->WhenReadable(key, worker, step, [self](absl::Status s) { self->Done(s); });
+      if (id == 0) continue;
+      bool cancelled;
+      {
+        absl::MutexLock lock(&wait_mu_);
+        cancelled = cancelled_;
+        if (!cancelled) waiting_.push_back({key, id});
+      }
+      if (cancelled) job_->store->CancelWait(key, id, Gone());
     }
   }
 
+  // The client gave up: leave every chunk's waiting list now (the reply is CANCELLED).
+  void Cancel() {
+    std::vector<std::pair<uint64_t, uint64_t>> waiting;
+    {
+      absl::MutexLock lock(&wait_mu_);
+      cancelled_ = true;
+      waiting.swap(waiting_);
+    }
+    for (const auto& [key, id] : waiting) job_->store->CancelWait(key, id, Gone());
+  }
+
  private:
+  static absl::Status Gone() {
+    return absl::CancelledError("the pull was cancelled or its deadline passed");
+  }
+
   void Done(const absl::Status& status) {
     if (!status.ok()) {
       absl::MutexLock lock(&mu_);
@@ -206,6 +228,40 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
   std::atomic<int> remaining_;
   absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex wait_mu_;
+  bool cancelled_ ABSL_GUARDED_BY(wait_mu_) = false;
+  // (key, waiter id) of the chunks this pull may still wait for.
+  std::vector<std::pair<uint64_t, uint64_t>> waiting_ ABSL_GUARDED_BY(wait_mu_);
+};
+
+// The reactor of Pull and PushPull: when the client cancels or its deadline passes, the pull
+// leaves the chunks' waiting lists at once instead of staying queued until its step comes.
+class PullReactor : public grpc::ServerUnaryReactor {
+ public:
+  void Attach(std::shared_ptr<PendingPull> pull) {
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = cancelled_;
+      pull_ = pull;
+    }
+    if (cancelled) pull->Cancel();
+  }
+  void OnCancel() override {
+    std::shared_ptr<PendingPull> pull;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      pull = pull_;
+    }
+    if (pull != nullptr) pull->Cancel();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<PendingPull> pull_ ABSL_GUARDED_BY(mu_);
 };
 
 void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
@@ -220,6 +276,8 @@ void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor
   }
   auto pending = std::make_shared<PendingPull>(std::move(job), reactor, std::move(keys), dtype,
                                                response, pull_bytes);
+  // Pull and PushPull calls (the only ones that get here) run on a PullReactor.
+  static_cast<PullReactor*>(reactor)->Attach(pending);
   pending->Start(worker, step);
 }
 
@@ -232,6 +290,7 @@ grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message) {
 
 PsService::PsService(JobRegistry* registry, Options options)
     : registry_(registry),
+      authz_(options.authorize),
       drop_push_replies_(options.drop_push_replies),
       counters_(std::make_shared<Counters>()) {
   if (options.work_threads > 0) pool_ = std::make_unique<WorkPool>(options.work_threads);
@@ -259,6 +318,9 @@ WireCounters PsService::counters() const {
 grpc::ServerUnaryReactor* PsService::InitJob(grpc::CallbackServerContext* ctx,
                                              const InitJobRequest* request,
                                              InitJobResponse* response) {
+  if (auto peer = authz_.Check(*ctx, RpcMethod::kInitJob); !peer.ok()) {
+    return Finish(ctx, peer.status());
+  }
   auto job = registry_->Init(*request);
   if (!job.ok()) return Finish(ctx, job.status());
   response->set_num_chunks(static_cast<int64_t>((*job)->store->keys().size()));
@@ -267,8 +329,26 @@ grpc::ServerUnaryReactor* PsService::InitJob(grpc::CallbackServerContext* ctx,
   return Finish(ctx, absl::OkStatus());
 }
 
+absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerIdentity>& peer,
+                                    const ServedJob& job, int worker) {
+  if (!peer.has_value()) return absl::OkStatus();  // --insecure: no identities
+  const std::vector<std::string>& names = job.worker_identities;
+  if (worker < 0 || worker >= static_cast<int>(names.size()) || names[worker].empty()) {
+    return authz_.Deny(method, *peer,
+                       absl::StrCat("the coordinator named no certificate for worker rank ",
+                                    worker, " of job ", job.id));
+  }
+  if (names[worker] != peer->name) {
+    return authz_.Deny(method, *peer,
+                       absl::StrCat("worker rank ", worker, " of job ", job.id,
+                                    " is assigned to '", names[worker], "'"));
+  }
+  return absl::OkStatus();
+}
+
 void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                           grpc::ByteBuffer* response, bool then_pull) {
+                           grpc::ByteBuffer* response, bool then_pull,
+                           const std::optional<PeerIdentity>& peer) {
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
   wire::PushRequestView req;
@@ -277,6 +357,9 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   auto job = registry_->Get(req.job_id, req.generation);
   if (!job.ok()) return reactor->Finish(ToGrpcStatus(job.status()));
+  status = CheckWorker(then_pull ? RpcMethod::kPushPull : RpcMethod::kPush, peer, **job,
+                       req.worker);
+  if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   if (then_pull) status = CheckPullDtype(req.pull_dtype);
   if (status.ok()) status = ApplyPush(**job, req);
   counters_->push_rpcs.fetch_add(1, std::memory_order_relaxed);
@@ -308,7 +391,7 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
 }
 
 void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                           grpc::ByteBuffer* response) {
+                           grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer) {
   PullRequest req;
   {
     grpc::ByteBuffer copy(*request);  // references the slices
@@ -319,6 +402,9 @@ void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   }
   auto job = registry_->Get(req.job_id(), req.generation());
   if (!job.ok()) return reactor->Finish(ToGrpcStatus(job.status()));
+  if (absl::Status s = CheckWorker(RpcMethod::kPull, peer, **job, req.worker()); !s.ok()) {
+    return reactor->Finish(ToGrpcStatus(s));
+  }
   if (absl::Status s = CheckPullDtype(req.dtype()); !s.ok()) {
     return reactor->Finish(ToGrpcStatus(s));
   }
@@ -330,30 +416,45 @@ void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
 grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) {
+  auto peer = authz_.Check(*ctx, RpcMethod::kPush);
+  if (!peer.ok()) return Finish(ctx, peer.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Dispatch([this, reactor, request, response] { HandlePush(reactor, request, response, false); });
+  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
+    HandlePush(reactor, request, response, false, peer);
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PsService::Pull(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Dispatch([this, reactor, request, response] { HandlePull(reactor, request, response); });
+  auto peer = authz_.Check(*ctx, RpcMethod::kPull);
+  if (!peer.ok()) return Finish(ctx, peer.status());
+  grpc::ServerUnaryReactor* reactor = new PullReactor;
+  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
+    HandlePull(reactor, request, response, peer);
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PsService::PushPull(grpc::CallbackServerContext* ctx,
                                               const grpc::ByteBuffer* request,
                                               grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Dispatch([this, reactor, request, response] { HandlePush(reactor, request, response, true); });
+  auto peer = authz_.Check(*ctx, RpcMethod::kPushPull);
+  if (!peer.ok()) return Finish(ctx, peer.status());
+  grpc::ServerUnaryReactor* reactor = new PullReactor;
+  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
+    HandlePush(reactor, request, response, true, peer);
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PsService::Checkpoint(grpc::CallbackServerContext* ctx,
                                                 const CheckpointRequest* request,
                                                 CheckpointResponse* response) {
+  if (auto peer = authz_.Check(*ctx, RpcMethod::kCheckpoint); !peer.ok()) {
+    return Finish(ctx, peer.status());
+  }
   auto job = registry_->Get(request->job_id(), request->generation());
   if (!job.ok()) {
     // A request for another generation refers to a state this server no longer serves.
@@ -376,17 +477,31 @@ grpc::ServerUnaryReactor* PsService::Checkpoint(grpc::CallbackServerContext* ctx
 
 grpc::ServerUnaryReactor* PsService::EndJob(grpc::CallbackServerContext* ctx,
                                             const EndJobRequest* request, EndJobResponse*) {
-  registry_->End(request->job_id());
-  return Finish(ctx, absl::OkStatus());
+  if (auto peer = authz_.Check(*ctx, RpcMethod::kEndJob); !peer.ok()) {
+    return Finish(ctx, peer.status());
+  }
+  return Finish(ctx, registry_->End(request->job_id(), request->generation()));
 }
 
 grpc::ServerUnaryReactor* PsService::GetStats(grpc::CallbackServerContext* ctx,
                                               const GetStatsRequest* request,
                                               ServerStats* response) {
-  auto job = registry_->Get(request->job_id(), 0);
+  if (auto peer = authz_.Check(*ctx, RpcMethod::kGetStats); !peer.ok()) {
+    return Finish(ctx, peer.status());
+  }
+  for (const auto& [method, n] : authz_.denials()) (*response->mutable_denied_calls())[method] = n;
+  const WireCounters w = counters();
+  if (request->job_id().empty()) {  // the server's own figures only
+    response->set_bytes_in(w.push_payload_bytes);
+    response->set_bytes_out(w.pull_payload_bytes);
+    return Finish(ctx, absl::OkStatus());
+  }
+  auto job = registry_->Get(request->job_id(), request->generation());
   if (!job.ok()) return Finish(ctx, job.status());
   const ShardStats s = (*job)->store->stats();
-  const WireCounters w = counters();
+  response->set_waiting_pulls(s.waiting_pulls);
+  response->set_nonfinite_pushes_rejected(s.nonfinite_rejected);
+  response->set_nonfinite_chunks_skipped(s.nonfinite_skipped);
   response->set_pushes(s.pushes);
   response->set_pulls(s.pulls);
   response->set_duplicate_pushes(s.duplicate_pushes);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "common/rpc_policy.h"
 #include "proto/parameter_server.grpc.pb.h"
 #include "server/job_registry.h"
 
@@ -44,6 +45,9 @@ class PsService final
     // Tests only: answer every Nth push with UNAVAILABLE after applying it, as if the reply
     // were lost, so that the client retries (0: never).
     int drop_push_replies = 0;
+    // Check every caller against common/rpc_policy.h (mutual TLS); false only under
+    // --insecure, where there are no identities to check.
+    bool authorize = true;
   };
 
   explicit PsService(JobRegistry* registry) : PsService(registry, Options()) {}
@@ -69,6 +73,7 @@ class PsService final
                                      ServerStats* response) override;
 
   WireCounters counters() const;
+  const Authorizer& authorizer() const { return authz_; }
 
  private:
   struct Counters {
@@ -76,14 +81,19 @@ class PsService final
     std::atomic<int64_t> payloads{0}, pieces{0};
   };
   void HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                  grpc::ByteBuffer* response, bool then_pull);
+                  grpc::ByteBuffer* response, bool then_pull,
+                  const std::optional<PeerIdentity>& peer);
   void HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                  grpc::ByteBuffer* response);
+                  grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer);
+  // A worker pushes and pulls only as the rank the coordinator assigned its certificate.
+  absl::Status CheckWorker(RpcMethod method, const std::optional<PeerIdentity>& peer,
+                           const ServedJob& job, int worker);
   // Runs `fn` on the work pool, or here when there is none.
   template <typename Fn>
   void Dispatch(Fn fn);
 
   JobRegistry* registry_;
+  Authorizer authz_;
   const int drop_push_replies_;
   std::atomic<int64_t> pushes_seen_{0};
   std::unique_ptr<WorkPool> pool_;

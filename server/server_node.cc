@@ -31,12 +31,20 @@ CoordinatorLink* ServerNode::link() {
   return link_;
 }
 
+void ServerNode::EndJobsOtherThan(const std::string& keep) {
+  std::vector<std::string> ended;
+  jobs_->ForEach([&](ServedJob& job) {
+    if (job.id != keep) ended.push_back(job.id);
+  });
+  for (const std::string& id : ended) jobs_->End(id);
+}
+
 void ServerNode::OnAssignment(const Assignment& a) {
-  if (a.action() == Assignment::ACTION_STOP || a.job_id().empty()) {
-    if (!current_.empty()) jobs_->End(current_);
-    current_.clear();
-    return;
-  }
+  // A node has one assignment: whatever else is served here has ended, even when the STOP
+  // that said so was overtaken by the next job's RUN.
+  const bool stop = a.action() == Assignment::ACTION_STOP || a.job_id().empty();
+  EndJobsOtherThan(stop ? std::string() : a.job_id());
+  if (stop) return;
   if (a.action() == Assignment::ACTION_PAUSE) {
     spdlog::info("job {}: paused while a server is replaced", a.job_id());
     return;
@@ -57,10 +65,10 @@ void ServerNode::OnAssignment(const Assignment& a) {
   init.set_resume_step(a.resume_step());
   init.set_resume_dir(a.resume_dir());
   *init.mutable_live_workers() = a.live_workers();
+  *init.mutable_worker_identities() = a.worker_identities();
   TaskReport report = ReportFor(a.job_id(), a.rank(), a.generation());
   auto job = jobs_->Init(init);
   if (job.ok()) {
-    current_ = a.job_id();
     report.set_kind(TaskReport::KIND_READY);
     report.set_step(a.resume_step());
   } else if (a.resume_step() > 0 && (job.status().code() == absl::StatusCode::kNotFound ||
@@ -79,13 +87,28 @@ void ServerNode::OnAssignment(const Assignment& a) {
 }
 
 void ServerNode::OnCheckpoint(const CheckpointMeta& meta, const absl::Status& status) {
-  if (!status.ok()) return;
   TaskReport report = ReportFor(meta.job_id, meta.rank, meta.generation);
-  report.set_kind(TaskReport::KIND_CHECKPOINTED);
+  report.set_kind(status.ok() ? TaskReport::KIND_CHECKPOINTED : TaskReport::KIND_CHECKPOINT_FAILED);
   report.set_step(meta.step);
+  if (!status.ok()) report.set_message(std::string(status.message()));
   Send(report);
   absl::MutexLock lock(&mu_);
-  written_[meta.job_id] = std::max(written_[meta.job_id], meta.step);
+  settled_[meta.job_id] = std::max(settled_[meta.job_id], meta.step);
+  if (status.ok()) written_[meta.job_id] = std::max(written_[meta.job_id], meta.step);
+}
+
+void ServerNode::OnJobFaults(const ServedJob& job, const ShardStats& stats,
+                             const absl::Status& failure) {
+  TaskReport report = ReportFor(job.id, job.rank, job.generation);
+  if (!failure.ok()) {
+    report.set_kind(TaskReport::KIND_FAILED);
+    report.set_message(std::string(failure.message()));
+  } else {
+    report.set_kind(TaskReport::KIND_NONFINITE_GRADIENTS);
+    report.mutable_faults()->set_nonfinite_pushes_rejected(stats.nonfinite_rejected);
+    report.mutable_faults()->set_nonfinite_chunks_skipped(stats.nonfinite_skipped);
+  }
+  Send(report, absl::Seconds(5));
 }
 
 void ServerNode::HandOff(absl::Duration grace) {
@@ -100,15 +123,19 @@ void ServerNode::HandOff(absl::Duration grace) {
       spdlog::warn("job {}: no checkpoint before leaving: {}", job.id, step.status());
       return;
     }
-    pending.push_back({jobs_->Get(job.id, 0).value_or(nullptr), *step});
+    pending.push_back({jobs_->Find(job.id), *step});
   });
   for (const auto& [job, step] : pending) {
     if (job == nullptr) continue;
     absl::MutexLock lock(&mu_);
-    auto written = [this, id = job->id, step = step]()
-                       ABSL_NO_THREAD_SAFETY_ANALYSIS { return written_[id] >= step; };
-    if (mu_.AwaitWithDeadline(absl::Condition(&written), deadline)) {
-      spdlog::info("job {}: checkpoint of step {} written before leaving", job->id, step);
+    auto settled = [this, id = job->id, step = step]()
+                       ABSL_NO_THREAD_SAFETY_ANALYSIS { return settled_[id] >= step; };
+    if (mu_.AwaitWithDeadline(absl::Condition(&settled), deadline)) {
+      if (written_[job->id] >= step) {
+        spdlog::info("job {}: checkpoint of step {} written before leaving", job->id, step);
+      } else {
+        spdlog::warn("job {}: checkpoint of step {} failed before leaving", job->id, step);
+      }
     } else {
       spdlog::warn(
           "job {}: no checkpoint of step {} within the grace period; the last complete one "
@@ -120,7 +147,8 @@ void ServerNode::HandOff(absl::Duration grace) {
     TaskReport report = ReportFor(job.id, job.rank, job.generation);
     report.set_kind(TaskReport::KIND_LEAVING);
     report.set_message("server shut down (SIGTERM)");
-    Send(report, absl::Seconds(5));
+    // Within the grace period, whatever the coordinator does.
+    Send(report, std::clamp(deadline - absl::Now(), absl::Milliseconds(200), absl::Seconds(5)));
   });
 }
 

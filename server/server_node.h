@@ -30,9 +30,13 @@ class ServerNode {
   void set_link(CoordinatorLink* link);
   // The NodeAgent's handler (one thread, in order).
   void OnAssignment(const Assignment& a);
-  // From the checkpoint writer: tells the coordinator, then wakes a HandOff() waiting for
-  // it, so that its "leaving" report cannot overtake this one.
+  // From the checkpoint writer: tells the coordinator the checkpoint was written (or why it
+  // was not: KIND_CHECKPOINT_FAILED), then wakes a HandOff() waiting for it, so that its
+  // "leaving" report cannot overtake this one.
   void OnCheckpoint(const CheckpointMeta& meta, const absl::Status& status);
+  // From the server's watchdog (PsServerOptions::on_job_faults): a push failed the job
+  // (KIND_FAILED), or it saw non-finite gradients (KIND_NONFINITE_GRADIENTS, the counts).
+  void OnJobFaults(const ServedJob& job, const ShardStats& stats, const absl::Status& failure);
   // SIGTERM: checkpoints each job that has a checkpoint.dir at a step the coordinator picks
   // for all servers (waiting up to `grace` for it), then tells the coordinator this server
   // leaves each job.
@@ -40,13 +44,15 @@ class ServerNode {
 
  private:
   void Send(const TaskReport& report, absl::Duration deadline = absl::Seconds(30));
+  void EndJobsOtherThan(const std::string& keep);
   CoordinatorLink* link();
 
   JobRegistry* const jobs_;
-  std::string current_;  // touched by the assignment thread only
   absl::Mutex mu_;
   CoordinatorLink* link_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::map<std::string, int64_t> written_ ABSL_GUARDED_BY(mu_);  // newest checkpoint per job
+  // Per job, the newest checkpoint step written or failed.
+  std::map<std::string, int64_t> settled_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> written_ ABSL_GUARDED_BY(mu_);  // the newest written
 };
 
 }  // namespace psd

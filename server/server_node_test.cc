@@ -81,7 +81,27 @@ TEST_CASE("ServerNode serves an assigned job, reports it ready, and ends it on s
   Assignment stop;
   stop.set_action(Assignment::ACTION_STOP);
   f.node.OnAssignment(stop);
-  CHECK_FALSE(f.jobs.Get("job-1", 0).ok());
+  CHECK(f.jobs.Find("job-1") == nullptr);
+}
+
+int Served(JobRegistry& jobs) {
+  int n = 0;
+  jobs.ForEach([&n](ServedJob&) { ++n; });
+  return n;
+}
+
+// The coordinator assigns a node one job at a time; when a job ends and the next starts at
+// once, the node's assignment stream may deliver the next RUN without the STOP before it.
+TEST_CASE("ServerNode ends the job it served when a RUN of another job replaces it") {
+  Fixture f;
+  for (int j = 1; j <= 12; ++j) {
+    f.node.OnAssignment(Run(absl::StrCat("job-", j), Yaml()));
+    CHECK(Served(f.jobs) == 1);
+  }
+  Assignment pause = Run("job-13", Yaml());
+  pause.set_action(Assignment::ACTION_PAUSE);
+  f.node.OnAssignment(pause);
+  CHECK(Served(f.jobs) == 0);
 }
 
 TEST_CASE("ServerNode reports a job it cannot serve, and an unusable checkpoint") {
@@ -90,7 +110,7 @@ TEST_CASE("ServerNode reports a job it cannot serve, and an unusable checkpoint"
   REQUIRE(f.link.tasks().size() == 1);
   CHECK(f.link.tasks()[0].kind() == TaskReport::KIND_FAILED);
   CHECK_THAT(f.link.tasks()[0].message(), Catch::Contains("job bad"));
-  CHECK_FALSE(f.jobs.Get("bad", 0).ok());
+  CHECK(f.jobs.Find("bad") == nullptr);
 
   const std::string dir = testing::MakeTempDir("server-node");
   Assignment resume = Run("resumed", Yaml(absl::StrCat("checkpoint:\n  dir: ", dir, "\n")), 2);
@@ -107,8 +127,7 @@ TEST_CASE("ServerNode hands off: checkpoint reported before leaving") {
   Fixture f;
   const std::string dir = testing::MakeTempDir("server-node-handoff");
   f.node.OnAssignment(Run("job-5", Yaml(absl::StrCat("checkpoint:\n  dir: ", dir, "\n"))));
-  f.node.OnAssignment(Run("job-6", Yaml()));  // no checkpoint.dir: only leaves
-  REQUIRE(f.link.tasks().size() == 2);
+  REQUIRE(f.link.tasks().size() == 1);
   f.link.set_checkpoint_step(int64_t{7});
   // The checkpoint writer finishes step 7 a little later, on its own thread.
   std::thread writer([&f] {
@@ -121,15 +140,66 @@ TEST_CASE("ServerNode hands off: checkpoint reported before leaving") {
   CHECK(absl::Now() - start < absl::Seconds(10));  // woken by the checkpoint, not the grace
   CHECK(f.link.checkpoint_requests() == std::vector<std::string>{"job-5"});
   const std::vector<TaskReport> tasks = f.link.tasks();
-  REQUIRE(tasks.size() == 5);
-  CHECK(tasks[2].kind() == TaskReport::KIND_CHECKPOINTED);
-  CHECK(tasks[2].step() == 7);
-  int leaving = 0;
-  for (size_t i = 3; i < tasks.size(); ++i) {
-    CHECK(tasks[i].kind() == TaskReport::KIND_LEAVING);
-    leaving += tasks[i].job_id() == "job-5" || tasks[i].job_id() == "job-6";
-  }
-  CHECK(leaving == 2);
+  REQUIRE(tasks.size() == 3);
+  CHECK(tasks[1].kind() == TaskReport::KIND_CHECKPOINTED);
+  CHECK(tasks[1].step() == 7);
+  CHECK(tasks[2].kind() == TaskReport::KIND_LEAVING);
+  CHECK(tasks[2].job_id() == "job-5");
+}
+
+TEST_CASE("ServerNode reports a checkpoint it could not write, and stops waiting for it") {
+  Fixture f;
+  const std::string dir = testing::MakeTempDir("server-node-ckpt-failed");
+  f.node.OnAssignment(Run("job-8", Yaml(absl::StrCat("checkpoint:\n  dir: ", dir, "\n"))));
+  f.link.set_checkpoint_step(int64_t{9});
+  std::thread writer([&f] {
+    absl::SleepFor(absl::Milliseconds(200));
+    f.node.OnCheckpoint(
+        {"job-8", 9, 1, 0, 1},
+        absl::InternalError("cannot create /ckpt/job-8/9: No space left on device"));
+  });
+  const absl::Time start = absl::Now();
+  f.node.HandOff(absl::Seconds(20));
+  writer.join();
+  CHECK(absl::Now() - start < absl::Seconds(10));  // woken by the failure, not the grace
+  const std::vector<TaskReport> tasks = f.link.tasks();
+  REQUIRE(tasks.size() == 3);
+  CHECK(tasks[1].kind() == TaskReport::KIND_CHECKPOINT_FAILED);
+  CHECK(tasks[1].step() == 9);
+  CHECK(tasks[1].generation() == 1);
+  CHECK(tasks[1].message() == "cannot create /ckpt/job-8/9: No space left on device");
+  CHECK(tasks[2].kind() == TaskReport::KIND_LEAVING);
+}
+
+TEST_CASE("ServerNode hands off within its grace when no checkpoint comes") {
+  Fixture f;
+  const std::string dir = testing::MakeTempDir("server-node-grace");
+  f.node.OnAssignment(Run("job-9", Yaml(absl::StrCat("checkpoint:\n  dir: ", dir, "\n"))));
+  f.link.set_checkpoint_step(int64_t{11});  // never written
+  const absl::Time start = absl::Now();
+  f.node.HandOff(absl::Milliseconds(500));
+  CHECK(absl::Now() - start < absl::Seconds(2));
+  CHECK(f.link.tasks().back().kind() == TaskReport::KIND_LEAVING);
+}
+
+TEST_CASE("ServerNode reports the faults of a job: non-finite counts, a failure") {
+  Fixture f;
+  f.node.OnAssignment(Run("job-10", Yaml()));
+  std::shared_ptr<ServedJob> job = f.jobs.Find("job-10");
+  REQUIRE(job != nullptr);
+  ShardStats stats;
+  stats.nonfinite_rejected = 2;
+  stats.nonfinite_skipped = 5;
+  f.node.OnJobFaults(*job, stats, absl::OkStatus());
+  f.node.OnJobFaults(*job, stats, absl::InvalidArgumentError("worker 1 step 3: chunk 0 ..."));
+  const std::vector<TaskReport> tasks = f.link.tasks();
+  REQUIRE(tasks.size() == 3);
+  CHECK(tasks[1].kind() == TaskReport::KIND_NONFINITE_GRADIENTS);
+  CHECK(tasks[1].faults().nonfinite_pushes_rejected() == 2);
+  CHECK(tasks[1].faults().nonfinite_chunks_skipped() == 5);
+  CHECK(tasks[2].kind() == TaskReport::KIND_FAILED);
+  CHECK(tasks[2].message() == "worker 1 step 3: chunk 0 ...");
+  CHECK(tasks[2].job_id() == "job-10");
 }
 
 TEST_CASE("ServerNode leaves without a checkpoint when the coordinator refuses one") {

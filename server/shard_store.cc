@@ -6,10 +6,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/memory_estimate.h"
+#include "common/status_macros.h"
+#include "server/nonfinite.h"
 
 namespace psd {
 
+struct ShardStore::PushItem {
+  Chunk* c;
+  const Payload* grad;
+  bool skip;       // non-finite values, training.nonfinite_gradients: skip
+  bool duplicate;  // a retry the chunk has already taken
+};
+
 struct ShardStore::Waiter {
+  uint64_t id = 0;
   int worker = 0;
   int64_t step = 0;
   absl::Time since;
@@ -24,16 +35,18 @@ struct ShardStore::Chunk {
   OptimizerState opt ABSL_GUARDED_BY(mu);
   // sync: steps completed; async/ssp: updates applied.
   int64_t clock ABSL_GUARDED_BY(mu) = 0;
-  int contributors ABSL_GUARDED_BY(mu) = 0;                    // sync: pushes summed into accum
+  int contributors ABSL_GUARDED_BY(mu) = 0;  // sync: pushes summed into accum
+  int arrived ABSL_GUARDED_BY(mu) = 0;       // sync: pushes of the open step, skipped ones too
   std::vector<int64_t> worker_clock ABSL_GUARDED_BY(mu);       // per worker: last pushed step + 1
   std::vector<int64_t> worker_read_clock ABSL_GUARDED_BY(mu);  // clock at the worker's last read
-  int64_t total_steps ABSL_GUARDED_BY(mu) = 0;
   std::vector<Waiter> waiters ABSL_GUARDED_BY(mu);
   int64_t snapshot_clock ABSL_GUARDED_BY(mu) = 0;  // checkpoint clock at the last check
 };
 
-ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers)
+ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers,
+                       std::string job_id)
     : spec_(spec),
+      job_id_(std::move(job_id)),
       aggregate_(spec.training.consistency == Consistency::kSync ||
                  (spec.training.consistency == Consistency::kSsp && spec.training.staleness == 0)),
       num_workers_(num_workers),
@@ -44,11 +57,9 @@ ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank
 
 ShardStore::~ShardStore() { Close(absl::CancelledError("job state dropped")); }
 
-absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(const JobSpec& spec,
-                                                               const Placement& placement, int rank,
-                                                               int num_workers,
-                                                               std::vector<ChunkSnapshot>* restore,
-                                                               int64_t restore_step) {
+absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(
+    const JobSpec& spec, const Placement& placement, int rank, int num_workers,
+    std::vector<ChunkSnapshot>* restore, int64_t restore_step, const std::string& job_id) {
   if (rank < 0 || rank >= placement.num_servers()) {
     return absl::InvalidArgumentError(
         absl::StrCat("server rank ", rank, " out of range [0, ", placement.num_servers(), ")"));
@@ -56,7 +67,11 @@ absl::StatusOr<std::unique_ptr<ShardStore>> ShardStore::Create(const JobSpec& sp
   if (num_workers < 1) {
     return absl::InvalidArgumentError(absl::StrCat("need at least 1 worker, got ", num_workers));
   }
-  std::unique_ptr<ShardStore> store(new ShardStore(spec, placement, rank, num_workers));
+  // What common/memory_estimate.h counts for each chunk's record: the struct and the heap
+  // blocks of its vectors (allocator headers).
+  static_assert(sizeof(Chunk) + 6 * 16 <= kChunkRecordBytes,
+                "a chunk's record grew: update kChunkRecordBytes in common/memory_estimate.h");
+  std::unique_ptr<ShardStore> store(new ShardStore(spec, placement, rank, num_workers, job_id));
   for (uint64_t key : store->keys_) {
     auto c = std::make_unique<Chunk>();
     c->info = placement.chunk(key);
@@ -120,84 +135,199 @@ absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, absl::Span
 
 absl::Status ShardStore::Push(int worker, int64_t step, uint64_t key, const Payload& grad,
                               int64_t total_steps) {
-  if (closed_) return absl::FailedPreconditionError("job is no longer served here");
-  Chunk* c = Find(key);
-  if (c == nullptr)
-    return absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server"));
+  const ChunkPush chunk{key, &grad};
+  return Push(worker, step, total_steps, {&chunk, 1});
+}
+
+int64_t ShardStore::TotalSteps() const {
+  return spec_.training.max_steps > 0 ? spec_.training.max_steps : total_steps_.load();
+}
+
+absl::Status ShardStore::CheckPush(int worker, int64_t step, int64_t total_steps,
+                                   absl::Span<const ChunkPush> chunks, PushItems* items) {
   if (worker < 0 || worker >= num_workers_) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")"));
   }
-  if (!grad.whole()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunk ", key, ": payload of ", grad.bytes(), " bytes is not whole ",
-                     grad.type() == WireType::kF16 ? "halves" : "floats"));
-  }
-  if (grad.elements() != c->info.length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "chunk ", key, ": gradient has ", grad.elements(), " elements, expected ", c->info.length));
-  }
   if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
+  if (total_steps <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("total_steps: must be the job's planned steps (> 0), got ", total_steps));
+  }
+  if (const int64_t known = TotalSteps(); known > 0 && total_steps != known) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("total_steps ", total_steps, " differs from the job's ", known));
+  }
+  if (step >= total_steps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step ", step, " is outside the job's steps [0, ", total_steps, ")"));
+  }
+  items->clear();
+  int64_t bad_values = 0;
+  std::vector<uint64_t> bad_keys;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const uint64_t key = chunks[i].key;
+    const Payload& grad = *chunks[i].grad;
+    Chunk* c = Find(key);
+    if (c == nullptr) {
+      return absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server"));
+    }
+    if (!grad.whole()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", key, ": payload of ", grad.bytes(), " bytes is not whole ",
+                       grad.type() == WireType::kF16 ? "halves" : "floats"));
+    }
+    if (grad.elements() != c->info.length) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", key, ": gradient has ",
+                                                     grad.elements(), " elements, expected ",
+                                                     c->info.length));
+    }
+    const int64_t n = CountNonFinite(grad);
+    if (n > 0) {
+      bad_keys.push_back(key);
+      bad_values += n;
+    }
+    items->push_back({c, &grad, n > 0, false});
+  }
+  // Key order: the order in which a push locks its chunks (no other path holds two).
+  std::sort(items->begin(), items->end(),
+            [](const PushItem& a, const PushItem& b) { return a.c->info.key < b.c->info.key; });
+  for (size_t i = 1; i < items->size(); ++i) {
+    if ((*items)[i].c == (*items)[i - 1].c) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", (*items)[i].c->info.key, " appears twice in one push"));
+    }
+  }
+  const NonfinitePolicy policy = spec_.training.nonfinite_gradients;
+  if (bad_values == 0 || policy == NonfinitePolicy::kSkip) return absl::OkStatus();
+  ++nonfinite_rejected_;
+  const absl::Status refused = absl::InvalidArgumentError(absl::StrCat(
+      job_id_.empty() ? "" : absl::StrCat("job ", job_id_, " "), "worker ", worker, " step ", step,
+      ": chunk", bad_keys.size() == 1 ? " " : "s ", absl::StrJoin(bad_keys, ", "),
+      bad_keys.size() == 1 ? " has " : " have ", bad_values, " non-finite value",
+      bad_values == 1 ? "" : "s", " (training.nonfinite_gradients: ", NonfinitePolicyName(policy),
+      "); ", policy == NonfinitePolicy::kFail ? "the job fails" : "nothing applied"));
+  if (policy == NonfinitePolicy::kFail) Fail(refused);
+  return refused;
+}
+
+absl::Status ShardStore::CheckClock(const Chunk& c, int worker, int64_t step) const {
+  if (aggregate_) {
+    if (step == c.clock) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", worker, " pushed step ", step, " of chunk ", c.info.key,
+                     " but the chunk is at step ", c.clock,
+                     step < c.clock ? " (the worker was dropped from the job)" : ""));
+  }
+  if (step != c.worker_clock[worker]) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", worker, " pushed step ", step, " of chunk ", c.info.key,
+                     " but its next step there is ", c.worker_clock[worker]));
+  }
+  if (spec_.training.consistency == Consistency::kSsp) {
+    int64_t slowest = step;
+    absl::MutexLock lock(&live_mu_);
+    for (int w : live_workers_) slowest = std::min(slowest, c.worker_clock[w]);
+    if (step > slowest + spec_.training.staleness) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "worker ", worker, " pushed step ", step, " of chunk ", c.info.key, ", more than ",
+          spec_.training.staleness, " steps ahead of the slowest worker (at step ", slowest, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardStore::Push(int worker, int64_t step, int64_t total_steps,
+                              absl::Span<const ChunkPush> chunks) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (closed_) return absl::FailedPreconditionError("job is no longer served here");
+  PushItems items;
+  PSD_RETURN_IF_ERROR(CheckPush(worker, step, total_steps, chunks, &items));
+  for (PushItem& item : items) item.c->mu.Lock();
+  auto unlock = [&items]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (auto it = items.rbegin(); it != items.rend(); ++it) it->c->mu.Unlock();
+  };
+  absl::Status status;
+  for (PushItem& item : items) {
+    item.duplicate = item.c->worker_clock[worker] > step;
+    if (!item.duplicate) status = CheckClock(*item.c, worker, step);
+    if (!status.ok()) break;
+  }
+  if (status.ok()) {
+    int64_t pinned = 0;
+    if (!total_steps_.compare_exchange_strong(pinned, total_steps) && pinned != total_steps) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("total_steps ", total_steps, " differs from the job's ", pinned));
+    }
+  }
+  if (!status.ok()) {
+    unlock();
+    return status;
+  }
   std::vector<Waiter> ready;
-  std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> snapshot;
-  {
-    absl::MutexLock lock(&c->mu);
-    if (c->worker_clock[worker] > step) {
+  absl::InlinedVector<std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>>, 4> snapshots;
+  const double rate = LearningRate(spec_.training, step, total_steps);
+  for (PushItem& item : items) {
+    Chunk& c = *item.c;
+    if (item.duplicate) {
       ++duplicates_;
-      return absl::OkStatus();
+      continue;
     }
     ++pushes_;
-    c->total_steps = std::max(c->total_steps, total_steps);
+    if (item.skip) ++nonfinite_skipped_;
     if (aggregate_) {
-      if (step != c->clock) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("worker ", worker, " pushed step ", step, " of chunk ", key,
-                         " but the chunk is at step ", c->clock,
-                         step < c->clock ? " (the worker was dropped from the job)" : ""));
+      if (!item.skip) {
+        item.grad->AddTo(c.accum.data());
+        ++c.contributors;
       }
-      grad.AddTo(c->accum.data());
-      ++c->contributors;
-      c->worker_clock[worker] = step + 1;
-      MaybeCompleteSyncStep(*c, total_steps);
+      ++c.arrived;
+      c.worker_clock[worker] = step + 1;
+      MaybeCompleteSyncStep(c);
     } else {
-      // One push per live worker moves the parameters as far as one sync step: the rate is
-      // divided by the number of live workers, or (staleness-aware) by the number of updates
-      // since this worker read the chunk, so a stale gradient takes a smaller step.
-      double lr = LearningRate(spec_.training, step, c->total_steps);
-      if (spec_.training.staleness_aware_lr) {
-        lr /= static_cast<double>(std::max<int64_t>(1, c->clock - c->worker_read_clock[worker]));
-      } else {
-        absl::MutexLock live(&live_mu_);
-        lr /= static_cast<double>(std::max<size_t>(1, live_workers_.size()));
+      if (!item.skip) {
+        // One push per live worker moves the parameters as far as one sync step: the rate is
+        // divided by the number of live workers, or (staleness-aware) by the number of
+        // updates since this worker read the chunk, so a stale gradient takes a smaller step.
+        double lr = rate;
+        if (spec_.training.staleness_aware_lr) {
+          lr /= static_cast<double>(std::max<int64_t>(1, c.clock - c.worker_read_clock[worker]));
+        } else {
+          absl::MutexLock live(&live_mu_);
+          lr /= static_cast<double>(std::max<size_t>(1, live_workers_.size()));
+        }
+        ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), *item.grad,
+                    absl::MakeSpan(c.params), c.opt);
+        ++c.clock;
       }
-      ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, absl::MakeSpan(c->params),
-                  c->opt);
-      ++c->clock;
-      c->worker_clock[worker] = step + 1;
+      c.worker_clock[worker] = step + 1;
     }
-    snapshot = MaybeSnapshot(*c);
-    ready = TakeReadyWaiters(*c);
+    snapshots.push_back(MaybeSnapshot(c));
+    std::vector<Waiter> more = TakeReadyWaiters(c);
+    for (Waiter& w : more) ready.push_back(std::move(w));
   }
-  Deliver(std::move(snapshot));
+  unlock();
+  for (auto& snapshot : snapshots) Deliver(std::move(snapshot));
   for (Waiter& w : ready) w.ready(absl::OkStatus());
   return absl::OkStatus();
 }
 
-void ShardStore::MaybeCompleteSyncStep(Chunk& c, int64_t total_steps) {
-  if (c.contributors == 0) return;
+void ShardStore::MaybeCompleteSyncStep(Chunk& c) {
+  if (c.arrived == 0) return;
   {
     absl::MutexLock lock(&live_mu_);
     for (int w : live_workers_) {
       if (c.worker_clock[w] <= c.clock) return;
     }
   }
-  const float inv = 1.0f / static_cast<float>(c.contributors);
-  for (float& a : c.accum) a *= inv;
-  const double lr = LearningRate(spec_.training, c.clock, std::max(total_steps, c.total_steps));
-  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), c.accum, absl::MakeSpan(c.params),
-              c.opt);
-  std::fill(c.accum.begin(), c.accum.end(), 0.0f);
+  if (c.contributors > 0) {  // else every push of the step was skipped: no update
+    const float inv = 1.0f / static_cast<float>(c.contributors);
+    for (float& a : c.accum) a *= inv;
+    const double lr = LearningRate(spec_.training, c.clock, TotalSteps());
+    ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), c.accum, absl::MakeSpan(c.params),
+                c.opt);
+    std::fill(c.accum.begin(), c.accum.end(), 0.0f);
+  }
   c.contributors = 0;
+  c.arrived = 0;
   ++c.clock;
 }
 
@@ -232,6 +362,7 @@ std::vector<ShardStore::Waiter> ShardStore::TakeReadyWaiters(Chunk& c) {
       ready.push_back(std::move(c.waiters[i]));
       c.waiters[i] = std::move(c.waiters.back());
       c.waiters.pop_back();
+      --waiting_;
     } else {
       ++i;
     }
@@ -245,33 +376,62 @@ void ShardStore::NoteStaleness(int64_t s) {
   }
 }
 
-void ShardStore::WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready) {
+uint64_t ShardStore::WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready) {
   ++pulls_;
   Chunk* c = Find(key);
   if (c == nullptr) {
     ready(absl::NotFoundError(absl::StrCat("chunk ", key, " is not on this server")));
-    return;
+    return 0;
   }
   if (worker < 0 || worker >= num_workers_) {
     ready(absl::InvalidArgumentError(
         absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")")));
-    return;
+    return 0;
+  }
+  // A pull of step t reads what step t computes from; the last one is of the job's last step.
+  if (const int64_t total = TotalSteps(); step < 0 || (total > 0 && step > total)) {
+    ready(absl::InvalidArgumentError(
+        step < 0
+            ? absl::StrCat("negative step ", step)
+            : absl::StrCat("pull of step ", step, " is outside the job's steps [0, ", total, "]")));
+    return 0;
   }
   {
     absl::MutexLock lock(&c->mu);
     if (closed_) {
       ready(absl::FailedPreconditionError("job is no longer served here"));
-      return;
+      return 0;
     }
     int64_t staleness = 0;
     if (!Readable(*c, worker, step, &staleness)) {
-      c->waiters.push_back({worker, step, absl::Now(), std::move(ready)});
-      return;
+      const uint64_t id = next_waiter_++;
+      c->waiters.push_back({id, worker, step, absl::Now(), std::move(ready)});
+      ++waiting_;
+      return id;
     }
     NoteStaleness(staleness);
     c->worker_read_clock[worker] = c->clock;
   }
   ready(absl::OkStatus());
+  return 0;
+}
+
+void ShardStore::CancelWait(uint64_t key, uint64_t id, const absl::Status& why) {
+  Chunk* c = Find(key);
+  if (c == nullptr || id == 0) return;
+  std::optional<Waiter> gone;
+  {
+    absl::MutexLock lock(&c->mu);
+    for (size_t i = 0; i < c->waiters.size(); ++i) {
+      if (c->waiters[i].id != id) continue;
+      gone = std::move(c->waiters[i]);
+      c->waiters[i] = std::move(c->waiters.back());
+      c->waiters.pop_back();
+      --waiting_;
+      break;
+    }
+  }
+  if (gone.has_value()) gone->ready(why);
 }
 
 absl::StatusOr<int64_t> ShardStore::ReadWith(
@@ -311,7 +471,7 @@ void ShardStore::SetLiveWorkers(const std::vector<int>& workers) {
     std::optional<std::pair<int64_t, std::vector<ChunkSnapshot>>> snapshot;
     {
       absl::MutexLock lock(&c.mu);
-      if (aggregate_) MaybeCompleteSyncStep(c, c.total_steps);
+      if (aggregate_) MaybeCompleteSyncStep(c);
       snapshot = MaybeSnapshot(c);
       ready = TakeReadyWaiters(c);
     }
@@ -361,6 +521,29 @@ void ShardStore::Deliver(std::optional<std::pair<int64_t, std::vector<ChunkSnaps
   if (fn) fn(done->first, std::move(done->second));
 }
 
+void ShardStore::SetFailureHandler(FailureFn fn) {
+  absl::MutexLock lock(&fail_mu_);
+  on_failure_ = std::move(fn);
+}
+
+absl::Status ShardStore::failure() const {
+  absl::MutexLock lock(&fail_mu_);
+  return failure_;
+}
+
+void ShardStore::Fail(const absl::Status& reason) {
+  FailureFn fn;
+  {
+    absl::MutexLock lock(&fail_mu_);
+    if (!failure_.ok()) return;
+    failure_ = reason;
+    fn = on_failure_;
+  }
+  spdlog::error("{}", reason.message());
+  Close(absl::FailedPreconditionError(absl::StrCat("the job failed: ", reason.message())));
+  if (fn) fn(reason);
+}
+
 void ShardStore::SetSnapshotHandler(SnapshotFn fn) {
   absl::MutexLock lock(&snap_mu_);
   on_snapshot_ = std::move(fn);
@@ -394,6 +577,7 @@ void ShardStore::Close(const absl::Status& reason) {
     {
       absl::MutexLock lock(&c.mu);
       waiting.swap(c.waiters);
+      waiting_ -= static_cast<int64_t>(waiting.size());
     }
     for (Waiter& w : waiting) w.ready(reason);
   }
@@ -434,6 +618,9 @@ ShardStats ShardStore::stats() const {
   s.duplicate_pushes = duplicates_;
   s.pulls = pulls_;
   s.max_staleness = max_staleness_;
+  s.waiting_pulls = waiting_;
+  s.nonfinite_rejected = nonfinite_rejected_;
+  s.nonfinite_skipped = nonfinite_skipped_;
   s.min_step = INT64_MAX;
   for (uint64_t key : keys_) {
     absl::MutexLock lock(&chunks_[key]->mu);

@@ -11,6 +11,15 @@
 // In async and ssp a push's learning rate is divided by the number of live workers (a round of
 // pushes moves the parameters as far as one sync step), or with training.staleness_aware_lr
 // by the updates the chunk took since the pushing worker read it.
+//
+// Input: a push is checked whole before any of it is applied (worker, steps, every chunk's
+// key, length and values), so a refused push changes nothing, not even the duplicate
+// detection. Steps lie in [0, total_steps) and within what the consistency model allows: sync,
+// the chunk's open step; async and ssp, the worker's next step of the chunk (and ssp, at most
+// `staleness` ahead of the slowest live worker). total_steps is the job's: training.max_steps
+// when set, else the first accepted push's. Non-finite gradients follow
+// training.nonfinite_gradients: reject (refused), skip (the chunk's contribution is dropped,
+// the step goes on) or fail (refused, and the job fails: the failure handler hears why).
 #ifndef PSD_SERVER_SHARD_STORE_H_
 #define PSD_SERVER_SHARD_STORE_H_
 
@@ -21,8 +30,10 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -33,8 +44,8 @@
 #include "common/job_spec.h"
 #include "common/payload.h"
 #include "common/placement.h"
-#include "server/checkpoint.h"
 #include "optim/optimizer.h"
+#include "server/checkpoint.h"
 
 namespace psd {
 
@@ -44,6 +55,15 @@ struct ShardStats {
   int64_t pulls = 0;
   int64_t max_staleness = 0;
   int64_t min_step = 0;  // the lowest chunk clock
+  int64_t waiting_pulls = 0;
+  int64_t nonfinite_rejected = 0;  // pushes refused for non-finite values (reject, fail)
+  int64_t nonfinite_skipped = 0;   // chunks whose contribution was dropped (skip)
+};
+
+// One chunk of a push: its key and the gradient as received.
+struct ChunkPush {
+  uint64_t key = 0;
+  const Payload* grad = nullptr;
 };
 
 class ShardStore {
@@ -53,37 +73,48 @@ class ShardStore {
   // Receives every chunk of this server as it was at checkpoint `step` (see
   // ScheduleCheckpoint); called once per step, outside every lock.
   using SnapshotFn = std::function<void(int64_t step, std::vector<ChunkSnapshot> chunks)>;
+  // Called once, outside every lock, when a push fails the job; must not block.
+  using FailureFn = std::function<void(const absl::Status& reason)>;
 
   // Creates the chunks `rank` owns under `placement`, initialised from the job's seed, or,
   // with `restore`, from a checkpoint of step `restore_step` (every owned chunk, once).
+  // `job_id` names the job in errors.
   static absl::StatusOr<std::unique_ptr<ShardStore>> Create(
       const JobSpec& spec, const Placement& placement, int rank, int num_workers,
-      std::vector<ChunkSnapshot>* restore = nullptr, int64_t restore_step = 0);
+      std::vector<ChunkSnapshot>* restore = nullptr, int64_t restore_step = 0,
+      const std::string& job_id = "");
 
   // Checkpoints: every checkpoint.every_steps steps (when > 0) and at each scheduled step,
   // each chunk is copied the moment it reaches the step (sync: completes it; async/ssp: its
   // slowest live worker has pushed it), and once every chunk has been copied `fn` gets them.
   void SetSnapshotHandler(SnapshotFn fn);
+  void SetFailureHandler(FailureFn fn);
   // Adds a checkpoint at `step`; FailedPrecondition if a chunk is already past it.
   absl::Status ScheduleCheckpoint(int64_t step);
   // The first step no chunk has passed yet: the earliest step ScheduleCheckpoint accepts.
   int64_t NextCheckpointableStep() const;
   ~ShardStore();
 
-  // Adds `worker`'s gradient of chunk `key` computed at `step` (see the clock rules above).
-  // A push the chunk has already taken from that worker (a retry) is acknowledged and not
-  // applied again. `total_steps` feeds the learning-rate schedule.
+  // Adds `worker`'s gradients of `chunks` computed at `step` (see the clock rules above), all
+  // or none (see Input above). A chunk that has already taken this push from that worker (a
+  // retry) is acknowledged and not applied again. The gradients are read in place from the
+  // received buffers (f32 or f16 in pieces) into the accumulator or the optimizer, no copy.
+  absl::Status Push(int worker, int64_t step, int64_t total_steps,
+                    absl::Span<const ChunkPush> chunks);
+  // One chunk.
   absl::Status Push(int worker, int64_t step, uint64_t key, absl::Span<const float> grad,
                     int64_t total_steps);
-  // The same with the gradient read in place from the received wire buffers (f32 or f16 in
-  // pieces): added into the accumulator or fed to the optimizer without a staging copy.
   absl::Status Push(int worker, int64_t step, uint64_t key, const Payload& grad,
                     int64_t total_steps);
 
   // Calls `ready` once `worker` may read chunk `key` for step `step`: at once (on this
   // thread) when it already may, else from the thread whose push or membership change
-  // makes it possible, or with an error from Close().
-  void WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready);
+  // makes it possible, or with an error from Close() or CancelWait(). Returns the id of the
+  // waiting pull, or 0 when `ready` was called at once.
+  uint64_t WhenReadable(uint64_t key, int worker, int64_t step, ReadyCallback ready);
+  // Removes waiting pull `id` of chunk `key` (its client gave up) and calls it with `why`;
+  // nothing when it is no longer waiting.
+  void CancelWait(uint64_t key, uint64_t id, const absl::Status& why);
 
   // Copies chunk `key`'s parameters into `out` (its exact length); returns the chunk's clock.
   absl::StatusOr<int64_t> Read(uint64_t key, absl::Span<float> out) const;
@@ -98,6 +129,8 @@ class ShardStore {
 
   // Fails every waiting pull with `reason` and refuses later calls.
   void Close(const absl::Status& reason);
+  // Why a push failed the job (training.nonfinite_gradients: fail); OK while it has not.
+  absl::Status failure() const;
 
   // Logs, once per call, each chunk whose pulls have waited longer than `threshold`,
   // naming the workers they wait for. Returns the number of such chunks.
@@ -114,12 +147,23 @@ class ShardStore {
   struct Chunk;
   struct Waiter;
 
-  ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers);
+  ShardStore(const JobSpec& spec, const Placement& placement, int rank, int num_workers,
+             std::string job_id);
+  struct PushItem;
+  using PushItems = absl::InlinedVector<PushItem, 4>;
+  // The checks of a push that need no chunk lock; fills `items`, in key order.
+  absl::Status CheckPush(int worker, int64_t step, int64_t total_steps,
+                         absl::Span<const ChunkPush> chunks, PushItems* items);
+  // The steps a push's clocks must respect, under the chunk's lock.
+  absl::Status CheckClock(const Chunk& c, int worker, int64_t step) const;
+  // The job's steps: training.max_steps, else the first accepted push's total (0: unknown).
+  int64_t TotalSteps() const;
+  void Fail(const absl::Status& reason);
   Chunk* Find(uint64_t key) const;
   // Whether `worker` may read `c` for `step`; also returns the staleness it would observe.
   bool Readable(const Chunk& c, int worker, int64_t step, int64_t* staleness) const;
   // Applies the summed gradient of the open sync step if every live worker has pushed it.
-  void MaybeCompleteSyncStep(Chunk& c, int64_t total_steps);
+  void MaybeCompleteSyncStep(Chunk& c);
   // The step a checkpoint of `c` would hold now: sync, its clock; else its slowest live
   // worker's clock.
   int64_t CheckpointClock(const Chunk& c) const;
@@ -132,6 +176,7 @@ class ShardStore {
   void NoteStaleness(int64_t s);
 
   const JobSpec spec_;
+  const std::string job_id_;
   const bool aggregate_;  // sync, or ssp with staleness 0
   const int num_workers_;
   std::vector<uint64_t> keys_;
@@ -145,6 +190,12 @@ class ShardStore {
   std::set<int64_t> scheduled_ ABSL_GUARDED_BY(snap_mu_);
   SnapshotFn on_snapshot_ ABSL_GUARDED_BY(snap_mu_);
   std::atomic<int64_t> pushes_{0}, duplicates_{0}, pulls_{0}, max_staleness_{0};
+  std::atomic<int64_t> total_steps_{0};  // pinned by the first accepted push
+  std::atomic<uint64_t> next_waiter_{1};
+  std::atomic<int64_t> waiting_{0}, nonfinite_rejected_{0}, nonfinite_skipped_{0};
+  mutable absl::Mutex fail_mu_;
+  FailureFn on_failure_ ABSL_GUARDED_BY(fail_mu_);
+  absl::Status failure_ ABSL_GUARDED_BY(fail_mu_);
 };
 
 }  // namespace psd

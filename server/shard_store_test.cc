@@ -1,5 +1,8 @@
 #include "server/shard_store.h"
 
+#include <cmath>
+#include <limits>
+#include <string>
 #include <thread>
 
 #include "tests/testing.h"
@@ -111,16 +114,21 @@ TEST_CASE("staleness-aware async divides the step by the gradient's staleness", 
 TEST_CASE("ssp makes a pull wait for the slowest worker within the bound", "[shard_store]") {
   Fixture f(SmallJob(Consistency::kSsp, 1), 2);
   const std::vector<float> g{0, 0};
-  // Worker 0 runs ahead: steps 0, 1, 2 pushed; worker 1 has pushed nothing.
-  for (int s = 0; s < 3; ++s) REQUIRE(f.store->Push(0, s, 1, g, 10).ok());
+  // Worker 0 runs ahead: steps 0 and 1 pushed; worker 1 has pushed nothing.
+  for (int s = 0; s < 2; ++s) REQUIRE(f.store->Push(0, s, 1, g, 10).ok());
   Flag at1, at2, at3;
   f.store->WhenReadable(1, 0, 1, at1.Callback());  // needs worker 1 at clock >= 0
   f.store->WhenReadable(1, 0, 2, at2.Callback());  // needs worker 1 at clock >= 1
-  f.store->WhenReadable(1, 0, 3, at3.Callback());  // needs worker 1 at clock >= 2
   CHECK(at1.fired);
   CHECK_FALSE(at2.fired);
+  // Step 2 needs the pull of step 2, which waits: a push of it now is beyond the bound.
+  CHECK(f.store->Push(0, 2, 1, g, 10).message() ==
+        "worker 0 pushed step 2 of chunk 1, more than 1 steps ahead of the slowest worker (at "
+        "step 0)");
   REQUIRE(f.store->Push(1, 0, 1, g, 10).ok());
   CHECK(at2.fired);
+  REQUIRE(f.store->Push(0, 2, 1, g, 10).ok());
+  f.store->WhenReadable(1, 0, 3, at3.Callback());  // needs worker 1 at clock >= 2
   CHECK_FALSE(at3.fired);
   REQUIRE(f.store->Push(1, 1, 1, g, 10).ok());
   CHECK(at3.fired);
@@ -167,16 +175,115 @@ TEST_CASE("bad pushes get errors naming what is wrong", "[shard_store]") {
         "worker 0 pushed step 3 of chunk 1 but the chunk is at step 0");
 }
 
+TEST_CASE("pushes out of a worker's order are refused", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kAsync), 1);
+  CHECK(f.store->Push(0, 1, 1, std::vector<float>{1, 2}, 10).message() ==
+        "worker 0 pushed step 1 of chunk 1 but its next step there is 0");
+  CHECK(f.store->Push(0, 10, 1, std::vector<float>{1, 2}, 10).message() ==
+        "step 10 is outside the job's steps [0, 10)");
+  CHECK(f.store->Push(0, 0, 1, std::vector<float>{1, 2}, 0).message() ==
+        "total_steps: must be the job's planned steps (> 0), got 0");
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 2}, 10).ok());
+  CHECK(f.store->Push(0, 1, 1, std::vector<float>{1, 2}, 11).message() ==
+        "total_steps 11 differs from the job's 10");
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 2}, 10).ok());  // a retry
+  CHECK(f.store->stats().duplicate_pushes == 1);
+  Flag far;
+  f.store->WhenReadable(1, 0, 11, far.Callback());
+  CHECK(far.status.message() == "pull of step 11 is outside the job's steps [0, 10]");
+}
+
+Payload Values(const std::vector<float>& v) { return Payload::F32(v); }
+
+TEST_CASE("a push is applied whole or not at all", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kAsync), 1);
+  const std::vector<float> before = f.Params(0);
+  const std::vector<float> good(6, 1.0f), bad{1.0f, std::nanf("")};
+  const Payload g = Values(good), b = Values(bad);
+  const ChunkPush mixed[] = {{0, &g}, {1, &b}};
+  const absl::Status s = f.store->Push(0, 0, 10, mixed);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message() ==
+        "worker 0 step 0: chunk 1 has 1 non-finite value (training.nonfinite_gradients: reject); "
+        "nothing applied");
+  CHECK(f.Params(0) == before);
+  const ChunkPush twice[] = {{0, &g}, {0, &g}};
+  CHECK(f.store->Push(0, 0, 10, twice).message() == "chunk 0 appears twice in one push");
+  CHECK(f.Params(0) == before);
+  CHECK(f.store->stats().nonfinite_rejected == 1);
+  CHECK(f.store->stats().pushes == 0);
+}
+
+TEST_CASE("skip drops a non-finite chunk and the step goes on", "[shard_store]") {
+  JobSpec spec = SmallJob(Consistency::kSync);
+  spec.training.nonfinite_gradients = NonfinitePolicy::kSkip;
+  Fixture f(spec, 2);
+  const std::vector<float> before = f.Params(1);
+  const float inf = std::numeric_limits<float>::infinity();
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{inf, 0}, 10).ok());
+  REQUIRE(f.store->Push(1, 0, 1, std::vector<float>{2, 2}, 10).ok());
+  // The mean of what was not dropped.
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f * 2.0f));
+  // Every worker's push of a step dropped: the step completes without an update.
+  REQUIRE(f.store->Push(0, 1, 1, std::vector<float>{std::nanf(""), 0}, 10).ok());
+  REQUIRE(f.store->Push(1, 1, 1, std::vector<float>{0, -inf}, 10).ok());
+  std::vector<float> now(2);
+  CHECK(*f.store->Read(1, absl::MakeSpan(now)) == 2);
+  CHECK(now[0] == Approx(before[0] - 0.5f * 2.0f));
+  CHECK(std::isfinite(now[1]));
+  CHECK(f.store->stats().nonfinite_skipped == 3);
+  CHECK(f.store->stats().nonfinite_rejected == 0);
+}
+
+TEST_CASE("fail refuses the push and fails the job once", "[shard_store]") {
+  JobSpec spec = SmallJob(Consistency::kSync);
+  spec.training.nonfinite_gradients = NonfinitePolicy::kFail;
+  Fixture f(spec, 2);
+  std::vector<std::string> failures;
+  f.store->SetFailureHandler([&](const absl::Status& s) { failures.emplace_back(s.message()); });
+  Flag pull;
+  f.store->WhenReadable(1, 1, 1, pull.Callback());
+  const std::vector<float> nan{std::nanf(""), 0};
+  CHECK_FALSE(f.store->Push(0, 0, 1, nan, 10).ok());
+  CHECK_FALSE(f.store->Push(0, 0, 1, nan, 10).ok());
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0] ==
+        "worker 0 step 0: chunk 1 has 1 non-finite value (training.nonfinite_gradients: fail); "
+        "the job fails");
+  CHECK(f.store->failure().message() == failures[0]);
+  CHECK(pull.fired);  // waiting pulls learn it
+  CHECK(pull.status.code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("a pull its client gave up leaves no waiter", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync), 2);
+  Flag a, b;
+  const uint64_t id = f.store->WhenReadable(1, 0, 1, a.Callback());
+  f.store->WhenReadable(0, 0, 1, b.Callback());
+  CHECK(id != 0);
+  CHECK(f.store->stats().waiting_pulls == 2);
+  f.store->CancelWait(1, id, absl::CancelledError("client gave up"));
+  CHECK(a.fired);
+  CHECK(a.status.code() == absl::StatusCode::kCancelled);
+  CHECK(f.store->stats().waiting_pulls == 1);
+  f.store->CancelWait(1, id, absl::CancelledError("again"));  // no longer waiting: nothing
+  f.store->Close(absl::CancelledError("job ended"));
+  CHECK(b.fired);
+  CHECK(f.store->stats().waiting_pulls == 0);
+}
+
 TEST_CASE("concurrent pushes from many threads are all applied", "[shard_store]") {
   Fixture f(SmallJob(Consistency::kSync), 8);
   const std::vector<float> before = f.Params(0);
   for (int step = 0; step < 20; ++step) {
-    std::vector<std::thread> threads;
+    std::vector<absl::Status> results(8);
+    std::vector<std::thread> threads;  // (Catch2's assertions are not thread-safe)
     for (int w = 0; w < 8; ++w) {
       threads.emplace_back(
-          [&, w] { REQUIRE(f.store->Push(w, step, 0, std::vector<float>(6, 1.0f), 100).ok()); });
+          [&, w] { results[w] = f.store->Push(w, step, 0, std::vector<float>(6, 1.0f), 100); });
     }
     for (auto& t : threads) t.join();
+    for (const absl::Status& s : results) REQUIRE(s.ok());
   }
   std::vector<float> after(6);
   CHECK(*f.store->Read(0, absl::MakeSpan(after)) == 20);

@@ -40,8 +40,12 @@ struct Cluster {
     REQUIRE(parsed.ok());
     spec = *parsed;
     placement = *Placement::ForJob(spec);
+    // Plaintext: these tests are about the RPCs' semantics; tests/authz_test.cc checks who
+    // may call them over mutual TLS.
+    PsServerOptions options;
+    options.tls = TlsOptions::Insecure();
     for (int s = 0; s < spec.cluster.servers; ++s) {
-      auto server = PsServer::Start({});
+      auto server = PsServer::Start(options);
       REQUIRE(server.ok());
       InitJobRequest init;
       init.set_job_id("job");
@@ -64,6 +68,7 @@ struct Cluster {
     o.total_steps = 100;
     o.max_in_flight = max_in_flight;
     o.channels_per_server = channels;
+    o.tls = TlsOptions::Insecure();
     SetWireOptions(spec.cluster, &o);
     auto c = PsClient::Create(&placement, addresses, o);
     REQUIRE(c.ok());
@@ -104,27 +109,35 @@ void CheckSyncAgainstReference(Cluster& cluster, int steps, int max_in_flight = 
     state.push_back(NewOptimizerState(cluster.spec.training.optimizer, t.size));
   }
   std::vector<std::vector<std::vector<float>>> got(workers);
+  // Catch2's assertions are not thread-safe (concurrent INFOs corrupted its heap): the worker
+  // threads only record their status.
+  std::vector<std::unique_ptr<PsClient>> clients;
+  for (int w = 0; w < workers; ++w) clients.push_back(cluster.Client(w, max_in_flight, channels));
+  std::vector<absl::Status> results(workers);
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
-      auto client = cluster.Client(w, max_in_flight, channels);
+      PsClient& client = *clients[w];
       auto& params = got[w];
       for (const TensorInfo& t : tensors) params.emplace_back(t.size);
-      for (uint32_t t = 0; t < tensors.size(); ++t) client->Pull(t, 0, params[t].data());
-      REQUIRE(client->Wait().ok());
+      for (uint32_t t = 0; t < tensors.size(); ++t) client.Pull(t, 0, params[t].data());
+      results[w] = client.Wait();
       std::vector<std::vector<float>> grads(tensors.size());
-      for (int64_t step = 0; step < steps; ++step) {
+      for (int64_t step = 0; step < steps && results[w].ok(); ++step) {
         for (uint32_t t = 0; t < tensors.size(); ++t) {
           grads[t] = Gradient(w, step * 10 + t, tensors[t].size);
-          client->PushPull(t, step, grads[t].data(), params[t].data());
+          client.PushPull(t, step, grads[t].data(), params[t].data());
         }
-        absl::Status s = client->Wait();
-        INFO(s.ToString());
-        REQUIRE(s.ok());
+        results[w] = client.Wait();
       }
     });
   }
   for (auto& t : threads) t.join();
+  clients.clear();
+  for (const absl::Status& s : results) {
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
   // residual[w][t]: the worker's error-feedback state in the reference.
   std::vector<std::vector<std::vector<float>>> residual(workers);
   for (int w = 0; w < workers; ++w) {
@@ -278,6 +291,7 @@ TEST_CASE("async pulls never wait for other workers", "[ps_rpc]") {
   grpc::ClientContext ctx;
   GetStatsRequest req;
   req.set_job_id("job");
+  req.set_generation(1);
   auto stub = ParameterServer::NewStub(
       grpc::CreateChannel(cluster.addresses[0], grpc::InsecureChannelCredentials()));
   REQUIRE(stub->GetStats(&ctx, req, &stats).ok());
@@ -292,6 +306,7 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
     grpc::ClientContext ctx;
     PullRequest req;
     req.set_job_id("nope");
+    req.set_generation(1);
     PullResponse resp;
     const grpc::Status s = stub->Pull(&ctx, req, &resp);
     CHECK(s.error_code() == grpc::StatusCode::NOT_FOUND);
@@ -311,6 +326,8 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
     grpc::ClientContext ctx;
     PushRequest req;
     req.set_job_id("job");
+    req.set_generation(1);
+    req.set_total_steps(100);
     Chunk* c = req.add_chunks();
     c->set_key(cluster.placement.ServerKeys(0)[0]);
     c->set_data("abc");
@@ -325,6 +342,8 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
     grpc::ClientContext ctx;
     PushRequest req;
     req.set_job_id("job");
+    req.set_generation(1);
+    req.set_total_steps(100);
     Chunk* c = req.add_chunks();
     c->set_key(key);
     c->set_dtype(dtype);
@@ -375,6 +394,7 @@ TEST_CASE("bad requests get errors naming the problem", "[ps_rpc]") {
     grpc::ClientContext ctx;
     PullRequest req;
     req.set_job_id("job");
+    req.set_generation(1);
     req.set_dtype(static_cast<DType>(9));
     req.add_keys(key);
     PullResponse resp;
@@ -401,6 +421,7 @@ TEST_CASE("a protobuf client still talks to the hand-written hot path", "[ps_rpc
     req.set_generation(1);
     req.set_worker(1);
     req.set_step(dtype == DTYPE_F32 ? 0 : 1);
+    req.set_total_steps(100);
     req.set_pull_dtype(dtype);
     Chunk* c = req.add_chunks();
     c->set_key(key);

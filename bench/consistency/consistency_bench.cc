@@ -59,7 +59,7 @@ int Main() {
   }
   std::printf(
       "bench/consistency: %s, %d workers (worker %d %.1fx slower), %d servers, "
-      "%d epochs, batch %d per worker\n",
+      "%d epochs, batch %d per worker; transport plaintext (as --insecure)\n",
       base->name.c_str(), absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_slow_worker),
       absl::GetFlag(FLAGS_slowdown), options.servers, absl::GetFlag(FLAGS_epochs),
       base->training.batch_size);

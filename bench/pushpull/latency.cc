@@ -26,6 +26,7 @@ namespace psd {
 namespace {
 
 int Main() {
+  std::printf("transport: plaintext (as --insecure; bench/pushpull prints the cost of TLS)\n");
   std::printf("%10s %12s %12s %12s\n", "bytes", "median us", "min us", "GB/s");
   for (absl::string_view kib_text : absl::StrSplit(absl::GetFlag(FLAGS_sizes_kib), ',')) {
     int64_t kib = 0;
@@ -44,13 +45,16 @@ int Main() {
       return 1;
     }
     auto placement = Placement::ForJob(*spec);
-    auto server = PsServer::Start({});
+    PsServerOptions server_options;
+    server_options.tls = TlsOptions::Insecure();
+    auto server = PsServer::Start(server_options);
     if (!placement.ok() || !server.ok()) return 1;
     if (!(*server)->jobs().Init("latency", 1, *spec, 0, 1).ok()) return 1;
     PsClient::Options o;
     o.job_id = "latency";
     o.generation = 1;
     o.total_steps = 1 << 20;
+    o.tls = TlsOptions::Insecure();
     SetWireOptions(spec->cluster, &o);
     auto client = PsClient::Create(&*placement, {absl::StrCat("127.0.0.1:", (*server)->port())}, o);
     if (!client.ok()) return 1;

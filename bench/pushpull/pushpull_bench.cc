@@ -5,7 +5,9 @@
 // operation's chunks go in parallel, bounded by the client's window). Prints payload
 // throughput in GB/s (1e9 bytes/s; push+pull counts both directions; the median of
 // several rounds; 2x2 is the aggregate of both workers) next to the loopback TCP limit that
-// `iperf3 -P 1 -l 1M` measures in the same run.
+// `iperf3 -P 1 -l 1M` measures in the same run. Each configuration runs plaintext (servers with
+// --insecure) and over mutual TLS with per-rank authorisation (--security; certificates from
+// deploy/local/certs.sh), and the TLS/plaintext ratio is printed last.
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -31,8 +33,10 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "common/process_init.h"
+#include "common/tls_options.h"
 #include "proto/parameter_server.grpc.pb.h"
 #include "tests/process.h"
+#include "tests/test_certs.h"
 #include "worker/ps_client.h"
 
 ABSL_FLAG(std::string, server, "", "psd-server binary (default: the one built beside this bench).");
@@ -53,6 +57,8 @@ ABSL_FLAG(bool, fp16, false, "cluster.wire_dtype: fp16 (and fp16 parameters).");
 ABSL_FLAG(bool, iperf3, true, "Measure iperf3 -P 1 -l 1M on loopback first.");
 ABSL_FLAG(int, iperf_seconds, 3, "iperf3 -t.");
 ABSL_FLAG(std::string, consistency, "async", "training.consistency of the bench job.");
+ABSL_FLAG(std::string, security, "plaintext,tls",
+          "Transports to measure: plaintext (--insecure), tls (mutual TLS), or both.");
 
 namespace psd {
 namespace {
@@ -167,14 +173,20 @@ class Barrier {
 };
 
 struct Servers {
+  bool tls = false;
   std::vector<ChildProcess> processes;
   std::vector<std::string> addresses;
-  std::vector<std::unique_ptr<ParameterServer::Stub>> stubs;
+  std::vector<std::unique_ptr<ParameterServer::Stub>> stubs;  // as the coordinator
 };
 
+std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
+
 absl::StatusOr<Servers> StartServers(const std::string& binary, const std::string& dir, int n,
-                                     const std::string& config) {
+                                     const std::string& config, bool tls) {
   Servers s;
+  s.tls = tls;
+  const TlsOptions coordinator =
+      tls ? psd::testing::TestTls("coordinator", PeerRole::kCoordinator) : TlsOptions::Insecure();
   for (int i = 0; i < n; ++i) {
     const std::string port_file = absl::StrCat(dir, "/", config, "-server-", i, ".port");
     unlink(port_file.c_str());
@@ -183,6 +195,14 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
         // No coordinator: jobs come from InitJob below.
         "--coordinator=127.0.0.1:1",
         absl::StrCat("--work_threads=", absl::GetFlag(FLAGS_work_threads))};
+    if (tls) {
+      for (const std::string& flag :
+           psd::testing::TestTlsFlags(absl::StrCat("server-", i), PeerRole::kServer)) {
+        argv.push_back(flag);
+      }
+    } else {
+      argv.push_back("--insecure");
+    }
     if (absl::GetFlag(FLAGS_window_bytes) >= 0) {
       argv.push_back(absl::StrCat("--grpc_window_bytes=", absl::GetFlag(FLAGS_window_bytes)));
     }
@@ -200,15 +220,17 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
           absl::StrCat("--grpc_write_buffer_bytes=", absl::GetFlag(FLAGS_write_buffer_bytes)));
     }
     psd::testing::SpawnOptions log;
-    log.stderr_path = absl::StrCat(dir, "/", config, "-server-", i, ".log");
+    const std::string tag = absl::StrCat(config, tls ? "-tls" : "-plaintext", "-server-", i);
+    log.stderr_path = absl::StrCat(dir, "/", tag, ".log");
     auto p = ChildProcess::Spawn(argv, log);
     if (!p.ok()) return p.status();
     auto port = psd::testing::WaitForPortFile(port_file, absl::Seconds(30), &*p);
     if (!port)
       return absl::UnavailableError(absl::StrCat("psd-server ", i, " did not start; see ", dir));
     s.addresses.push_back(absl::StrCat("127.0.0.1:", *port));
-    s.stubs.push_back(ParameterServer::NewStub(
-        grpc::CreateChannel(s.addresses.back(), grpc::InsecureChannelCredentials())));
+    auto channel = MakeChannel(s.addresses.back(), PeerRole::kServer, coordinator, {});
+    if (!channel.ok()) return channel.status();
+    s.stubs.push_back(ParameterServer::NewStub(*channel));
     s.processes.push_back(*std::move(p));
   }
   return s;
@@ -216,6 +238,7 @@ absl::StatusOr<Servers> StartServers(const std::string& binary, const std::strin
 
 struct Row {
   std::string config;
+  bool tls = false;
   int mib = 0;
   double push = 0, pull = 0, push_pull = 0;  // GB/s
   double cpu_per_gb = 0;  // CPU seconds (this process and the servers) per GB of payload
@@ -253,6 +276,8 @@ absl::StatusOr<Row> Measure(Servers& servers, int num_workers, int mib) {
     req.set_server_rank(s);
     req.set_num_servers(num_servers);
     req.set_num_workers(num_workers);
+    for (int w = 0; w < num_workers; ++w)
+      req.add_worker_identities(servers.tls ? WorkerName(w) : "");
     InitJobResponse resp;
     grpc::ClientContext ctx;
     const grpc::Status st = servers.stubs[s]->InitJob(&ctx, req, &resp);
@@ -298,6 +323,8 @@ absl::StatusOr<Row> Measure(Servers& servers, int num_workers, int mib) {
       if (absl::GetFlag(FLAGS_write_buffer_bytes) >= 0) {
         o.transport.write_buffer_bytes = absl::GetFlag(FLAGS_write_buffer_bytes);
       }
+      o.tls = servers.tls ? psd::testing::TestTls(WorkerName(w), PeerRole::kWorker)
+                          : TlsOptions::Insecure();
       SetWireOptions(spec->cluster, &o);
       auto client = PsClient::Create(&*placement, servers.addresses, o);
       std::vector<float> grad(n, 1e-3f), params(n);
@@ -331,12 +358,14 @@ absl::StatusOr<Row> Measure(Servers& servers, int num_workers, int mib) {
   for (int s = 0; s < num_servers; ++s) {
     EndJobRequest req;
     req.set_job_id(job);
+    req.set_generation(1);
     EndJobResponse resp;
     grpc::ClientContext ctx;
     servers.stubs[s]->EndJob(&ctx, req, &resp);
   }
   Row row;
   row.config = absl::StrCat(num_servers, "x", num_workers);
+  row.tls = servers.tls;
   row.mib = mib;
   // Every round moves the payload 4 times per worker: push, pull, and push+pull's two ways.
   row.cpu_per_gb = cpu_used / (4.0 * absl::GetFlag(FLAGS_rounds) * num_workers * bytes / 1e9);
@@ -377,6 +406,16 @@ int Main(const char* argv0) {
   if (iperf > 0) std::printf("iperf3 -P 1 -l 1M on 127.0.0.1: %.2f GB/s\n", iperf);
   std::fflush(stdout);
 
+  std::vector<bool> modes;
+  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_security), ',')) {
+    if (m != "plaintext" && m != "tls") {
+      std::fprintf(stderr, "--security: expected plaintext, tls or both, got '%s'\n",
+                   std::string(m).c_str());
+      return 2;
+    }
+    modes.push_back(m == "tls");
+  }
+  std::printf("transport: %s\n", absl::GetFlag(FLAGS_security).c_str());
   std::vector<Row> rows;
   for (absl::string_view config : absl::StrSplit(absl::GetFlag(FLAGS_configs), ',')) {
     std::vector<std::string> sw = absl::StrSplit(config, 'x');
@@ -386,35 +425,39 @@ int Main(const char* argv0) {
       std::fprintf(stderr, "--configs: bad entry '%s'\n", std::string(config).c_str());
       return 2;
     }
-    auto servers = StartServers(binary, dir, ns, std::string(config));
-    if (!servers.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(servers.status().message()).c_str());
-      return 1;
-    }
-    for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_sizes_mib), ',')) {
-      int mib = 0;
-      if (!absl::SimpleAtoi(m, &mib) || mib < 1) {
-        std::fprintf(stderr, "--sizes_mib: bad entry '%s'\n", std::string(m).c_str());
-        return 2;
-      }
-      auto row = Measure(*servers, nw, mib);
-      if (!row.ok()) {
-        std::fprintf(stderr, "%s: %s\n", std::string(config).c_str(),
-                     std::string(row.status().message()).c_str());
+    for (bool tls : modes) {
+      auto servers = StartServers(binary, dir, ns, std::string(config), tls);
+      if (!servers.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(servers.status().message()).c_str());
         return 1;
       }
-      rows.push_back(*row);
-      std::fprintf(stderr, "  %s %3d MiB: push %.2f pull %.2f push+pull %.2f GB/s, %.2f CPU s/GB\n",
-                   row->config.c_str(), mib, row->push, row->pull, row->push_pull, row->cpu_per_gb);
+      for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_sizes_mib), ',')) {
+        int mib = 0;
+        if (!absl::SimpleAtoi(m, &mib) || mib < 1) {
+          std::fprintf(stderr, "--sizes_mib: bad entry '%s'\n", std::string(m).c_str());
+          return 2;
+        }
+        auto row = Measure(*servers, nw, mib);
+        if (!row.ok()) {
+          std::fprintf(stderr, "%s: %s\n", std::string(config).c_str(),
+                       std::string(row.status().message()).c_str());
+          return 1;
+        }
+        rows.push_back(*row);
+        std::fprintf(stderr,
+                     "  %s %s %3d MiB: push %.2f pull %.2f push+pull %.2f GB/s, %.2f CPU s/GB\n",
+                     row->config.c_str(), tls ? "tls" : "plaintext", mib, row->push, row->pull,
+                     row->push_pull, row->cpu_per_gb);
+      }
+      for (ChildProcess& p : servers->processes) p.Stop(absl::Seconds(5));
     }
-    for (ChildProcess& p : servers->processes) p.Stop(absl::Seconds(5));
   }
 
-  std::printf("\n%-7s %8s %10s %10s %15s %10s %11s\n", "config", "payload", "push GB/s",
-              "pull GB/s", "push+pull GB/s", "vs iperf3", "CPU s/GB");
+  std::printf("\n%-7s %-9s %8s %10s %10s %15s %10s %11s\n", "config", "transport", "payload",
+              "push GB/s", "pull GB/s", "push+pull GB/s", "vs iperf3", "CPU s/GB");
   for (const Row& r : rows) {
-    std::printf("%-7s %5d MiB %10.2f %10.2f %15.2f", r.config.c_str(), r.mib, r.push, r.pull,
-                r.push_pull);
+    std::printf("%-7s %-9s %5d MiB %10.2f %10.2f %15.2f", r.config.c_str(),
+                r.tls ? "tls" : "plaintext", r.mib, r.push, r.pull, r.push_pull);
     if (iperf > 0) {
       std::printf(" %10.2f", r.push_pull / iperf);
     } else {
@@ -423,7 +466,25 @@ int Main(const char* argv0) {
     std::printf(" %11.2f\n", r.cpu_per_gb);
   }
   if (iperf > 0) {
-    std::printf("%-7s %9s %42.2f %10s %11.2f\n", "iperf3", "1M writes", iperf, "1.00", iperf_cpu);
+    std::printf("%-7s %-9s %9s %42.2f %10s %11.2f\n", "iperf3", "-", "1M writes", iperf, "1.00",
+                iperf_cpu);
+  }
+  // TLS against plaintext, same configuration and payload, measured in this run.
+  bool header = false;
+  for (const Row& t : rows) {
+    if (!t.tls) continue;
+    for (const Row& p : rows) {
+      if (p.tls || p.config != t.config || p.mib != t.mib) continue;
+      if (!header) {
+        std::printf("\nTLS / plaintext (1.00: TLS costs nothing; CPU: TLS needs x as much):\n");
+        std::printf("%-7s %8s %10s %10s %15s %11s\n", "config", "payload", "push", "pull",
+                    "push+pull", "CPU s/GB");
+        header = true;
+      }
+      std::printf("%-7s %5d MiB %10.2f %10.2f %15.2f %11.2f\n", t.config.c_str(), t.mib,
+                  t.push / p.push, t.pull / p.pull, t.push_pull / p.push_pull,
+                  t.cpu_per_gb / p.cpu_per_gb);
+    }
   }
   return 0;
 }

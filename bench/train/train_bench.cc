@@ -3,7 +3,9 @@
 // --fp16 also the same clusters with cluster.wire_dtype: fp16. With --accuracy_epochs N it
 // then trains N epochs on 2 servers x 2 workers with the job's settings, f32 and fp16 wire,
 // and prints the test accuracy of each (the accuracy effect of the fp16 wire).
-// Servers and workers are threads of this process that talk over real gRPC on 127.0.0.1.
+// Servers and workers are threads of this process that talk over real gRPC on 127.0.0.1,
+// plaintext and over mutual TLS (--security; certificates from deploy/local/certs.sh in a
+// temporary directory), each cluster in both modes in the same run, with the ratio printed.
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -11,9 +13,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/job_spec.h"
 #include "common/process_init.h"
 #include "server/ps_server.h"
+#include "tests/test_certs.h"
 #include "worker/training_session.h"
 
 ABSL_FLAG(std::string, job, "examples/fashion_mnist_mlp.yaml", "Job file (model and data).");
@@ -27,6 +31,9 @@ ABSL_FLAG(int, max_in_flight, psd::PsClient::Options().max_in_flight,
 ABSL_FLAG(int, channels, psd::PsClient::Options().channels_per_server,
           "TCP connections from each worker to each server.");
 ABSL_FLAG(int, work_threads, 0, "Server work threads (PsServerOptions::work_threads).");
+ABSL_FLAG(std::string, security, "plaintext,tls",
+          "Transports to measure each cluster with: plaintext (--insecure), tls (mutual TLS "
+          "with per-rank authorisation), or both.");
 ABSL_FLAG(int, accuracy_epochs, 0,
           "Then train this many epochs on 2x2, f32 and fp16 wire, and print test accuracy.");
 
@@ -43,8 +50,10 @@ struct Run {
   double test_accuracy = -1, test_loss = 0;
 };
 
+std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
+
 absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const Dataset* test,
-                               const std::vector<std::string>& servers) {
+                               const std::vector<std::string>& servers, bool tls) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
   std::atomic<bool> stop{false};
@@ -57,8 +66,11 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
       o.cpu_threads = absl::GetFlag(FLAGS_threads);
       o.servers = servers;
       o.client.job_id = spec.name;
+      o.client.generation = 1;  // the servers' Init below
       o.client.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
       o.client.channels_per_server = absl::GetFlag(FLAGS_channels);
+      o.client.tls =
+          tls ? testing::TestTls(WorkerName(w), PeerRole::kWorker) : TlsOptions::Insecure();
       auto session = TrainingSession::Create(spec, data, test, std::move(o));
       if (!session.ok()) return void(results[w] = session.status());
       results[w] = (*session)->trainer().Run(stop, nullptr);
@@ -78,7 +90,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
 }
 
 absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test, int num_servers,
-                            int workers) {
+                            int workers, bool tls = false) {
   spec.cluster.device = DeviceKind::kCpu;
   spec.cluster.servers = std::max(1, num_servers);
   spec.cluster.workers = workers;
@@ -87,15 +99,20 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
   for (int s = 0; s < num_servers; ++s) {
     PsServerOptions options;
     options.work_threads = absl::GetFlag(FLAGS_work_threads);
+    options.tls = tls ? testing::TestTls(absl::StrCat("server-", s), PeerRole::kServer)
+                      : TlsOptions::Insecure();
     auto server = PsServer::Start(options);
     if (!server.ok()) return server.status();
-    if (auto job = (*server)->jobs().Init(spec.name, 1, spec, s, workers); !job.ok()) {
+    std::vector<std::string> identities;
+    for (int w = 0; w < workers; ++w) identities.push_back(tls ? WorkerName(w) : "");
+    if (auto job = (*server)->jobs().Init(spec.name, 1, spec, s, workers, {}, 0, "", identities);
+        !job.ok()) {
       return job.status();
     }
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
-  return RunWorkers(spec, data, test, addresses);
+  return RunWorkers(spec, data, test, addresses, tls);
 }
 
 JobSpec WithWire(JobSpec spec, bool fp16) {
@@ -130,13 +147,33 @@ int Main() {
     std::string name;
     int servers, workers;
     bool fp16;
+    bool tls = false;
   };
-  std::vector<Config> configs = {{"no parameter server", 0, 1, false},
-                                 {"1 server x 1 worker", 1, 1, false},
-                                 {"2 servers x 2 workers", 2, 2, false}};
+  std::vector<bool> modes;
+  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_security), ',')) {
+    if (m != "plaintext" && m != "tls") {
+      std::fprintf(stderr, "--security: expected plaintext, tls or both, got '%s'\n",
+                   std::string(m).c_str());
+      return 2;
+    }
+    modes.push_back(m == "tls");
+  }
+  std::printf("transport: %s (the accuracy runs: %s)\n", absl::GetFlag(FLAGS_security).c_str(),
+              modes.back() ? "tls" : "plaintext");
+  std::vector<Config> configs = {{"no parameter server", 0, 1, false}};
+  std::vector<Config> clusters = {{"1 server x 1 worker", 1, 1, false},
+                                  {"2 servers x 2 workers", 2, 2, false}};
   if (absl::GetFlag(FLAGS_fp16)) {
-    configs.push_back({"1 x 1, fp16 wire", 1, 1, true});
-    configs.push_back({"2 x 2, fp16 wire", 2, 2, true});
+    clusters.push_back({"1 x 1, fp16 wire", 1, 1, true});
+    clusters.push_back({"2 x 2, fp16 wire", 2, 2, true});
+  }
+  for (const Config& c : clusters) {
+    for (bool tls : modes) {
+      Config with = c;
+      with.tls = tls;
+      if (modes.size() > 1) with.name += tls ? ", tls" : ", plaintext";
+      configs.push_back(with);
+    }
   }
   JobSpec timed = *spec;
   timed.training.max_steps = absl::GetFlag(FLAGS_steps);
@@ -144,17 +181,28 @@ int Main() {
   timed.training.eval_every = 0;
   std::vector<Figure> figures;
   for (const Config& c : configs) {
-    auto run = Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers);
+    auto run = Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls);
     if (!run.ok()) {
       std::fprintf(stderr, "%s: %s\n", c.name.c_str(), std::string(run.status().message()).c_str());
       return 1;
     }
     figures.push_back({c.name, run->samples_per_sec});
   }
-  std::printf("\n%-24s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
+  std::printf("\n%-36s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
   for (const Figure& f : figures) {
-    std::printf("%-24s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
+    std::printf("%-36s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
                 f.samples_per_sec / figures[0].samples_per_sec);
+  }
+  if (modes.size() > 1) {
+    std::printf("\nTLS cost (samples/s with TLS / plaintext; 1.00 is free):\n");
+    for (size_t i = 1; i + 1 < figures.size(); i += 2) {
+      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
+      const double tls =
+          configs[i].tls ? figures[i].samples_per_sec : figures[i + 1].samples_per_sec;
+      const double plain =
+          configs[i].tls ? figures[i + 1].samples_per_sec : figures[i].samples_per_sec;
+      std::printf("  %-34s %.2f\n", name.c_str(), tls / plain);
+    }
   }
 
   const int epochs = absl::GetFlag(FLAGS_accuracy_epochs);
@@ -174,7 +222,7 @@ int Main() {
                 full.training.batch_size);
     std::printf("%-28s %14s %10s %12s\n", "wire", "test accuracy", "test loss", "samples/s");
     for (bool fp16 : {false, true}) {
-      auto run = Measure(WithWire(full, fp16), *data, &*test, 2, 2);
+      auto run = Measure(WithWire(full, fp16), *data, &*test, 2, 2, modes.back());
       if (!run.ok()) {
         std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
         return 1;
