@@ -56,6 +56,23 @@ Fn Real(const char* rest, bool konst = false) {
   return reinterpret_cast<Fn>(fn);
 }
 
+// Abseil calls its own exported methods too, through the same PLT (AwaitWithTimeout calls
+// AwaitWithDeadline, Notification::Notify locks its Mutex): only the outermost call of a thread
+// is announced, or TSan would see one unlock twice.
+thread_local int t_depth = 0;
+
+class Outermost {
+ public:
+  Outermost() : outer_(t_depth++ == 0) {}
+  ~Outermost() { --t_depth; }
+  Outermost(const Outermost&) = delete;
+  Outermost& operator=(const Outermost&) = delete;
+  explicit operator bool() const { return outer_; }
+
+ private:
+  const bool outer_;
+};
+
 constexpr unsigned kRead = __tsan_mutex_read_lock;
 constexpr unsigned kTry = __tsan_mutex_try_lock;
 constexpr unsigned kTryFailed = __tsan_mutex_try_lock_failed;
@@ -63,6 +80,8 @@ constexpr unsigned kTryFailed = __tsan_mutex_try_lock_failed;
 // Announces a lock that `lock()` takes (it returns whether it took it).
 template <typename Lock>
 bool Locked(void* mu, unsigned flags, Lock lock) {
+  Outermost outer;
+  if (!outer) return lock();
   __tsan_mutex_pre_lock(mu, flags);
   const bool ok = lock();
   __tsan_mutex_post_lock(mu, ok ? flags : flags | kTryFailed, 0);
@@ -71,6 +90,8 @@ bool Locked(void* mu, unsigned flags, Lock lock) {
 
 template <typename Unlock>
 void Unlocked(void* mu, unsigned flags, Unlock unlock) {
+  Outermost outer;
+  if (!outer) return unlock();
   __tsan_mutex_pre_unlock(mu, flags);
   unlock();
   __tsan_mutex_post_unlock(mu, flags);
@@ -79,6 +100,8 @@ void Unlocked(void* mu, unsigned flags, Unlock unlock) {
 // A wait that releases `mu` (held, exclusively) and holds it again when `wait()` returns.
 template <typename Wait>
 auto Waited(void* mu, Wait wait) {
+  Outermost outer;
+  if (!outer) return wait();
   __tsan_mutex_pre_unlock(mu, 0);
   __tsan_mutex_post_unlock(mu, 0);
   __tsan_mutex_pre_lock(mu, 0);
@@ -93,12 +116,11 @@ namespace absl {
 ABSL_NAMESPACE_BEGIN
 
 // ---- Mutex ----
+// No __tsan_mutex_destroy in ~Mutex: gRPC frees its objects (and the Mutexes in them) when an
+// atomic reference count, in uninstrumented code, drops to zero, so TSan would report every
+// such destruction as racing with the last unlock on another thread. TSan forgets a heap
+// Mutex when its memory is freed anyway.
 
-Mutex::~Mutex() {
-  static const auto real = Real<void (*)(Mutex*)>("5MutexD1Ev");
-  __tsan_mutex_destroy(this, 0);
-  real(this);
-}
 
 void Mutex::Lock() {
   static const auto real = Real<void (*)(Mutex*)>("5Mutex4LockEv");
