@@ -121,7 +121,6 @@ ABSL_NAMESPACE_BEGIN
 // such destruction as racing with the last unlock on another thread. TSan forgets a heap
 // Mutex when its memory is freed anyway.
 
-
 void Mutex::Lock() {
   static const auto real = Real<void (*)(Mutex*)>("5Mutex4LockEv");
   Locked(this, 0, [&] { return real(this), true; });
