@@ -20,8 +20,22 @@ void* operator new(size_t bytes) {
   if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
   throw std::bad_alloc();
 }
+// Every form is replaced: a sanitiser's runtime provides the ones left out, and its delete
+// must not see this file's blocks (nor this delete its blocks).
+void* operator new[](size_t bytes) { return operator new(bytes); }
+void* operator new(size_t bytes, const std::nothrow_t&) noexcept {
+  g_allocated.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  return std::malloc(bytes == 0 ? 1 : bytes);
+}
+void* operator new[](size_t bytes, const std::nothrow_t& tag) noexcept {
+  return operator new(bytes, tag);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace psd {
 namespace {
@@ -101,13 +115,13 @@ TEST_CASE("paths are at most kMaxPathBytes long") {
   const std::string longest(kMaxPathBytes, 'p');
   const std::string spec = absl::StrCat("name: job\n", kData, "checkpoint:\n  dir: ");
   CHECK(Parse(spec + longest + "\n").error == "(parsed)");
-  CHECK(Parse(spec + longest + "p\n").error ==
-        absl::StrCat("job.yaml:8: checkpoint.dir: at most ", kMaxPathBytes, " bytes, got ",
-                     kMaxPathBytes + 1));
+  CHECK(Parse(spec + longest + "p\n").error == absl::StrCat("job.yaml:8: checkpoint.dir: at most ",
+                                                            kMaxPathBytes, " bytes, got ",
+                                                            kMaxPathBytes + 1));
   std::string data = absl::StrCat("name: job\n", kData);
   data.replace(data.find("/d/train-images"), 15, longest + "p");
-  CHECK(Parse(data).error == absl::StrCat("job.yaml:3: data.train_images: at most ",
-                                          kMaxPathBytes, " bytes, got ", kMaxPathBytes + 1));
+  CHECK(Parse(data).error == absl::StrCat("job.yaml:3: data.train_images: at most ", kMaxPathBytes,
+                                          " bytes, got ", kMaxPathBytes + 1));
 }
 
 }  // namespace

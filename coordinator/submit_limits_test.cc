@@ -60,8 +60,13 @@ TEST_CASE("SubmitJob refuses oversized specs without building them and keeps ser
     CHECK_THAT(std::string(id.status().message()),
                Catch::Contains(absl::StrCat(": yaml: more than ", kMaxSpecNodes, " YAML nodes")));
   }
-  // Each of those cost about 240 MB (the 1 MB one) before the limits.
+  // Each of those cost about 240 MB (the 1 MB one) before the limits. Under ASan freed blocks
+  // stay resident in its quarantine, so the peak says nothing there; the default phase checks.
+#if !defined(__SANITIZE_ADDRESS__)
   CHECK(PeakRssBytes() - peak_before < (64 << 20));
+#else
+  (void)peak_before;
+#endif
   absl::StatusOr<std::string> ok = manager.SubmitJob(Request(testing::JobYaml({})));
   CHECK(ok.ok());
 }

@@ -55,7 +55,8 @@ class Reader {
   absl::Status Floats(std::vector<float>& out, int64_t n, absl::string_view what) {
     PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(n * sizeof(float), what));
     out.resize(n);
-    std::memcpy(out.data(), b.data(), b.size());
+    // An empty slot (plain SGD) has no storage: memcpy of a null pointer is undefined.
+    if (n > 0) std::memcpy(out.data(), b.data(), b.size());
     return absl::OkStatus();
   }
 
