@@ -30,9 +30,7 @@ done
 phases=(default)
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(//...)
-  # tsan is not in CI yet: it still reports inside the uninstrumented Debian gRPC/Abseil
-  # (PSD_PHASES="tsan" tests/run.sh runs it by hand; see docs/building.md).
-  for p in asan fuzz ${PSD_PHASES:-}; do
+  for p in asan tsan fuzz; do
     skip=${PSD_SKIP_PHASES:-}
     [[ " ${skip//,/ } " == *" $p "* ]] || phases+=("$p")
   done

@@ -1,6 +1,9 @@
 #include "tools/psdctl_format.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -221,7 +224,21 @@ std::string NodesTable(const ListNodesResponse& nodes, absl::Time now) {
                     n.rank() >= 0 && !n.job_id().empty() ? absl::StrCat(n.rank()) : "-",
                     devices.empty() ? "-" : absl::StrJoin(devices, ","), heartbeat});
   }
-  return Table(rows);
+  std::string out = Table(rows);
+  if (!nodes.denied_calls().empty()) {
+    // Sorted by method: the proto map's order is unspecified.
+    std::map<std::string, int64_t> denied(nodes.denied_calls().begin(), nodes.denied_calls().end());
+    int64_t total = 0;
+    std::vector<std::string> parts;
+    for (const auto& [method, n] : denied) {
+      total += n;
+      parts.push_back(absl::StrCat(method, " ", n));
+    }
+    absl::StrAppend(
+        &out, "the coordinator refused ", total, total == 1 ? " call" : " calls",
+        " since it started (unauthenticated or not allowed): ", absl::StrJoin(parts, ", "), "\n");
+  }
+  return out;
 }
 
 }  // namespace psd

@@ -93,6 +93,13 @@ TEST_CASE("tables line up their columns") {
   const std::string listed = NodesTable(nodes, absl::FromUnixMillis(1500));
   CHECK_THAT(listed, Catch::Contains("worker-1  worker  h:1      busy   a-1  0     "
                                      "cuda:0(unusable)  0.5s ago"));
+  CHECK_THAT(listed, !Catch::Contains("refused"));
+  (*nodes.mutable_denied_calls())["psd.Coordinator/SubmitJob"] = 2;
+  (*nodes.mutable_denied_calls())["psd.Coordinator/CancelJob"] = 1;
+  CHECK_THAT(NodesTable(nodes, absl::FromUnixMillis(1500)),
+             Catch::EndsWith("\nthe coordinator refused 3 calls since it started (unauthenticated "
+                             "or not allowed): psd.Coordinator/CancelJob 1, "
+                             "psd.Coordinator/SubmitJob 2\n"));
 }
 
 TEST_CASE("JobStatusText shows the reason, progress and events") {
