@@ -41,6 +41,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/machine.h"
 #include "common/process_init.h"
 #include "common/tls_options.h"
 #include "proto/coordinator.grpc.pb.h"
@@ -451,16 +452,10 @@ int Main() {
     std::fprintf(stderr, "bench/load: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  double load[3] = {-1, -1, -1};
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-    std::fclose(f);
-  }
   std::printf(
       "bench/load: %d clients (%d on the coordinator, %d on the server) for %d s while a job "
-      "trains; %u cores, load average %.2f %.2f %.2f\n",
-      clients, clients / 2, clients - clients / 2, seconds, std::thread::hardware_concurrency(),
-      load[0], load[1], load[2]);
+      "trains; %s\n",
+      clients, clients / 2, clients - clients / 2, seconds, bench::MachineLine().c_str());
   std::fflush(stdout);
 
   auto started = LocalCluster::Start(1, 1);

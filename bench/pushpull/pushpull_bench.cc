@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/machine.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "common/process_init.h"
@@ -387,21 +388,16 @@ int Main(const char* argv0) {
                                  ? Runfile(argv0, "server/psd-server")
                                  : absl::GetFlag(FLAGS_server);
   const std::string dir = psd::testing::MakeTempDir("pushpull");
-  double load[3] = {0, 0, 0};
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-    std::fclose(f);
-  }
   std::printf(
       "bench/pushpull: float32 payload, chunks of %s, window %d RPCs, %d channel(s) per server, "
-      "%s, %s wire, median of %d rounds; %u cores, load average %.2f %.2f %.2f\n",
+      "%s, %s wire, median of %d rounds; %s\n",
       absl::GetFlag(FLAGS_chunk_bytes).c_str(),
       absl::GetFlag(FLAGS_max_in_flight) > 0 ? absl::GetFlag(FLAGS_max_in_flight)
                                              : PsClient::Options().max_in_flight,
       absl::GetFlag(FLAGS_channels) > 0 ? absl::GetFlag(FLAGS_channels)
                                         : PsClient::Options().channels_per_server,
       absl::GetFlag(FLAGS_consistency).c_str(), absl::GetFlag(FLAGS_fp16) ? "fp16" : "f32",
-      absl::GetFlag(FLAGS_rounds), std::thread::hardware_concurrency(), load[0], load[1], load[2]);
+      absl::GetFlag(FLAGS_rounds), bench::MachineLine().c_str());
   const double iperf = absl::GetFlag(FLAGS_iperf3) ? Iperf3(dir) : -1;
   if (iperf > 0) std::printf("iperf3 -P 1 -l 1M on 127.0.0.1: %.2f GB/s\n", iperf);
   std::fflush(stdout);

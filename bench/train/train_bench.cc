@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/machine.h"
 #include "common/job_spec.h"
 #include "common/process_init.h"
 #include "server/ps_server.h"
@@ -133,16 +134,11 @@ int Main() {
     std::fprintf(stderr, "%s\n", std::string(data.status().message()).c_str());
     return 1;
   }
-  double load[3] = {0, 0, 0};
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-    std::fclose(f);
-  }
   std::printf(
       "bench/train: %s, batch %d per worker, %ld steps per worker, %d BLAS thread(s) "
-      "per worker, %u cores, load average %.2f %.2f %.2f\n",
+      "per worker, %s\n",
       spec->name.c_str(), spec->training.batch_size, static_cast<long>(absl::GetFlag(FLAGS_steps)),
-      absl::GetFlag(FLAGS_threads), std::thread::hardware_concurrency(), load[0], load[1], load[2]);
+      absl::GetFlag(FLAGS_threads), bench::MachineLine().c_str());
   struct Config {
     std::string name;
     int servers, workers;
