@@ -162,6 +162,12 @@ TEST_CASE(
   CHECK_THAT(LineOf(list.out, queued), Catch::Contains(" queued "));
   CHECK_THAT(LineOf(list.out, cancelled), Catch::Contains(" cancelled "));
   CHECK_THAT(StatusText(c, cancelled), Catch::Contains("cancelled: cancelled by user"));
+  CommandResult top = c.Psdctl({"top", "--once"});
+  CHECK(top.exit_code == 0);
+  CHECK_THAT(top.out, Catch::StartsWith("psd top  coordinator " + c.address() + "  "));
+  CHECK_THAT(top.out, Catch::Contains("\njobs: 1 running, 1 queued, 1 finished\n"));
+  CHECK_THAT(LineOf(top.out, queued), Catch::Contains(" queued "));
+  CHECK_THAT(LineOf(top.out, cancelled), Catch::Contains(" cancelled "));
   CHECK_THAT(LineOf(StatusText(c, queued), "state"),
              Catch::EndsWith(" queued: waiting: 0 of 1 servers and 0 of 3 workers registered (1 "
                              "server, 1 worker busy with other jobs)"));
@@ -333,8 +339,8 @@ TEST_CASE("psdctl explains a coordinator that is down") {
   c.Start();
   const std::string address = c.address();
   REQUIRE(c.process().Stop() == 0);
-  for (std::vector<std::string> args :
-       std::vector<std::vector<std::string>>{{"list"}, {"status", "x-1"}, {"nodes"}}) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"list"}, {"status", "x-1"}, {"nodes"}, {"top", "--once"}}) {
     args.insert(args.begin(), {kPsdctl, "--coordinator", address});
     CommandResult r = testing::RunCommand(AsAdmin(args));
     CHECK(r.exit_code == 3);

@@ -1,4 +1,4 @@
-// psdctl: the psd command line (validate, submit, status, list, cancel, nodes, wait,
+// psdctl: the psd command line (validate, submit, status, list, cancel, nodes, top, wait,
 // checkpoint, eval). main() parses argv with tools/psdctl_args.h against the table in
 // tools/psdctl_commands.h and runs the command's implementation below. See docs/psdctl.md.
 #include <grpcpp/grpcpp.h>
@@ -37,6 +37,7 @@
 #include "tools/psdctl_commands.h"
 #include "tools/psdctl_format.h"
 #include "tools/psdctl_help.h"
+#include "tools/psdctl_top.h"
 
 namespace psd {
 namespace {
@@ -55,6 +56,7 @@ constexpr absl::Duration kDefaultTimeout = absl::Seconds(10);
 constexpr absl::Duration kWaitUnreachable = absl::Seconds(60);
 constexpr absl::Duration kTerminalRefresh = absl::Milliseconds(500);
 constexpr absl::Duration kPlainPoll = absl::Seconds(1);
+constexpr absl::Duration kTopRefresh = absl::Seconds(2);
 constexpr absl::Duration kPlainProgressEvery = absl::Seconds(5);
 
 // --- Talking to the coordinator -------------------------------------------------------------
@@ -80,13 +82,12 @@ std::string TlsFile(const Invocation& inv, const char* flag, const char* env,
 // for plaintext.
 absl::StatusOr<TlsOptions> ClientTls(const Invocation& inv) {
   const char* insecure_env = std::getenv("PSD_INSECURE");
-  if (inv.Has("insecure") ||
-      (insecure_env != nullptr && std::string(insecure_env) == "1")) {
+  if (inv.Has("insecure") || (insecure_env != nullptr && std::string(insecure_env) == "1")) {
     return TlsOptions::Insecure();
   }
   const char* run_env = std::getenv("PSD_RUN_DIR");
-  const std::string certs = absl::StrCat(
-      run_env != nullptr && run_env[0] != '\0' ? run_env : ".run/cluster", "/certs/");
+  const std::string certs =
+      absl::StrCat(run_env != nullptr && run_env[0] != '\0' ? run_env : ".run/cluster", "/certs/");
   const std::string ca = TlsFile(inv, "tls-ca", "PSD_TLS_CA", certs + "ca-bundle.crt");
   const std::string cert = TlsFile(inv, "tls-cert", "PSD_TLS_CERT", certs + "admin.crt");
   const std::string key = TlsFile(inv, "tls-key", "PSD_TLS_KEY", certs + "admin.key");
@@ -126,8 +127,7 @@ class Client {
                                                               Response*),
                     const Request& request, Response* response, bool wait_for_ready = false) {
     if (!setup_.ok()) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          std::string(setup_.message()));
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::string(setup_.message()));
     }
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
@@ -143,15 +143,14 @@ class Client {
   // Prints the error and returns the exit code for it.
   int Fail(const grpc::Status& status) const {
     if (Unreachable(status)) {
-      const std::string why = status.error_message().empty()
-                                  ? (status.error_code() == grpc::StatusCode::UNAVAILABLE
-                                         ? "unavailable"
-                                         : "deadline exceeded")
-                                  : status.error_message();
-      std::fprintf(stderr, "psdctl: cannot reach coordinator at %s: %s%s\n", address_.c_str(),
-                   why.c_str(),
-                   insecure_ ? " (--insecure talks plaintext: does the coordinator run with TLS?)"
-                             : "");
+      const std::string why =
+          status.error_message().empty()
+              ? (status.error_code() == grpc::StatusCode::UNAVAILABLE ? "unavailable"
+                                                                      : "deadline exceeded")
+              : status.error_message();
+      std::fprintf(
+          stderr, "psdctl: cannot reach coordinator at %s: %s%s\n", address_.c_str(), why.c_str(),
+          insecure_ ? " (--insecure talks plaintext: does the coordinator run with TLS?)" : "");
       return kExitUnreachable;
     }
     std::fprintf(stderr, "%s\n",
@@ -330,9 +329,8 @@ int RunValidate(const Invocation& inv) {
     absl::StrAppend(&consistency, " (staleness ", spec->training.staleness, ")");
   }
   std::printf("ok: %s: %d servers, %d workers, %s, %lld parameters, %s per server\n",
-              spec->name.c_str(), spec->cluster.servers, spec->cluster.workers,
-              consistency.c_str(), static_cast<long long>(parameters),
-              FormatMemory(memory.total()).c_str());
+              spec->name.c_str(), spec->cluster.servers, spec->cluster.workers, consistency.c_str(),
+              static_cast<long long>(parameters), FormatMemory(memory.total()).c_str());
   return kExitOk;
 }
 
@@ -416,6 +414,38 @@ int RunNodes(const Invocation& inv) {
   return kExitOk;
 }
 
+int RunTop(const Invocation& inv) {
+  Client client(inv);
+  const bool terminal = isatty(STDOUT_FILENO) == 1;
+  const absl::Duration every = inv.Duration("interval").value_or(kTopRefresh);
+  TopView view;
+  view.coordinator = client.address();
+  for (bool first = true;; first = false) {
+    ListNodesResponse nodes;
+    ListJobsResponse jobs;
+    grpc::Status status = client.Call(&Coordinator::Stub::ListNodes, ListNodesRequest(), &nodes);
+    if (status.ok()) status = client.Call(&Coordinator::Stub::ListJobs, ListJobsRequest(), &jobs);
+    if (status.ok()) {
+      view.nodes = std::move(nodes);
+      view.jobs = std::move(jobs);
+      view.error.clear();
+    } else if (inv.Has("once") || (first && !Client::Unreachable(status))) {
+      return client.Fail(status);  // nothing to show, or a refusal that will not go away
+    } else {
+      view.error = FailureLine(status.error_code(), status.error_message(), client.address());
+    }
+    const std::string frame = TopFrame(view, absl::Now(), terminal ? TerminalWidth() : 0);
+    if (terminal) {
+      std::printf("\x1b[H\x1b[2J%s", frame.c_str());  // home, clear, redraw
+    } else {
+      std::printf("%s%s", first ? "" : "\n", frame.c_str());
+    }
+    std::fflush(stdout);
+    if (inv.Has("once")) return kExitOk;
+    Sleep(every);
+  }
+}
+
 int RunWait(const Invocation& inv) {
   Client client(inv);
   return WaitForJob(client, inv.args[0]);
@@ -474,8 +504,7 @@ int Main(int argc, char** argv) {
       id == CommandId::kCheckpoint) {
     for (const std::string& arg : inv->args) {
       if (FirstInvalidUtf8(arg) != absl::string_view::npos) {
-        std::fprintf(stderr, "psdctl: job id \"%s\" is not valid UTF-8\n",
-                     Utf8Escape(arg).c_str());
+        std::fprintf(stderr, "psdctl: job id \"%s\" is not valid UTF-8\n", Utf8Escape(arg).c_str());
         return kExitUsage;
       }
     }
@@ -493,6 +522,8 @@ int Main(int argc, char** argv) {
       return RunCancel(*inv);
     case CommandId::kNodes:
       return RunNodes(*inv);
+    case CommandId::kTop:
+      return RunTop(*inv);
     case CommandId::kWait:
       return RunWait(*inv);
     case CommandId::kCheckpoint:

@@ -103,6 +103,18 @@ const CommandTable& PsdctlCommands() {
            "Prints every node the coordinator knows: role, address, state (idle, busy, dead),\n"
            "job and rank, devices, and the age of its last heartbeat.",
            {}},
+          {CommandId::kTop,
+           "top",
+           {},
+           0,
+           "a live view of nodes and jobs",
+           "On a terminal, redraws one screen every --interval: the nodes by role and state, the\n"
+           "running and queued jobs (step, loss, test accuracy, samples/s, live workers, ETA),\n"
+           "the latest finished jobs and the node table; Ctrl-C ends it. Otherwise prints the\n"
+           "same screen as plain lines, one frame every --interval, each after a blank line.\n"
+           "Keeps going while the coordinator is unreachable, saying so.",
+           {{"interval", FlagType::kDuration, "DURATION", "time between refreshes (default 2s)"},
+            {"once", FlagType::kSwitch, "", "print one frame and exit"}}},
           {CommandId::kWait,
            "wait",
            {"JOB"},

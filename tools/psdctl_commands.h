@@ -38,6 +38,7 @@ enum class CommandId {
   kList,
   kCancel,
   kNodes,
+  kTop,
   kWait,
   kCheckpoint,
   kEval,

@@ -21,7 +21,21 @@ std::string Timestamp(int64_t ms) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms), absl::LocalTimeZone());
 }
 
-// Columns padded to the widest cell; the last column is not padded.
+}  // namespace
+
+const char* NodeStateName(NodeState state) {
+  switch (state) {
+    case NODE_IDLE:
+      return "idle";
+    case NODE_BUSY:
+      return "busy";
+    case NODE_DEAD:
+      return "dead";
+    default:
+      return "unknown";
+  }
+}
+
 std::string Table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
@@ -46,21 +60,6 @@ std::string StepText(const Progress& p) {
 }
 
 bool HasProgress(const Progress& p) { return p.timestamp_ms() > 0 || p.step() > 0; }
-
-const char* NodeStateName(NodeState state) {
-  switch (state) {
-    case NODE_IDLE:
-      return "idle";
-    case NODE_BUSY:
-      return "busy";
-    case NODE_DEAD:
-      return "dead";
-    default:
-      return "unknown";
-  }
-}
-
-}  // namespace
 
 bool IsFinished(JobState state) {
   return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;

@@ -3,6 +3,7 @@
 #define PSD_TOOLS_PSDCTL_FORMAT_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -16,6 +17,14 @@ namespace psd {
 // coordinator at `address`; never an empty "psdctl: ".
 std::string FailureLine(int code, absl::string_view message, absl::string_view address);
 
+// Rows of cells as columns padded to their widest cell, two spaces apart; the last column is
+// not padded.
+std::string Table(const std::vector<std::vector<std::string>>& rows);
+// "2530/9380" (or "2530" when the total is unknown).
+std::string StepText(const Progress& progress);
+// Whether any progress report has arrived.
+bool HasProgress(const Progress& progress);
+const char* NodeStateName(NodeState state);
 // "45s", "3m12s", "1h02m".
 std::string ShortDuration(double seconds);
 // "epoch 3/10  step 2530/9380  loss 0.4321  test_acc 0.8712  12345 samples/s  ETA 1m23s";
