@@ -220,9 +220,8 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
   if (const NodeEntry* bound = info.node_id().empty() ? nullptr : members_.Find(info.node_id());
       bound != nullptr && !info.identity().empty() && !bound->info.identity().empty() &&
       bound->info.identity() != info.identity()) {
-    return absl::PermissionDeniedError(absl::StrCat("node ", info.node_id(),
-                                                    " was registered by certificate '",
-                                                    bound->info.identity(), "'"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "node ", info.node_id(), " was registered by certificate '", bound->info.identity(), "'"));
   }
 
   // What this node was doing as far as the coordinator knows.
@@ -386,13 +385,11 @@ absl::StatusOr<JobManager::Job*> JobManager::GetJobOrError(const std::string& jo
 absl::StatusOr<std::string> JobManager::SubmitJob(const SubmitJobRequest& request) {
   if (request.source_name().size() > kMaxSourceNameBytes) {
     return absl::InvalidArgumentError(absl::StrCat("source_name: at most ", kMaxSourceNameBytes,
-                                                   " bytes, got ",
-                                                   request.source_name().size()));
+                                                   " bytes, got ", request.source_name().size()));
   }
   if (request.resume_from().size() > kMaxResumeFromBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("--resume-from: at most ",
-                                                   kMaxResumeFromBytes, " bytes, got ",
-                                                   request.resume_from().size()));
+    return absl::InvalidArgumentError(absl::StrCat("--resume-from: at most ", kMaxResumeFromBytes,
+                                                   " bytes, got ", request.resume_from().size()));
   }
   const std::string source = request.source_name().empty() ? "job" : request.source_name();
   ParseOptions parse;
@@ -576,6 +573,7 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report) {
   }
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();
+  UpdateWorkerReports(job, report);
   Progress aggregate = AggregateProgress(job.latest, LiveWorkerRanks(job));
   aggregate.set_timestamp_ms(ToMs(now));
   aggregate.set_wall_seconds(
@@ -831,6 +829,59 @@ void JobManager::Persist(Job& job, Durability durability) {
 
 void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_events(text); }
 
+void JobManager::ResetWorkerReports(Job& job) {
+  job.latest.clear();
+  job.stragglers.emplace(options_.stragglers, job.spec.training.consistency == Consistency::kSync);
+  job.info().clear_stragglers();
+  job.info().clear_workers();
+}
+
+void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
+  const std::string& id = job.info().job_id();
+  auto node_of = [&](int rank) {
+    return rank >= 0 && rank < static_cast<int>(job.rec.workers.size())
+               ? job.rec.workers[rank].node_id
+               : std::string();
+  };
+  if (!job.stragglers) {  // a job that was running when the coordinator restarted
+    job.stragglers.emplace(options_.stragglers,
+                           job.spec.training.consistency == Consistency::kSync);
+  }
+  if (!report.job_id().empty()) {
+    const int rank = report.worker_rank();
+    if (auto change =
+            job.stragglers->Observe(rank, report.progress().step(), report.progress().phases())) {
+      const Straggler& s = change->straggler;
+      const int64_t step = report.progress().step();
+      const std::string text =
+          change->named ? absl::StrFormat(
+                              "worker %d (%s) is a straggler at step %d: %s %.1f ms per step, "
+                              "the others %.1f ms",
+                              rank, node_of(rank), step, s.phase(), s.seconds_per_step() * 1e3,
+                              s.others_seconds_per_step() * 1e3)
+                        : absl::StrFormat("worker %d (%s) is no longer a straggler at step %d",
+                                          rank, node_of(rank), step);
+      AddEvent(job, text);
+      spdlog::warn("job {}: {}", id, text);
+    }
+  }
+  JobInfo& info = job.info();
+  info.clear_stragglers();
+  for (Straggler s : job.stragglers->Current()) {
+    s.set_node_id(node_of(s.rank()));
+    *info.add_stragglers() = std::move(s);
+  }
+  info.clear_workers();
+  for (const auto& [rank, p] : job.latest) {
+    WorkerProgress* w = info.add_workers();
+    w->set_rank(rank);
+    w->set_node_id(node_of(rank));
+    w->set_step(p.step());
+    w->set_samples_per_sec(p.samples_per_sec());
+    *w->mutable_phases() = p.phases();
+  }
+}
+
 void JobManager::Schedule() {
   // Running jobs that lost a server come first.
   for (const auto& owned : jobs_) FillServerHoles(*owned);
@@ -890,7 +941,7 @@ void JobManager::StartJob(Job& job, const std::vector<std::string>& servers,
   job.checkpoints = CheckpointCatalog(static_cast<int>(servers.size()), job.spec.checkpoint.keep,
                                       job.rec.resume_from);
   job.rec.recovery = RecoveryRecord();
-  job.latest.clear();
+  ResetWorkerReports(job);
   for (Role role : {ROLE_SERVER, ROLE_WORKER}) {
     const std::vector<std::string>& ids = role == ROLE_SERVER ? servers : workers;
     for (size_t rank = 0; rank < ids.size(); ++rank) {
@@ -1065,6 +1116,8 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   AddEvent(job, absl::StrCat("worker ", rank, " lost; ", continuing));
   spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", id, lost, continuing);
   job.latest.erase(rank);
+  if (job.stragglers) job.stragglers->Forget(rank);
+  UpdateWorkerReports(job, ProgressReport());
   // Paused servers learn the live workers from the ACTION_RUN that ends their pause.
   if (LostServerRanks(job).empty()) {
     for (size_t r = 0; r < job.rec.servers.size(); ++r) {
@@ -1170,7 +1223,7 @@ void JobManager::RestoreServers(Job& job) {
   }
   job.results.clear();
   info.clear_result();
-  job.latest.clear();
+  ResetWorkerReports(job);
   info.mutable_progress()->set_step(point->step);
   job.barriers.clear();
   changed_.SignalAll();

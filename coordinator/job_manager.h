@@ -26,6 +26,7 @@
 #include "coordinator/checkpoint_catalog.h"
 #include "coordinator/job_store.h"
 #include "coordinator/membership.h"
+#include "coordinator/straggler_detector.h"
 #include "proto/coordinator.pb.h"
 
 namespace psd {
@@ -51,6 +52,8 @@ struct CoordinatorOptions {
   int64_t server_memory_budget_bytes = 0;
   // The coordinator's certificate for those calls, or TlsOptions::Insecure().
   TlsOptions tls;
+  // When a worker is named a straggler (--straggler_threshold, --straggler_reports).
+  StragglerOptions stragglers;
 };
 
 class JobManager {
@@ -107,8 +110,9 @@ class JobManager {
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;
-    std::map<int, Progress> latest;    // worker rank -> last report
-    std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
+    std::map<int, Progress> latest;               // worker rank -> last report
+    std::optional<StragglerDetector> stragglers;  // this generation's; set when it runs
+    std::map<int, JobResult> results;             // worker rank -> result sent with KIND_SUCCEEDED
     std::map<std::string, BarrierState> barriers;
     // Failed checkpoint writes already counted: (step, server rank).
     std::set<std::pair<int64_t, int>> failed_checkpoints;
@@ -132,6 +136,12 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Persist(Job& job, Durability durability) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the workers' reports (a new generation): progress by rank and stragglers.
+  void ResetWorkerReports(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Compares a worker's report with the others', names or clears stragglers (event, log) and
+  // refreshes the job's per-worker view.
+  void UpdateWorkerReports(Job& job, const ProgressReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a notable event in the job's history (callers log it).
   void AddEvent(Job& job, const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -50,6 +50,12 @@ ABSL_FLAG(int64_t, server_memory_budget_bytes, -1,
 ABSL_FLAG(int64_t, max_spec_bytes, psd::kDefaultMaxSpecBytes,
           "The longest job spec psdctl submit may send (at most the default); gRPC refuses "
           "larger requests before they are read.");
+ABSL_FLAG(double, straggler_threshold, 1.5,
+          "A worker whose compute (or network) time per step is this many times the other "
+          "workers' median, in --straggler_reports reports in a row, is named a straggler.");
+ABSL_FLAG(int, straggler_reports, 3,
+          "Consecutive progress reports (one every training.log_every steps) that name a "
+          "straggler, and that clear it.");
 ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
           "On SIGTERM, how long open calls get to finish before they are cancelled.");
 
@@ -105,12 +111,22 @@ absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
   const int64_t max_spec = absl::GetFlag(FLAGS_max_spec_bytes);
   if (max_spec < kMinSpecBytesFlag || max_spec > kDefaultMaxSpecBytes) {
     return absl::InvalidArgumentError(absl::StrCat("--max_spec_bytes: must be between ",
-                                                   kMinSpecBytesFlag, " and ",
-                                                   kDefaultMaxSpecBytes, ", got ", max_spec));
+                                                   kMinSpecBytesFlag, " and ", kDefaultMaxSpecBytes,
+                                                   ", got ", max_spec));
   }
   options.max_spec_bytes = max_spec;
   const int64_t budget = absl::GetFlag(FLAGS_server_memory_budget_bytes);
   options.server_memory_budget_bytes = budget < 0 ? DefaultMemoryBudget() : budget;
+  options.stragglers.threshold = absl::GetFlag(FLAGS_straggler_threshold);
+  options.stragglers.reports = absl::GetFlag(FLAGS_straggler_reports);
+  if (!(options.stragglers.threshold > 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--straggler_threshold: must be > 1, got ", options.stragglers.threshold));
+  }
+  if (options.stragglers.reports < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--straggler_reports: must be >= 1, got ", options.stragglers.reports));
+  }
   return options;
 }
 

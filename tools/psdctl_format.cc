@@ -152,6 +152,40 @@ std::string FaultsText(const JobFaults& faults) {
   return absl::StrJoin(parts, "; ");
 }
 
+std::string StragglerText(const Straggler& s) {
+  return absl::StrFormat(
+      "worker %d (%s): %s %.1f ms per step, the others %.1f ms (%.1fx), since "
+      "step %d",
+      s.rank(), s.node_id(), s.phase(), s.seconds_per_step() * 1e3,
+      s.others_seconds_per_step() * 1e3,
+      s.seconds_per_step() / std::max(1e-9, s.others_seconds_per_step()), s.since_step());
+}
+
+std::string WorkersTable(const JobInfo& job) {
+  std::vector<std::vector<std::string>> rows = {{"  RANK", "NODE", "STEP", "SAMPLES/S", "STEP",
+                                                 "DATA", "FWD", "BWD", "PUSH", "WAIT", "PULL",
+                                                 "STRAGGLER"}};
+  auto ms = [](double seconds) { return absl::StrFormat("%.1f", seconds * 1e3); };
+  for (const WorkerProgress& w : job.workers()) {
+    std::string straggler = "-";
+    for (const Straggler& s : job.stragglers()) {
+      if (s.rank() == w.rank()) straggler = s.phase();
+    }
+    const StepPhases& p = w.phases();
+    if (p.steps() == 0) {
+      rows.push_back({absl::StrCat("  ", w.rank()), w.node_id(), absl::StrCat(w.step()),
+                      absl::StrFormat("%.0f", w.samples_per_sec()), "-", "-", "-", "-", "-", "-",
+                      "-", straggler});
+      continue;
+    }
+    rows.push_back({absl::StrCat("  ", w.rank()), w.node_id(), absl::StrCat(w.step()),
+                    absl::StrFormat("%.0f", w.samples_per_sec()), ms(p.step()), ms(p.data()),
+                    ms(p.forward()), ms(p.backward()), ms(p.push()), ms(p.wait()), ms(p.pull()),
+                    straggler});
+  }
+  return Table(rows);
+}
+
 std::string JobStatusText(const JobInfo& job, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"job", absl::StrCat(job.job_id(), " (", job.name(), ")")});
@@ -187,7 +221,11 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
   if (const std::string faults = FaultsText(job.faults()); !faults.empty()) {
     rows.push_back({"faults", faults});
   }
+  for (const Straggler& s : job.stragglers()) rows.push_back({"straggler", StragglerText(s)});
   std::string out = Table(rows);
+  if (job.state() == JOB_RUNNING && job.workers_size() > 0) {
+    absl::StrAppend(&out, "workers (ms per step, over the last report)\n", WorkersTable(job));
+  }
   if (job.events_size() > 0) {
     absl::StrAppend(&out, "events\n");
     for (const std::string& e : job.events()) absl::StrAppend(&out, "  ", e, "\n");

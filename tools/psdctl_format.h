@@ -40,6 +40,10 @@ bool IsFinished(JobState state);
 bool IsRecovering(const JobInfo& job);
 // "2 checkpoints failed to write; 5 pushes refused for non-finite gradients"; "" for none.
 std::string FaultsText(const JobFaults& faults);
+// "worker 1 (worker-ab12): compute 41.2 ms per step, the others 13.0 ms (3.2x), since step 20".
+std::string StragglerText(const Straggler& straggler);
+// The job's workers, a line each: step, samples/s, ms per step by phase, straggler phase.
+std::string WorkersTable(const JobInfo& job);
 // Everything about one job, several lines.
 std::string JobStatusText(const JobInfo& job, absl::Time now);
 // One line per job, with a header.

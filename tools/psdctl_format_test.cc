@@ -174,5 +174,41 @@ TEST_CASE("a failed call's line is never an empty \"psdctl: \"") {
         "PERMISSION_DENIED without a message");
 }
 
+TEST_CASE("JobStatusText names stragglers and shows each worker's phases") {
+  JobInfo job;
+  job.set_job_id("mnist-3");
+  job.set_state(JOB_RUNNING);
+  job.set_reason("running");
+  Straggler* s = job.add_stragglers();
+  s->set_rank(1);
+  s->set_node_id("worker-b");
+  s->set_phase("compute");
+  s->set_seconds_per_step(0.0412);
+  s->set_others_seconds_per_step(0.0130);
+  s->set_since_step(20);
+  for (int rank : {0, 1}) {
+    WorkerProgress* w = job.add_workers();
+    w->set_rank(rank);
+    w->set_node_id(rank == 0 ? "worker-a" : "worker-b");
+    w->set_step(50);
+    w->set_samples_per_sec(1000);
+    StepPhases* p = w->mutable_phases();
+    p->set_steps(10);
+    p->set_step(0.045);
+    p->set_backward(rank == 0 ? 0.008 : 0.036);
+    p->set_wait(rank == 0 ? 0.032 : 0.004);
+  }
+  const std::string text = JobStatusText(job, absl::Now());
+  CHECK_THAT(text, Catch::Contains("\nstraggler  worker 1 (worker-b): compute 41.2 ms per step, "
+                                   "the others 13.0 ms (3.2x), since step 20\n"));
+  CHECK_THAT(text, Catch::Contains("\nworkers (ms per step, over the last report)\n"
+                                   "  RANK  NODE      STEP  SAMPLES/S  STEP  DATA  FWD  BWD   "
+                                   "PUSH  WAIT  PULL  STRAGGLER\n"));
+  CHECK_THAT(text, Catch::Contains("\n  1     worker-b  50    1000       45.0  0.0   0.0  36.0  "
+                                   "0.0   4.0   0.0   compute\n"));
+  CHECK_THAT(text, Catch::Contains("\n  0     worker-a  50    1000       45.0  0.0   0.0  8.0   "
+                                   "0.0   32.0  0.0   -\n"));
+}
+
 }  // namespace
 }  // namespace psd

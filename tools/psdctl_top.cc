@@ -85,6 +85,11 @@ std::string TopFrame(const TopView& view, absl::Time now, int width) {
   const size_t first = finished.size() > kTopFinishedJobs ? finished.size() - kTopFinishedJobs : 0;
   for (size_t i = first; i < finished.size(); ++i) rows.push_back(JobRow(*finished[i]));
   if (rows.size() > 1) absl::StrAppend(&out, "\n", Table(rows));
+  for (const JobInfo* job : active) {
+    for (const Straggler& s : job->stragglers()) {
+      absl::StrAppend(&out, "straggler in ", job->job_id(), ": ", StragglerText(s), "\n");
+    }
+  }
   if (view.nodes.nodes_size() > 0) absl::StrAppend(&out, "\n", NodesTable(view.nodes, now));
   if (width <= 0) return out;
   std::string cut;

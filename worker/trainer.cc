@@ -37,14 +37,32 @@ Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& trai
   }
 }
 
-absl::Status Trainer::Step(int64_t step, StepResult* seen) {
+absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
+  const absl::Time t0 = absl::Now();
   FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
+  const absl::Time t1 = absl::Now();
+  absl::Time first_grad = absl::InfiniteFuture();
+  absl::Duration pushing;
   PSD_ASSIGN_OR_RETURN(StepResult r, model_->TrainStep(x_, y_, [&](uint32_t t) {
+    const absl::Time p0 = absl::Now();
+    first_grad = std::min(first_grad, p0);
     exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
+    pushing += absl::Now() - p0;
   }));
+  const absl::Time t2 = absl::Now();
   PSD_RETURN_IF_ERROR(exchange_->Wait());
+  const absl::Time t3 = absl::Now();
   for (uint32_t t = 0; t < params_.size(); ++t)
     PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  const absl::Time t4 = absl::Now();
+  first_grad = std::min(first_grad, t2);
+  times->data = t1 - t0;
+  times->forward = first_grad - t1;
+  times->backward = t2 - first_grad - pushing;
+  times->push = pushing;
+  times->wait = t3 - t2;
+  times->pull = t4 - t3;
+  times->step = t4 - t0;
   seen->loss_sum += r.loss_sum;
   seen->correct += r.correct;
   seen->examples += r.examples;
@@ -87,12 +105,18 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
   report.set_epochs(static_cast<int32_t>((total_steps_ + spe - 1) / spe));
   report.set_test_accuracy(-1);
   StepResult interval;
+  StepPhaseAccumulator phases;
   absl::Time interval_start = start;
   for (int64_t step = start_step_; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
-    const absl::Time step_start = absl::Now();
-    PSD_RETURN_IF_ERROR(Step(step, &interval));
-    if (slowdown_ > 1.0) absl::SleepFor((absl::Now() - step_start) * (slowdown_ - 1.0));
+    StepTimes times;
+    PSD_RETURN_IF_ERROR(Step(step, &interval, &times));
+    if (slowdown_ > 1.0) {
+      const absl::Duration extra = times.step * (slowdown_ - 1.0);
+      absl::SleepFor(extra);
+      times.step += extra;
+    }
+    phases.Add(times);
     const bool last = step + 1 == total_steps_;
     const bool eval = !test_y_.empty() && spec_.training.eval_every > 0 &&
                       (step + 1) % spec_.training.eval_every == 0 && !last;
@@ -113,7 +137,9 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       report.set_max_staleness(exchange_->max_staleness());
       report.set_timestamp_ms(absl::ToUnixMillis(now));
       report.set_wall_seconds(absl::ToDoubleSeconds(now - start));
+      *report.mutable_phases() = phases.Mean();
       if (progress) progress(report);
+      phases.Reset();
       interval = {};
       interval_start = now;
     }

@@ -15,6 +15,7 @@
 #include "worker/idx_reader.h"
 #include "worker/model.h"
 #include "worker/param_exchange.h"
+#include "worker/step_phases.h"
 
 namespace psd {
 
@@ -43,12 +44,13 @@ class Trainer {
   void set_wait_for_others(std::function<absl::Status()> fn) { wait_for_others_ = std::move(fn); }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
-  // Runs every step; `progress` gets a report every training.log_every steps and at the end.
+  // Runs every step; `progress` gets a report every training.log_every steps and at the end,
+  // with the interval's step phases.
   // Returns Cancelled as soon as `stop` is set.
   absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);
 
  private:
-  absl::Status Step(int64_t step, StepResult* seen);
+  absl::Status Step(int64_t step, StepResult* seen, StepTimes* times);
   absl::StatusOr<StepResult> Evaluate();
   // Fetches every tensor's parameters for computing `step` into the model.
   absl::Status PullAll(int64_t step);

@@ -109,6 +109,48 @@ TEST_CASE("Trainer learns a separable problem through a LocalExchange") {
   }
 }
 
+// A LocalExchange whose Wait() takes at least `wait`, as a network would.
+class SlowExchange : public LocalExchange {
+ public:
+  using LocalExchange::LocalExchange;
+  absl::Status Wait() override {
+    absl::SleepFor(absl::Milliseconds(2));
+    return LocalExchange::Wait();
+  }
+};
+
+double Parts(const StepPhases& p) {
+  return p.data() + p.forward() + p.backward() + p.push() + p.wait() + p.pull();
+}
+
+TEST_CASE("Trainer reports each interval's step phases, a slowdown as part of the step") {
+  const JobSpec spec = Spec();
+  const Dataset train = Blocks(400, 1);
+  for (double slowdown : {1.0, 3.0}) {
+    INFO("slowdown " << slowdown);
+    auto model = Model::Create(spec.model, &Cpu(), spec.training.batch_size);
+    REQUIRE(model.ok());
+    SlowExchange exchange(spec, (*model)->tensors(), PlannedSteps(spec, train.count, 1));
+    Trainer trainer(spec, 0, 1, train, nullptr, model->get(), &exchange);
+    trainer.set_slowdown(slowdown);
+    std::vector<Progress> reports;
+    std::atomic<bool> stop{false};
+    REQUIRE(trainer.Run(stop, [&](const Progress& p) { reports.push_back(p); }).ok());
+    REQUIRE(reports.size() == 15);
+    for (const Progress& r : reports) {
+      const StepPhases& p = r.phases();
+      CHECK(p.steps() == 10);
+      CHECK(p.wait() >= 0.002);
+      for (double part : {p.data(), p.forward(), p.backward(), p.push(), p.pull()}) {
+        CHECK(part >= 0);
+      }
+      // The parts are consecutive stretches of the step: they add up to it, less the sleep.
+      CHECK(p.step() >= slowdown * Parts(p) * 0.999);
+      if (slowdown == 1.0) CHECK(p.step() <= Parts(p) * 1.001 + 1e-6);
+    }
+  }
+}
+
 TEST_CASE("Trainer pushes every tensor at every step, last layer first, from the start step") {
   JobSpec spec = Spec();
   spec.model.type = ModelType::kMlp;

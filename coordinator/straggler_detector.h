@@ -1,0 +1,75 @@
+// Names the workers of a job that are persistently slower than the others, and the phase where
+// they lose the time, from the step phases of their progress reports (proto StepPhases):
+//  - compute: its own step (data, forward, backward, a --slowdown) takes `threshold` times the
+//    others' median;
+//  - network: its exchange is that much slower while its compute is not. In sync jobs every
+//    worker's step is as long as the slowest one's (the others wait), so there the signal is
+//    the time its pushes block (a slow link fills the client's window); in async and ssp jobs
+//    it is the whole step, beyond compute.
+// A worker is named after `reports` slow reports in a row and cleared after as many normal
+// ones. Not thread-safe: the job manager calls it under its lock.
+#ifndef PSD_COORDINATOR_STRAGGLER_DETECTOR_H_
+#define PSD_COORDINATOR_STRAGGLER_DETECTOR_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "proto/coordinator.pb.h"
+
+namespace psd {
+
+struct StragglerOptions {
+  double threshold = 1.5;  // slower than the others' median by this factor
+  int reports = 3;         // in this many consecutive reports
+  // ... and by at least this much per step, so that microsecond jitter names nobody.
+  absl::Duration min_excess = absl::Milliseconds(2);
+};
+
+// Seconds per step of a worker's own work: the step less its exchange (push, wait, pull).
+double ComputeSeconds(const StepPhases& p);
+
+class StragglerDetector {
+ public:
+  // What one report changed: `rank` named (with why) or cleared.
+  struct Change {
+    bool named = false;
+    Straggler straggler;  // rank, phase, times, since_step; node_id left to the caller
+  };
+
+  StragglerDetector(StragglerOptions options, bool sync) : options_(options), sync_(sync) {}
+
+  // Worker `rank`'s report of step `step`; reports without phases are ignored.
+  std::optional<Change> Observe(int rank, int64_t step, const StepPhases& phases);
+  // A worker that left the job: no longer compared, no longer named.
+  void Forget(int rank);
+  // The workers named now, by rank.
+  std::vector<Straggler> Current() const;
+
+ private:
+  struct Verdict {
+    std::string phase;  // "" when not slow
+    double seconds = 0, others = 0;
+  };
+  struct Worker {
+    StepPhases latest;
+    std::string run_phase;  // the phase of the current run of slow reports
+    int slow_run = 0, normal_run = 0;
+    int64_t run_start = 0;
+    std::optional<Straggler> named;
+  };
+  Verdict Judge(int rank) const;
+  // Whether `mine` exceeds `others` by the threshold and the minimum excess.
+  bool Slower(double mine, double others) const;
+
+  const StragglerOptions options_;
+  const bool sync_;
+  std::map<int, Worker> workers_;
+};
+
+}  // namespace psd
+
+#endif  // PSD_COORDINATOR_STRAGGLER_DETECTOR_H_

@@ -1,0 +1,85 @@
+// Stragglers named on a real local cluster (deploy/local/cluster.sh): a worker slowed with
+// --slow-worker is named with its phase within 30 steps, in psdctl status, top and the
+// coordinator's log; a job of equal workers names nobody over 500 steps.
+#include <cstdio>
+#include <regex>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "tests/e2e.h"
+#include "tests/testing.h"
+
+namespace psd {
+namespace {
+
+using testing::CommandResult;
+using testing::JobOptions;
+using testing::LocalCluster;
+
+// Reports every 5 steps; big enough that a step takes milliseconds (the detector ignores
+// excesses under 2 ms per step).
+JobOptions Job(const std::string& name, int64_t steps) {
+  JobOptions job{name, absl::StrCat("log_every: 5\nmax_steps: ", steps)};
+  job.servers = 1;
+  job.workers = 2;
+  job.hidden = "[256, 128]";
+  job.batch_size = 64;
+  job.chunk_bytes = "256KiB";
+  return job;
+}
+
+TEST_CASE("a slowed worker is named a straggler, with its phase, within 30 steps",
+          "[straggler][e2e]") {
+  auto cluster = LocalCluster::Start(1, 2, {"--slow-worker", "1:4"});
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  LocalCluster& c = **cluster;
+  const std::string job = testing::SubmitJob(c, "slow", testing::FashionJob(Job("slow", 400)));
+  std::string status;
+  const bool named = testing::WaitUntil(
+      [&] {
+        status = c.Psdctl({"status", job}).out;
+        return status.find("\nstraggler ") != std::string::npos;
+      },
+      absl::Seconds(90), absl::Milliseconds(250));
+  INFO(status);
+  REQUIRE(named);
+  // "worker 1 (worker-...): compute 41.2 ms per step, the others 13.0 ms (3.2x), since step 10"
+  CHECK_THAT(status, Catch::Contains("\nstraggler   worker 1 ("));
+  CHECK_THAT(status, Catch::Contains("): compute "));
+  // The event says at which step it was named.
+  std::smatch m;
+  REQUIRE(std::regex_search(status, m,
+                            std::regex("worker 1 \\(\\S+\\) is a straggler at step "
+                                       "([0-9]+): compute")));
+  const int64_t at = std::stoll(m[1]);
+  std::printf("straggler: worker 1 (slowed 4x) named at step %ld\npsdctl status:\n%s\n",
+              static_cast<long>(at), status.c_str());
+  CHECK(at <= 30);
+  // Each worker's phases, worker 1's marked.
+  CHECK_THAT(status, Catch::Contains("\nworkers (ms per step, over the last report)\n"));
+  CHECK(std::regex_search(status, std::regex("\n  1 +\\S+ +[0-9]+ .* compute\n")));
+  CHECK(std::regex_search(status, std::regex("\n  0 +\\S+ +[0-9]+ .* -\n")));
+  const CommandResult top = c.Psdctl({"top", "--once"});
+  CHECK_THAT(top.out, Catch::Contains("straggler in " + job + ": worker 1 ("));
+  CHECK_THAT(c.Log("coordinator"), Catch::Contains("worker 1 ("));
+  CHECK_THAT(c.Log("coordinator"), Catch::Contains(") is a straggler at step "));
+  CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
+}
+
+TEST_CASE("equal workers: nobody is named over 500 steps", "[straggler][e2e]") {
+  auto cluster = LocalCluster::Start(1, 2);
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  LocalCluster& c = **cluster;
+  const std::string verdict = testing::RunJob(c, "even", testing::FashionJob(Job("even", 500)));
+  const std::string status = c.Psdctl({"status", testing::JobId(verdict)}).out;
+  INFO(status);
+  CHECK_THAT(status, Catch::Contains("step 500/500"));
+  CHECK_THAT(status, !Catch::Contains("straggler"));
+  CHECK_THAT(c.Log("coordinator"), !Catch::Contains("straggler"));
+}
+
+}  // namespace
+}  // namespace psd
