@@ -38,13 +38,48 @@ Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& trai
 }
 
 absl::Status Trainer::Step(int64_t step, StepResult* seen) {
+  if (metrics_ == nullptr) {
+    FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
+    PSD_ASSIGN_OR_RETURN(StepResult r, model_->TrainStep(x_, y_, [&](uint32_t t) {
+      exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
+    }));
+    PSD_RETURN_IF_ERROR(exchange_->Wait());
+    for (uint32_t t = 0; t < params_.size(); ++t)
+      PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+    seen->loss_sum += r.loss_sum;
+    seen->correct += r.correct;
+    seen->examples += r.examples;
+    return absl::OkStatus();
+  }
+  // The same, timed phase by phase (worker/worker_metrics.h's StepPhase).
+  WorkerJobMetrics& m = *metrics_;
+  const absl::Time t0 = absl::Now();
   FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
+  const absl::Time t1 = absl::Now();
+  absl::Time first_grad = absl::InfinitePast();
+  absl::Duration pushing;
   PSD_ASSIGN_OR_RETURN(StepResult r, model_->TrainStep(x_, y_, [&](uint32_t t) {
+    const absl::Time p0 = absl::Now();
+    if (first_grad == absl::InfinitePast()) first_grad = p0;
     exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
+    pushing += absl::Now() - p0;
   }));
+  const absl::Time t2 = absl::Now();
   PSD_RETURN_IF_ERROR(exchange_->Wait());
+  const absl::Time t3 = absl::Now();
   for (uint32_t t = 0; t < params_.size(); ++t)
     PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+  const absl::Time t4 = absl::Now();
+  if (first_grad == absl::InfinitePast()) first_grad = t2;
+  m.phase(StepPhase::kData).Observe(absl::ToDoubleSeconds(t1 - t0));
+  m.phase(StepPhase::kForward).Observe(absl::ToDoubleSeconds(first_grad - t1));
+  m.phase(StepPhase::kBackward).Observe(absl::ToDoubleSeconds(t2 - first_grad - pushing));
+  m.phase(StepPhase::kPush).Observe(absl::ToDoubleSeconds(pushing));
+  m.phase(StepPhase::kWait).Observe(absl::ToDoubleSeconds(t3 - t2));
+  m.phase(StepPhase::kPull).Observe(absl::ToDoubleSeconds(t4 - t3));
+  m.step_seconds.Observe(absl::ToDoubleSeconds(t4 - t0));
+  m.steps.Increment();
+  m.samples.Increment(static_cast<double>(r.examples));
   seen->loss_sum += r.loss_sum;
   seen->correct += r.correct;
   seen->examples += r.examples;
