@@ -70,7 +70,7 @@ std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
 
 absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const Dataset* test,
                                const std::vector<std::string>& servers, bool tls,
-                               WorkerMetrics* metrics) {
+                               const std::vector<std::shared_ptr<WorkerJobMetrics>>& metrics) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
   std::atomic<bool> stop{false};
@@ -88,7 +88,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
       o.client.channels_per_server = absl::GetFlag(FLAGS_channels);
       o.client.tls =
           tls ? testing::TestTls(WorkerName(w), PeerRole::kWorker) : TlsOptions::Insecure();
-      if (metrics != nullptr) o.metrics = metrics->StartJob(spec.name, w, spec.cluster.servers);
+      if (!metrics.empty()) o.metrics = metrics[w];
       auto session = TrainingSession::Create(spec, data, test, std::move(o));
       if (!session.ok()) return void(results[w] = session.status());
       results[w] = (*session)->trainer().Run(stop, nullptr);
@@ -131,7 +131,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
-  if (!metrics) return RunWorkers(spec, data, test, addresses, tls, nullptr);
+  if (!metrics) return RunWorkers(spec, data, test, addresses, tls, {});
   // One exposer for the whole cluster (as if every daemon had its own), scraped and parsed
   // over HTTP as Prometheus would, from a thread of this process.
   auto exposer = MetricsExposer::Start("127.0.0.1", 0);
@@ -147,7 +147,11 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
       if (testing::ScrapeMetrics((*exposer)->port()).ok()) ++scrapes;
     }
   });
-  auto run = RunWorkers(spec, data, test, addresses, tls, worker_metrics.get());
+  std::vector<std::shared_ptr<WorkerJobMetrics>> job_metrics;  // outlive the sessions
+  for (int w = 0; w < workers; ++w) {
+    job_metrics.push_back(worker_metrics->StartJob(spec.name, w, spec.cluster.servers));
+  }
+  auto run = RunWorkers(spec, data, test, addresses, tls, job_metrics);
   done.Notify();
   scraper.join();
   auto last = testing::ScrapeMetrics((*exposer)->port());
