@@ -8,7 +8,8 @@
 // temporary directory), each cluster in both modes in the same run, with the ratio printed.
 // With --metrics off,on each cluster also runs with Prometheus metrics recorded on servers and
 // workers and scraped over HTTP every --scrape_ms (docs/observability.md), with the ratio
-// printed; --rounds repeats every configuration, alternating, and reports the mean and spread.
+// printed; --rounds repeats every configuration (odd rounds in reverse order) and reports the
+// mean and the spread.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -248,7 +249,10 @@ int Main() {
   const int rounds = std::max(1, absl::GetFlag(FLAGS_rounds));
   std::vector<std::vector<double>> seen(configs.size());
   for (int r = 0; r < rounds; ++r) {
-    for (size_t i = 0; i < configs.size(); ++i) {
+    for (size_t k = 0; k < configs.size(); ++k) {
+      // Odd rounds go backwards, so that no configuration always runs first (or after the
+      // same neighbour).
+      const size_t i = r % 2 == 0 ? k : configs.size() - 1 - k;
       const Config& c = configs[i];
       auto run =
           Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls, c.metrics);
