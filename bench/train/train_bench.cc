@@ -25,6 +25,7 @@
 #include "common/job_spec.h"
 #include "common/metrics_exposer.h"
 #include "common/process_init.h"
+#include "common/process_metrics.h"
 #include "server/ps_server.h"
 #include "server/server_metrics.h"
 #include "tests/metrics_scrape.h"
@@ -65,7 +66,15 @@ struct Figure {
 struct Run {
   double samples_per_sec = 0;
   double test_accuracy = -1, test_loss = 0;
+  double cpu_ms_per_1k = 0;  // this process's CPU time (all threads) per 1000 samples
+  int64_t samples = 0;
 };
+
+// CPU seconds of this process so far (user + system, every thread).
+double CpuSeconds() {
+  auto p = ReadProcessFigures();
+  return p.ok() ? p->cpu_seconds : 0;
+}
 
 std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
 
@@ -100,6 +109,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
   for (const auto& r : results) {
     if (!r.ok()) return r.status();
     run.samples_per_sec += r->steps() * spec.training.batch_size / r->wall_seconds();
+    run.samples += r->steps() * spec.training.batch_size;
   }
   if (test != nullptr) {
     run.test_accuracy = results[0]->test_accuracy();
@@ -132,7 +142,14 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
-  if (!metrics) return RunWorkers(spec, data, test, addresses, tls, {});
+  const double cpu0 = CpuSeconds();
+  auto with_cpu = [cpu0](absl::StatusOr<Run> run) -> absl::StatusOr<Run> {
+    if (run.ok() && run->samples > 0) {
+      run->cpu_ms_per_1k = (CpuSeconds() - cpu0) * 1e3 / (static_cast<double>(run->samples) / 1e3);
+    }
+    return run;
+  };
+  if (!metrics) return with_cpu(RunWorkers(spec, data, test, addresses, tls, {}));
   // One exposer for the whole cluster (as if every daemon had its own), scraped and parsed
   // over HTTP as Prometheus would, from a thread of this process.
   auto exposer = MetricsExposer::Start("127.0.0.1", 0);
@@ -152,7 +169,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
   for (int w = 0; w < workers; ++w) {
     job_metrics.push_back(worker_metrics->StartJob(spec.name, w, spec.cluster.servers));
   }
-  auto run = RunWorkers(spec, data, test, addresses, tls, job_metrics);
+  auto run = with_cpu(RunWorkers(spec, data, test, addresses, tls, job_metrics));
   done.Notify();
   scraper.join();
   auto last = testing::ScrapeMetrics((*exposer)->port());
@@ -248,6 +265,7 @@ int Main() {
   timed.training.eval_every = 0;
   const int rounds = std::max(1, absl::GetFlag(FLAGS_rounds));
   std::vector<std::vector<double>> seen(configs.size());
+  std::vector<std::vector<double>> cpu(configs.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t k = 0; k < configs.size(); ++k) {
       // Odd rounds go backwards, so that no configuration always runs first (or after the
@@ -262,6 +280,7 @@ int Main() {
         return 1;
       }
       seen[i].push_back(run->samples_per_sec);
+      cpu[i].push_back(run->cpu_ms_per_1k);
     }
   }
   std::vector<Figure> figures;
@@ -299,6 +318,19 @@ int Main() {
                     ratios[ratios.size() / 2]);
       }
       std::printf("\n");
+    }
+    // CPU time per sample moves less than wall time when other processes share the cores.
+    std::printf("\nMetrics cost in CPU time (CPU ms per 1000 samples, all threads; mean):\n");
+    for (size_t i = 1; i + 1 < configs.size(); i += 2) {
+      const size_t off = configs[i].metrics ? i + 1 : i, on = configs[i].metrics ? i : i + 1;
+      auto mean = [](const std::vector<double>& v) {
+        double s = 0;
+        for (double x : v) s += x;
+        return s / static_cast<double>(v.size());
+      };
+      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
+      std::printf("  %-34s off %.1f  on %.1f  on/off %.3f\n", name.c_str(), mean(cpu[off]),
+                  mean(cpu[on]), mean(cpu[on]) / mean(cpu[off]));
     }
   }
   if (modes.size() > 1 && metrics_modes.size() == 1) {
