@@ -78,14 +78,12 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(const std:
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   if (getsockname(e->listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
-    close(e->listen_fd_);
     return absl::InternalError(absl::StrCat("metrics: getsockname: ", std::strerror(errno)));
   }
   e->port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                          : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   e->wake_fd_ = eventfd(0, EFD_CLOEXEC);
   if (e->wake_fd_ < 0) {
-    close(e->listen_fd_);
     return absl::InternalError(absl::StrCat("metrics: eventfd: ", std::strerror(errno)));
   }
   e->thread_ = std::thread([p = e.get()] { p->Serve(); });
@@ -93,13 +91,14 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(const std:
 }
 
 MetricsExposer::~MetricsExposer() {
-  const uint64_t one = 1;
-  if (write(wake_fd_, &one, sizeof(one)) < 0) {
-    // Serve() then never wakes: nothing better to do than wait for it below.
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    thread_.join();
   }
-  if (thread_.joinable()) thread_.join();
-  close(listen_fd_);
-  close(wake_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 void MetricsExposer::Register(std::shared_ptr<prometheus::Collectable> c) {

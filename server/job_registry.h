@@ -73,6 +73,8 @@ class JobRegistry {
   // The same when it is served in `generation` (an RPC's): else as Get's errors.
   absl::Status End(const std::string& job_id, int64_t generation);
   void ForEach(const std::function<void(ServedJob&)>& fn) const;
+  // Whether jobs get their ServerJobMetrics (JobRegistryOptions::metrics).
+  bool metrics() const { return options_.metrics; }
 
  private:
   // Sends the store's checkpoints to the writer.

@@ -361,7 +361,7 @@ absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerId
 void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                            grpc::ByteBuffer* response, bool then_pull,
                            const std::optional<PeerIdentity>& peer) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = registry_->metrics() ? absl::Now() : absl::InfinitePast();
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
   wire::PushRequestView req;
