@@ -143,6 +143,7 @@ TEST_CASE("servers and workers export what a job did", "[metrics]") {
     CHECK(s->Get("psd_worker_steps_total{" + l + "}") == kSteps);
     CHECK(s->Get("psd_worker_samples_total{" + l + "}") == kSteps * kBatch);
     CHECK(s->Get("psd_worker_step_seconds_count{" + l + "}") == kSteps);
+    CHECK(s->Get("psd_worker_max_staleness{" + l + "}") == 0);  // sync
     for (const char* phase : {"data", "forward", "backward", "push", "wait", "pull"}) {
       CHECK(s->Get(absl::StrCat("psd_worker_step_phase_seconds_count{", l, ",phase=\"", phase,
                                 "\"}")) == kSteps);

@@ -80,6 +80,7 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen) {
   m.step_seconds.Observe(absl::ToDoubleSeconds(t4 - t0));
   m.steps.Increment();
   m.samples.Increment(static_cast<double>(r.examples));
+  m.max_staleness.Set(static_cast<double>(exchange_->max_staleness()));
   seen->loss_sum += r.loss_sum;
   seen->correct += r.correct;
   seen->examples += r.examples;

@@ -87,6 +87,9 @@ std::vector<prometheus::MetricFamily> WorkerMetrics::Collect() const {
     add("psd_worker_steps_total", "Training steps completed.", C, labels, j->steps.Collect());
     add("psd_worker_samples_total", "Training examples processed.", C, labels,
         j->samples.Collect());
+    add("psd_worker_max_staleness",
+        "Largest staleness (steps) of the parameters this worker pulled (async, ssp).",
+        MetricType::Gauge, labels, j->max_staleness.Collect());
     add("psd_worker_step_seconds", "Time of one training step, all phases.", H, labels,
         j->step_seconds.Collect());
     for (size_t p = 0; p < j->phase_seconds.size(); ++p) {

@@ -9,6 +9,7 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
 #include <array>
@@ -45,6 +46,7 @@ struct WorkerJobMetrics {
   const std::string job;
   const int rank;
   prometheus::Counter steps, samples;
+  prometheus::Gauge max_staleness;  // largest staleness the servers reported (steps)
   prometheus::Histogram step_seconds;
   std::array<prometheus::Histogram, static_cast<size_t>(StepPhase::kCount)> phase_seconds;
   std::vector<std::unique_ptr<WorkerServerMetrics>> servers;  // by server rank
