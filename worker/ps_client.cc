@@ -302,7 +302,10 @@ class PsClient::Impl {
                        " (", servers_[server], "), chunk ", key);
       if (Retryable(result, *call)) return Retry(std::move(call), what, result);
       result = absl::Status(result.code(), absl::StrCat(what, ": ", result.message()));
-      if (metrics != nullptr) metrics->errors.Increment();
+      if (metrics != nullptr) {
+        const size_t code = static_cast<size_t>(result.code());
+        metrics->errors[code < metrics->errors.size() ? code : 2].Increment();  // 2: UNKNOWN
+      }
     }
     if (result.ok() && call->remaining->fetch_sub(1) == 1 && call->done) {
       call->done(placement_->chunk(key).tensor);

@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 
@@ -111,8 +112,13 @@ std::vector<prometheus::MetricFamily> WorkerMetrics::Collect() const {
           m.rpcs.Collect());
       add("psd_worker_rpc_retries_total", "Chunk RPCs retried (server unavailable).", C, l,
           m.retries.Collect());
-      add("psd_worker_rpc_errors_total", "Chunk RPCs that failed for good.", C, l,
-          m.errors.Collect());
+      for (size_t code = 0; code < m.errors.size(); ++code) {
+        if (m.errors[code].Value() == 0) continue;
+        auto lc = l;
+        lc.push_back({"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))});
+        add("psd_worker_rpc_errors_total", "Chunk RPCs that failed for good, by status code.", C,
+            std::move(lc), m.errors[code].Collect());
+      }
       add("psd_worker_rpc_seconds",
           "Latency of one chunk RPC attempt (push, pull or push+pull), sent to completion.", H, l,
           m.rpc_seconds.Collect());

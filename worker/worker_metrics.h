@@ -36,7 +36,9 @@ const char* PhaseName(StepPhase p);
 struct WorkerServerMetrics {
   WorkerServerMetrics();
   prometheus::Counter push_bytes, pull_bytes;
-  prometheus::Counter rpcs, retries, errors;
+  prometheus::Counter rpcs, retries;
+  // RPCs that failed for good, by absl::StatusCode (0..16); reported where not 0.
+  std::array<prometheus::Counter, 17> errors;
   prometheus::Histogram rpc_seconds;  // one chunk RPC attempt, sent to completion
 };
 
