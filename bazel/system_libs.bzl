@@ -26,6 +26,11 @@ _LIBRARIES = {
     "grpc": ["grpc++"],
     "openblas": ["openblas"],
     "openssl": ["openssl"],
+    # Prometheus client (Debian's prometheus-cpp-dev): metrics and the pull exposer.
+    "prometheus": [
+        "prometheus-cpp-core",
+        "prometheus-cpp-pull",
+    ],
     "protobuf": ["protobuf"],
     "spdlog": ["spdlog"],
     "sqlite3": ["sqlite3"],

@@ -22,8 +22,11 @@
 #include "common/health_port.h"
 #include "common/logging.h"
 #include "common/memory_estimate.h"
+#include "common/metrics_flags.h"
 #include "common/process_init.h"
+#include "common/rpc_metrics.h"
 #include "common/tls_flags.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/job_store.h"
 #include "coordinator/service.h"
@@ -197,6 +200,17 @@ int Run() {
     server->Shutdown();
     return 1;
   }
+  // Destroyed before the service and the manager its scrapes read.
+  absl::StatusOr<std::unique_ptr<MetricsExposer>> metrics = StartMetricsFromFlags("coordinator");
+  if (!metrics.ok()) {
+    spdlog::error("{}", std::string(metrics.status().message()));
+    server->Shutdown();
+    return 1;
+  }
+  if (*metrics != nullptr) {
+    (*metrics)->Register(CoordinatorMetrics(manager->get(), &service));
+    (*metrics)->Register(DenialMetrics(&service.authorizer(), "coordinator"));
+  }
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     if (absl::Status s = WritePortFile(port_file, port); !s.ok()) {
       spdlog::error("{}", std::string(s.message()));
@@ -217,6 +231,7 @@ int Run() {
   spdlog::info("signal {}: shutting down", strsignal(signal));
 
   if (*health != nullptr) (*health)->Shutdown();
+  metrics->reset();
   (*manager)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));

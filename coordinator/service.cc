@@ -144,6 +144,7 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   auto peer = Check(context, RpcMethod::kSubmitJob);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   absl::StatusOr<std::string> id = manager_->SubmitJob(*request);
+  (id.ok() ? accepted_ : refused_).fetch_add(1, std::memory_order_relaxed);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_job_id(*id);
   return grpc::Status::OK;

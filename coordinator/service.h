@@ -4,6 +4,8 @@
 #ifndef PSD_COORDINATOR_SERVICE_H_
 #define PSD_COORDINATOR_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -21,6 +23,12 @@ class CoordinatorService final : public Coordinator::Service {
   CoordinatorService(JobManager* manager, bool authorize) : manager_(manager), authz_(authorize) {}
 
   const Authorizer& authorizer() const { return authz_; }
+  // SubmitJob calls since start that were authorised: accepted, or refused by the manager
+  // (invalid spec, too large, ...).
+  struct Submissions {
+    int64_t accepted = 0, refused = 0;
+  };
+  Submissions submissions() const { return {accepted_.load(), refused_.load()}; }
 
   grpc::Status RegisterNode(grpc::ServerContext* context, const RegisterNodeRequest* request,
                             RegisterNodeResponse* response) override;
@@ -57,6 +65,7 @@ class CoordinatorService final : public Coordinator::Service {
 
   JobManager* manager_;
   Authorizer authz_;
+  std::atomic<int64_t> accepted_{0}, refused_{0};
 };
 
 // The largest request message the coordinator's gRPC server accepts: a job spec of

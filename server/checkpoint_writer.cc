@@ -1,8 +1,11 @@
 #include "server/checkpoint_writer.h"
 
+#include <filesystem>
 #include <new>
+#include <system_error>
 
 #include "absl/time/clock.h"
+#include "common/checkpoint_layout.h"
 #include "common/log.h"
 
 namespace psd {
@@ -22,6 +25,27 @@ void CheckpointWriter::Enqueue(Task task) {
   absl::MutexLock lock(&mu_);
   queue_.push_back(std::move(task));
 }
+
+namespace {
+
+// Duration and bytes on disk (data file and manifest) of one server's checkpoint.
+void RecordCheckpoint(const std::string& step_dir, int rank, absl::Time start,
+                      const absl::Status& status, ServerJobMetrics& m) {
+  if (!status.ok()) {
+    m.checkpoints_failed.Increment();
+    return;
+  }
+  m.checkpoint_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  m.checkpoints.Increment();
+  for (const std::string& f :
+       {CheckpointDataFile(step_dir, rank), CheckpointManifestFile(step_dir, rank)}) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(f, ec);
+    if (!ec) m.checkpoint_bytes.Increment(static_cast<double>(size));
+  }
+}
+
+}  // namespace
 
 void CheckpointWriter::Loop() {
   for (;;) {
@@ -44,6 +68,8 @@ void CheckpointWriter::Loop() {
     } catch (const std::bad_alloc&) {
       status = absl::ResourceExhaustedError("out of memory while writing the checkpoint");
     }
+    if (task.metrics != nullptr)
+      RecordCheckpoint(step_dir, task.meta.rank, start, status, *task.metrics);
     if (status.ok()) {
       spdlog::info("job {}: checkpoint of step {} written to {}/server-{} in {:.0f} ms",
                    task.meta.job_id, task.meta.step, step_dir, task.meta.rank,

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/placement.h"
 #include "server/checkpoint.h"
+#include "server/job_metrics.h"
 
 namespace psd {
 
@@ -24,6 +25,7 @@ class CheckpointWriter {
     CheckpointMeta meta;
     std::shared_ptr<const Placement> placement;
     std::vector<ChunkSnapshot> chunks;
+    std::shared_ptr<ServerJobMetrics> metrics;  // the job's, when metrics are on
   };
   // Called on the writer's thread after each write (or failure to write).
   using DoneFn = std::function<void(const CheckpointMeta& meta, const absl::Status& status)>;

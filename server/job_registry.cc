@@ -75,6 +75,10 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
   std::shared_ptr<ServedJob> job = *std::move(created);
   job->worker_identities = std::move(worker_identities);
   job->memory_bytes = need.total();
+  if (options_.metrics) {
+    job->metrics = std::make_shared<ServerJobMetrics>();
+    job->store->SetMetrics(&job->metrics->apply_seconds, &job->metrics->staleness);
+  }
   ConnectCheckpoints(job);
   job->store->SetFailureHandler([fn = options_.on_job_failed](const absl::Status&) {
     if (fn) fn();
@@ -139,6 +143,7 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
     task.meta = {j->id, step, j->generation, j->rank, j->spec.cluster.servers};
     task.placement = std::shared_ptr<const Placement>(j, &j->placement);
     task.chunks = std::move(chunks);
+    task.metrics = j->metrics;
     writer->Enqueue(std::move(task));
   });
 }

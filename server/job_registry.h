@@ -14,6 +14,7 @@
 #include "common/placement.h"
 #include "proto/parameter_server.pb.h"
 #include "server/checkpoint_writer.h"
+#include "server/job_metrics.h"
 #include "server/shard_store.h"
 
 namespace psd {
@@ -29,6 +30,8 @@ struct ServedJob {
   // The certificate name of each worker rank (the coordinator's assignment); a push or pull
   // for rank r is accepted only from that certificate. Empty under --insecure.
   std::vector<std::string> worker_identities;
+  // The job's metrics (server/job_metrics.h); null when metrics are off.
+  std::shared_ptr<ServerJobMetrics> metrics;
 };
 
 struct JobRegistryOptions {
@@ -36,6 +39,8 @@ struct JobRegistryOptions {
   int64_t memory_budget_bytes = 0;
   // Called (it must not block) when a push has failed a job: see ShardStore::failure().
   std::function<void()> on_job_failed;
+  // Give every job its ServerJobMetrics (--metrics_port); off, the hot path records nothing.
+  bool metrics = false;
 };
 
 class JobRegistry {
@@ -68,6 +73,8 @@ class JobRegistry {
   // The same when it is served in `generation` (an RPC's): else as Get's errors.
   absl::Status End(const std::string& job_id, int64_t generation);
   void ForEach(const std::function<void(ServedJob&)>& fn) const;
+  // Whether jobs get their ServerJobMetrics (JobRegistryOptions::metrics).
+  bool metrics() const { return options_.metrics; }
 
  private:
   // Sends the store's checkpoints to the writer.

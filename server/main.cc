@@ -12,12 +12,15 @@
 #include "common/log.h"
 #include "common/logging.h"
 #include "common/memory_estimate.h"
+#include "common/metrics_flags.h"
 #include "common/process_init.h"
+#include "common/rpc_metrics.h"
 #include "common/tls_flags.h"
 #include "node/node_agent.h"
 #include "node/node_flags.h"
 #include "server/ps_server.h"
 #include "server/server_flags.h"
+#include "server/server_metrics.h"
 #include "server/server_node.h"
 
 ABSL_FLAG(int64_t, slow_step_log_ms, 10000,
@@ -64,10 +67,21 @@ int Run() {
   spdlog::info("memory budget for jobs: {}", options.memory_budget_bytes > 0
                                                  ? FormatMemory(options.memory_budget_bytes)
                                                  : std::string("no limit"));
+  options.metrics = MetricsEnabledFromFlags();
   auto server = PsServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().message());
     return 1;
+  }
+  // After the server: destroyed before it, so that no scrape reads a server that is gone.
+  absl::StatusOr<std::unique_ptr<MetricsExposer>> metrics = StartMetricsFromFlags("server");
+  if (!metrics.ok()) {
+    spdlog::error("{}", metrics.status().message());
+    return 1;
+  }
+  if (*metrics != nullptr) {
+    (*metrics)->Register(ServerMetrics(&(*server)->jobs()));
+    (*metrics)->Register(DenialMetrics(&(*server)->service().authorizer(), "server"));
   }
   absl::StatusOr<std::unique_ptr<grpc::Server>> health =
       StartHealthPortFromFlags(BindHostFromFlags());
@@ -106,6 +120,7 @@ int Run() {
   node->HandOff(grace / 2);
   (*agent)->Stop();
   (*server)->Shutdown(grace / 2);
+  metrics->reset();  // its scrapes read the server's jobs
   spdlog::info("stopped");
   return 0;
 }

@@ -44,6 +44,9 @@ struct PsServerOptions {
   std::function<void(const ServedJob& job, const ShardStats& stats, const absl::Status& failure)>
       on_job_faults;
   absl::Duration fault_report_interval = absl::Seconds(1);
+  // Record each job's hot-path metrics (server/job_metrics.h) for a scrape of
+  // ServerMetrics(&jobs()) (server/server_metrics.h); off, nothing is recorded.
+  bool metrics = false;
 };
 
 class PsServer {
@@ -60,7 +63,7 @@ class PsServer {
  private:
   explicit PsServer(const PsServerOptions& options)
       : writer_(options.on_checkpoint),
-        registry_(&writer_, {options.memory_budget_bytes, [this] { Wake(); }}),
+        registry_(&writer_, {options.memory_budget_bytes, [this] { Wake(); }, options.metrics}),
         service_(&registry_, PsService::Options{options.work_threads, options.drop_push_replies,
                                                 !options.tls.insecure}) {}
   void Watch(const PsServerOptions& options);

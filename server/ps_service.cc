@@ -14,6 +14,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/buffer_pool.h"
 #include "common/fp16.h"
 #include "common/grpc_status.h"
@@ -119,7 +120,8 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
         dtype_(dtype),
         response_(response),
         pull_bytes_(pull_bytes),
-        remaining_(static_cast<int>(keys_.size())) {}
+        remaining_(static_cast<int>(keys_.size())),
+        start_(job_->metrics != nullptr ? absl::Now() : absl::InfinitePast()) {}
 
   void Start(int worker, int64_t step) {
     if (keys_.empty()) return Complete();
@@ -168,7 +170,13 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
       absl::MutexLock lock(&mu_);
       error = error_;
     }
+    ServerJobMetrics* m = job_->metrics.get();
+    if (m != nullptr) m->pull_wait_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start_));
     if (error.ok()) error = Fill();
+    if (m != nullptr) {
+      m->pull_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+      if (!error.ok()) m->pull_errors.Increment();
+    }
     reactor_->Finish(ToGrpcStatus(error));
   }
 
@@ -216,6 +224,7 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
       return wire::ReferenceSlice(data, n, &PooledBuffer::Release, buffers[next++]);
     });
     pull_bytes_->fetch_add(bytes, std::memory_order_relaxed);
+    if (job_->metrics != nullptr) job_->metrics->pull_bytes.Increment(static_cast<double>(bytes));
     return absl::OkStatus();
   }
 
@@ -226,6 +235,7 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
   grpc::ByteBuffer* response_;
   std::atomic<int64_t>* pull_bytes_;
   std::atomic<int> remaining_;
+  const absl::Time start_;  // when metrics are on
   absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   absl::Mutex wait_mu_;
@@ -267,8 +277,10 @@ class PullReactor : public grpc::ServerUnaryReactor {
 void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
                std::vector<uint64_t> keys, int worker, int64_t step, int dtype,
                grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes) {
+  if (job->metrics != nullptr) job->metrics->pull_requests.Increment();
   for (uint64_t key : keys) {
     if (!job->store->Owns(key)) {
+      if (job->metrics != nullptr) job->metrics->pull_errors.Increment();
       reactor->Finish(ToGrpcStatus(absl::NotFoundError(
           absl::StrCat("chunk ", key, " of job ", job->id, " is not on server ", job->rank))));
       return;
@@ -335,13 +347,13 @@ absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerId
   const std::vector<std::string>& names = job.worker_identities;
   if (worker < 0 || worker >= static_cast<int>(names.size()) || names[worker].empty()) {
     return authz_.Deny(method, *peer,
-                       absl::StrCat("the coordinator named no certificate for worker rank ",
-                                    worker, " of job ", job.id));
+                       absl::StrCat("the coordinator named no certificate for worker rank ", worker,
+                                    " of job ", job.id));
   }
   if (names[worker] != peer->name) {
     return authz_.Deny(method, *peer,
-                       absl::StrCat("worker rank ", worker, " of job ", job.id,
-                                    " is assigned to '", names[worker], "'"));
+                       absl::StrCat("worker rank ", worker, " of job ", job.id, " is assigned to '",
+                                    names[worker], "'"));
   }
   return absl::OkStatus();
 }
@@ -349,6 +361,7 @@ absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerId
 void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                            grpc::ByteBuffer* response, bool then_pull,
                            const std::optional<PeerIdentity>& peer) {
+  const absl::Time start = registry_->metrics() ? absl::Now() : absl::InfinitePast();
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
   wire::PushRequestView req;
@@ -357,8 +370,8 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   auto job = registry_->Get(req.job_id, req.generation);
   if (!job.ok()) return reactor->Finish(ToGrpcStatus(job.status()));
-  status = CheckWorker(then_pull ? RpcMethod::kPushPull : RpcMethod::kPush, peer, **job,
-                       req.worker);
+  status =
+      CheckWorker(then_pull ? RpcMethod::kPushPull : RpcMethod::kPush, peer, **job, req.worker);
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   if (then_pull) status = CheckPullDtype(req.pull_dtype);
   if (status.ok()) status = ApplyPush(**job, req);
@@ -371,6 +384,12 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   counters_->push_bytes.fetch_add(bytes, std::memory_order_relaxed);
   counters_->payloads.fetch_add(static_cast<int64_t>(req.chunks.size()), std::memory_order_relaxed);
   counters_->pieces.fetch_add(pieces_seen, std::memory_order_relaxed);
+  if (ServerJobMetrics* m = (*job)->metrics.get(); m != nullptr) {
+    m->push_requests.Increment();
+    m->push_bytes.Increment(static_cast<double>(bytes));
+    if (!status.ok()) m->push_errors.Increment();
+    m->push_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   if (drop_push_replies_ > 0 && pushes_seen_.fetch_add(1) % drop_push_replies_ == 0) {
     return reactor->Finish(ToGrpcStatus(absl::UnavailableError(

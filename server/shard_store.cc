@@ -294,8 +294,7 @@ absl::Status ShardStore::Push(int worker, int64_t step, int64_t total_steps,
           absl::MutexLock live(&live_mu_);
           lr /= static_cast<double>(std::max<size_t>(1, live_workers_.size()));
         }
-        ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), *item.grad,
-                    absl::MakeSpan(c.params), c.opt);
+        TimedUpdate(lr, *item.grad, absl::MakeSpan(c.params), c.opt);
         ++c.clock;
       }
       c.worker_clock[worker] = step + 1;
@@ -322,8 +321,7 @@ void ShardStore::MaybeCompleteSyncStep(Chunk& c) {
     const float inv = 1.0f / static_cast<float>(c.contributors);
     for (float& a : c.accum) a *= inv;
     const double lr = LearningRate(spec_.training, c.clock, TotalSteps());
-    ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), c.accum, absl::MakeSpan(c.params),
-                c.opt);
+    TimedUpdate(lr, c.accum, absl::MakeSpan(c.params), c.opt);
     std::fill(c.accum.begin(), c.accum.end(), 0.0f);
   }
   c.contributors = 0;
@@ -370,7 +368,28 @@ std::vector<ShardStore::Waiter> ShardStore::TakeReadyWaiters(Chunk& c) {
   return ready;
 }
 
+void ShardStore::TimedUpdate(double lr, const Payload& grad, absl::Span<float> params,
+                             OptimizerState& opt) {
+  if (apply_seconds_ == nullptr) {
+    return ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
+  }
+  const absl::Time start = absl::Now();
+  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
+  apply_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+}
+
+void ShardStore::TimedUpdate(double lr, absl::Span<const float> grad, absl::Span<float> params,
+                             OptimizerState& opt) {
+  if (apply_seconds_ == nullptr) {
+    return ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
+  }
+  const absl::Time start = absl::Now();
+  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
+  apply_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+}
+
 void ShardStore::NoteStaleness(int64_t s) {
+  if (staleness_seen_ != nullptr) staleness_seen_->Observe(static_cast<double>(s));
   int64_t seen = max_staleness_.load();
   while (s > seen && !max_staleness_.compare_exchange_weak(seen, s)) {
   }

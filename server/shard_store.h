@@ -45,6 +45,7 @@
 #include "common/payload.h"
 #include "common/placement.h"
 #include "optim/optimizer.h"
+#include "prometheus/histogram.h"
 #include "server/checkpoint.h"
 
 namespace psd {
@@ -89,6 +90,12 @@ class ShardStore {
   // slowest live worker has pushed it), and once every chunk has been copied `fn` gets them.
   void SetSnapshotHandler(SnapshotFn fn);
   void SetFailureHandler(FailureFn fn);
+  // Metrics (server/job_metrics.h), set before the first push and outliving the store: the
+  // time of each optimizer update of a chunk, and the staleness each chunk read is served at.
+  void SetMetrics(prometheus::Histogram* apply_seconds, prometheus::Histogram* staleness) {
+    apply_seconds_ = apply_seconds;
+    staleness_seen_ = staleness;
+  }
   // Adds a checkpoint at `step`; FailedPrecondition if a chunk is already past it.
   absl::Status ScheduleCheckpoint(int64_t step);
   // The first step no chunk has passed yet: the earliest step ScheduleCheckpoint accepts.
@@ -195,6 +202,12 @@ class ShardStore {
   std::atomic<int64_t> waiting_{0}, nonfinite_rejected_{0}, nonfinite_skipped_{0};
   mutable absl::Mutex fail_mu_;
   FailureFn on_failure_ ABSL_GUARDED_BY(fail_mu_);
+  prometheus::Histogram* apply_seconds_ = nullptr;
+  prometheus::Histogram* staleness_seen_ = nullptr;
+  // ApplyUpdate, timed into apply_seconds_ when set.
+  void TimedUpdate(double lr, const Payload& grad, absl::Span<float> params, OptimizerState& opt);
+  void TimedUpdate(double lr, absl::Span<const float> grad, absl::Span<float> params,
+                   OptimizerState& opt);
   absl::Status failure_ ABSL_GUARDED_BY(fail_mu_);
 };
 

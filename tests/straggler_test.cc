@@ -5,9 +5,12 @@
 #include <regex>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/e2e.h"
+#include "tests/metrics_scrape.h"
+#include "tests/process.h"
 #include "tests/testing.h"
 
 namespace psd {
@@ -63,6 +66,17 @@ TEST_CASE("a slowed worker is named a straggler, with its phase, within 30 steps
   CHECK(std::regex_search(status, std::regex("\n  0 +\\S+ +[0-9]+ .* -\n")));
   const CommandResult top = c.Psdctl({"top", "--once"});
   CHECK_THAT(top.out, Catch::Contains("straggler in " + job + ": worker 1 ("));
+  // ... and the coordinator's metric (cluster.sh records its metrics port in RUN_DIR/metrics).
+  int metrics_port = 0;
+  REQUIRE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(testing::ReadFile(c.run_dir() + "/metrics/coordinator")),
+      &metrics_port));
+  auto scrape = testing::ScrapeMetrics(metrics_port);
+  REQUIRE(scrape.ok());
+  CHECK(scrape->Get("psd_job_stragglers{job=\"" + job +
+                    "\",phase=\"compute\",role=\"coordinator\"}") == 1);
+  CHECK(scrape->Get("psd_job_stragglers{job=\"" + job +
+                    "\",phase=\"network\",role=\"coordinator\"}") == 0);
   CHECK_THAT(c.Log("coordinator"), Catch::Contains("worker 1 ("));
   CHECK_THAT(c.Log("coordinator"), Catch::Contains(") is a straggler at step "));
   CHECK(c.Psdctl({"cancel", job}).exit_code == 0);

@@ -16,6 +16,7 @@
 #include "common/health_port.h"
 #include "common/log.h"
 #include "common/logging.h"
+#include "common/metrics_flags.h"
 #include "common/process_init.h"
 #include "common/tls_flags.h"
 #include "common/transport_flags.h"
@@ -95,6 +96,15 @@ int Run() {
   if (node_options.max_data_file_bytes <= 0) {
     spdlog::error("--max_data_file_bytes: must be > 0, got {}", node_options.max_data_file_bytes);
     return 2;
+  }
+  absl::StatusOr<std::unique_ptr<MetricsExposer>> metrics = StartMetricsFromFlags("worker");
+  if (!metrics.ok()) {
+    spdlog::error("{}", metrics.status());
+    return 1;
+  }
+  if (*metrics != nullptr) {
+    node_options.metrics = std::make_shared<WorkerMetrics>();
+    (*metrics)->Register(node_options.metrics);
   }
   if (absl::GetFlag(FLAGS_exit_after_job)) {
     node_options.on_job_ended = [](const std::string& job_id) {

@@ -163,8 +163,17 @@ class PsClient::Impl {
     std::shared_ptr<std::atomic<int>> remaining;
     TensorDone done;
     absl::Time first_attempt;
+    absl::Time sent;  // this attempt's (with metrics)
     int attempt = 1;
   };
+
+  // The metrics of `key`'s server, or null when metrics are off.
+  WorkerServerMetrics* ServerMetricsOf(uint64_t key) const {
+    if (options_.metrics == nullptr) return nullptr;
+    const size_t server = static_cast<size_t>(placement_->chunk(key).server);
+    auto& servers = options_.metrics->servers;
+    return server < servers.size() ? servers[server].get() : nullptr;
+  }
 
   // fp16 on the wire: the tensor's gradient plus the residual of its last push, rounded to
   // half into the tensor's staging buffer (the push payload); the new rounding error becomes
@@ -228,6 +237,9 @@ class PsClient::Impl {
         return wire::ReferenceSlice(data, n, &SliceRef::Release, new SliceRef{held_, chunk.tensor});
       });
       pushed_bytes_.fetch_add(static_cast<int64_t>(chunk.length * size), std::memory_order_relaxed);
+      if (WorkerServerMetrics* m = ServerMetricsOf(key); m != nullptr) {
+        m->push_bytes.Increment(static_cast<double>(chunk.length * size));
+      }
     }
     call->kind = kind;
     call->key = key;
@@ -252,6 +264,10 @@ class PsClient::Impl {
       if (cancelled_) call->ctx.TryCancel();
     }
     rpcs_.fetch_add(1, std::memory_order_relaxed);
+    if (WorkerServerMetrics* m = ServerMetricsOf(call->key); m != nullptr) {
+      m->rpcs.Increment();
+      call->sent = absl::Now();
+    }
     const int server = placement_->chunk(call->key).server;
     grpc::GenericStub* stub = stubs_[server][call->key % stubs_[server].size()].get();
     grpc::ClientContext* ctx = &call->ctx;
@@ -270,6 +286,10 @@ class PsClient::Impl {
     const uint64_t key = call->key;
     const int server = placement_->chunk(key).server;
     absl::Status result = FromGrpcStatus(status);
+    WorkerServerMetrics* metrics = ServerMetricsOf(key);
+    if (metrics != nullptr) {
+      metrics->rpc_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - call->sent));
+    }
     if (result.ok() && call->kind != Kind::kPush)
       result = CopyOut(call->response, key, call->params);
     {
@@ -282,6 +302,10 @@ class PsClient::Impl {
                        " (", servers_[server], "), chunk ", key);
       if (Retryable(result, *call)) return Retry(std::move(call), what, result);
       result = absl::Status(result.code(), absl::StrCat(what, ": ", result.message()));
+      if (metrics != nullptr) {
+        const size_t code = static_cast<size_t>(result.code());
+        metrics->errors[code < metrics->errors.size() ? code : 2].Increment();  // 2: UNKNOWN
+      }
     }
     if (result.ok() && call->remaining->fetch_sub(1) == 1 && call->done) {
       call->done(placement_->chunk(key).tensor);
@@ -323,6 +347,7 @@ class PsClient::Impl {
                    absl::FormatDuration(delay), next->attempt);
     }
     retries_.fetch_add(1, std::memory_order_relaxed);
+    if (WorkerServerMetrics* m = ServerMetricsOf(next->key); m != nullptr) m->retries.Increment();
     absl::MutexLock lock(&mu_);
     if (!retry_thread_.joinable()) retry_thread_ = std::thread([this] { RetryLoop(); });
     delayed_.emplace(absl::Now() + delay, std::move(next));
@@ -375,6 +400,9 @@ class PsClient::Impl {
     }
     reply.chunks[0].data.CopyTo(params + chunk.offset);
     pulled_bytes_.fetch_add(reply.chunks[0].data.bytes(), std::memory_order_relaxed);
+    if (WorkerServerMetrics* m = ServerMetricsOf(key); m != nullptr) {
+      m->pull_bytes.Increment(static_cast<double>(reply.chunks[0].data.bytes()));
+    }
     int64_t seen = max_staleness_.load();
     while (reply.staleness > seen && !max_staleness_.compare_exchange_weak(seen, reply.staleness)) {
     }

@@ -21,6 +21,7 @@
 #include "common/placement.h"
 #include "common/tls_options.h"
 #include "common/transport_options.h"
+#include "worker/worker_metrics.h"
 
 namespace psd {
 
@@ -52,6 +53,8 @@ class PsClient {
     bool fp16_gradients = false;
     // cluster.wire_fp16_params — parameters come back as IEEE half too.
     bool fp16_params = false;
+    // Per-server bytes, RPC counts and latencies (worker/worker_metrics.h); null: none kept.
+    std::shared_ptr<WorkerJobMetrics> metrics;
   };
   // Called when every chunk of `tensor` has arrived.
   using TensorDone = std::function<void(uint32_t tensor)>;

@@ -37,6 +37,23 @@ Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& trai
   }
 }
 
+namespace {
+
+void RecordStep(WorkerJobMetrics& m, const StepTimes& t, int64_t examples, int64_t staleness) {
+  m.phase(StepPhase::kData).Observe(absl::ToDoubleSeconds(t.data));
+  m.phase(StepPhase::kForward).Observe(absl::ToDoubleSeconds(t.forward));
+  m.phase(StepPhase::kBackward).Observe(absl::ToDoubleSeconds(t.backward));
+  m.phase(StepPhase::kPush).Observe(absl::ToDoubleSeconds(t.push));
+  m.phase(StepPhase::kWait).Observe(absl::ToDoubleSeconds(t.wait));
+  m.phase(StepPhase::kPull).Observe(absl::ToDoubleSeconds(t.pull));
+  m.step_seconds.Observe(absl::ToDoubleSeconds(t.step));
+  m.steps.Increment();
+  m.samples.Increment(static_cast<double>(examples));
+  m.max_staleness.Set(static_cast<double>(staleness));
+}
+
+}  // namespace
+
 absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
   const absl::Time t0 = absl::Now();
   FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
@@ -110,6 +127,7 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
   for (int64_t step = start_step_; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
     StepTimes times;
+    const int64_t examples_before = interval.examples;
     PSD_RETURN_IF_ERROR(Step(step, &interval, &times));
     if (slowdown_ > 1.0) {
       const absl::Duration extra = times.step * (slowdown_ - 1.0);
@@ -117,6 +135,9 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       times.step += extra;
     }
     phases.Add(times);
+    if (metrics_ != nullptr) {
+      RecordStep(*metrics_, times, interval.examples - examples_before, exchange_->max_staleness());
+    }
     const bool last = step + 1 == total_steps_;
     const bool eval = !test_y_.empty() && spec_.training.eval_every > 0 &&
                       (step + 1) % spec_.training.eval_every == 0 && !last;

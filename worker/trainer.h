@@ -16,6 +16,7 @@
 #include "worker/model.h"
 #include "worker/param_exchange.h"
 #include "worker/step_phases.h"
+#include "worker/worker_metrics.h"
 
 namespace psd {
 
@@ -42,6 +43,9 @@ class Trainer {
   // returns once every live worker has finished, so that the evaluation sees the final model
   // (in async and ssp modes workers finish at different times).
   void set_wait_for_others(std::function<absl::Status()> fn) { wait_for_others_ = std::move(fn); }
+  // Steps, samples and each step's phases also go to `metrics` (worker/worker_metrics.h);
+  // null (the default): no metrics.
+  void set_metrics(std::shared_ptr<WorkerJobMetrics> metrics) { metrics_ = std::move(metrics); }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end,
@@ -65,6 +69,7 @@ class Trainer {
   double slowdown_ = 1.0;
   int64_t start_step_ = 0;
   std::function<absl::Status()> wait_for_others_;
+  std::shared_ptr<WorkerJobMetrics> metrics_;
   std::vector<std::vector<float>> params_;  // parameters for the next step, as they arrive
   std::vector<float> x_;
   std::vector<int32_t> y_;

@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
         std::make_unique<LocalExchange>(spec, session->placement_.tensors(), total);
   } else {
     options.client.worker = options.rank;
+    options.client.metrics = options.metrics;
     options.client.total_steps = total;
     SetWireOptions(spec.cluster, &options.client);
     PSD_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
@@ -53,6 +54,7 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
                                                 options.rank == 0 ? test : nullptr,
                                                 session->model_.get(), session->exchange_.get());
   session->trainer_->set_slowdown(options.slowdown);
+  session->trainer_->set_metrics(options.metrics);
   session->trainer_->set_start_step(options.start_step);
   if (options.wait_for_others) {
     session->trainer_->set_wait_for_others(std::move(options.wait_for_others));

@@ -34,6 +34,9 @@ struct SessionOptions {
   double slowdown = 1.0;  // see Trainer::set_slowdown
   int64_t start_step = 0;
   std::function<absl::Status()> wait_for_others;  // see Trainer::set_wait_for_others
+  // The job's metrics (worker/worker_metrics.h), given to the trainer and the client; null:
+  // none kept.
+  std::shared_ptr<WorkerJobMetrics> metrics;
 };
 
 class TrainingSession {

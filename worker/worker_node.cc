@@ -146,6 +146,10 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   session_options.client.tls = options_.tls;
   session_options.slowdown = options_.slowdown;
   session_options.start_step = a.resume_step();
+  if (options_.metrics != nullptr) {
+    job_metrics_ = options_.metrics->StartJob(a.job_id(), a.rank(), a.server_addresses_size());
+    session_options.metrics = job_metrics_;
+  }
   session_options.wait_for_others = [&]() -> absl::Status {
     while (!stop_) {
       absl::StatusOr<bool> done =

@@ -20,6 +20,7 @@
 #include "proto/coordinator.pb.h"
 #include "worker/dataset_cache.h"
 #include "worker/param_exchange.h"
+#include "worker/worker_metrics.h"
 
 namespace psd {
 
@@ -29,7 +30,7 @@ struct WorkerNodeOptions {
   int channels_per_server = 2;
   absl::Duration retry_deadline = absl::Seconds(60);
   TransportOptions transport;
-  TlsOptions tls;  // the worker's certificate, for the parameter servers
+  TlsOptions tls;         // the worker's certificate, for the parameter servers
   double slowdown = 1.0;  // straggler drills: every step takes this many times as long
   // The most data bytes one IDX file may hold (psd-worker --max_data_file_bytes).
   int64_t max_data_file_bytes = kDefaultMaxIdxDataBytes;
@@ -39,6 +40,8 @@ struct WorkerNodeOptions {
   // Called (on the assignment thread) when the coordinator stops a job after this node ran
   // one; psd-worker --exit_after_job exits there.
   std::function<void(const std::string& job_id)> on_job_ended;
+  // Where each job's metrics are reported (--metrics_port); null: none kept.
+  std::shared_ptr<WorkerMetrics> metrics;
 };
 
 class WorkerNode {
@@ -77,6 +80,8 @@ class WorkerNode {
   absl::Mutex mu_;
   Running running_ ABSL_GUARDED_BY(mu_);
   ParamExchange* exchange_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The last job's metrics, kept (and so still reported) until the next job starts.
+  std::shared_ptr<WorkerJobMetrics> job_metrics_;  // the job thread's
 };
 
 // This machine's compute devices, as a worker reports them when it registers.

@@ -6,7 +6,14 @@
 // Servers and workers are threads of this process that talk over real gRPC on 127.0.0.1,
 // plaintext and over mutual TLS (--security; certificates from deploy/local/certs.sh in a
 // temporary directory), each cluster in both modes in the same run, with the ratio printed.
+// With --metrics off,on each cluster also runs with Prometheus metrics recorded on servers and
+// workers and scraped over HTTP every --scrape_ms (docs/observability.md), with the ratio
+// printed; --rounds repeats every configuration (odd rounds in reverse order) and reports the
+// mean and the spread.
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -14,12 +21,18 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "bench/machine.h"
 #include "common/job_spec.h"
+#include "common/metrics_exposer.h"
 #include "common/process_init.h"
+#include "common/process_metrics.h"
 #include "server/ps_server.h"
+#include "server/server_metrics.h"
+#include "tests/metrics_scrape.h"
 #include "tests/test_certs.h"
 #include "worker/training_session.h"
+#include "worker/worker_metrics.h"
 
 ABSL_FLAG(std::string, job, "examples/fashion_mnist_mlp.yaml", "Job file (model and data).");
 ABSL_FLAG(int64_t, steps, 400, "Steps per worker in each throughput configuration.");
@@ -35,6 +48,11 @@ ABSL_FLAG(int, work_threads, 0, "Server work threads (PsServerOptions::work_thre
 ABSL_FLAG(std::string, security, "plaintext,tls",
           "Transports to measure each cluster with: plaintext (--insecure), tls (mutual TLS "
           "with per-rank authorisation), or both.");
+ABSL_FLAG(std::string, metrics, "off",
+          "Metrics modes to measure each cluster with: off, on (recorded on servers and workers "
+          "and scraped over HTTP every --scrape_ms), or both (off,on).");
+ABSL_FLAG(int, scrape_ms, 1000, "With --metrics on: scrape interval (Prometheus' default: 15 s).");
+ABSL_FLAG(int, rounds, 1, "Repeat every configuration this many times, alternating.");
 ABSL_FLAG(int, accuracy_epochs, 0,
           "Then train this many epochs on 2x2, f32 and fp16 wire, and print test accuracy.");
 
@@ -49,12 +67,21 @@ struct Figure {
 struct Run {
   double samples_per_sec = 0;
   double test_accuracy = -1, test_loss = 0;
+  double cpu_ms_per_1k = 0;  // this process's CPU time (all threads) per 1000 samples
+  int64_t samples = 0;
 };
+
+// CPU seconds of this process so far (user + system, every thread).
+double CpuSeconds() {
+  auto p = ReadProcessFigures();
+  return p.ok() ? p->cpu_seconds : 0;
+}
 
 std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
 
 absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const Dataset* test,
-                               const std::vector<std::string>& servers, bool tls) {
+                               const std::vector<std::string>& servers, bool tls,
+                               const std::vector<std::shared_ptr<WorkerJobMetrics>>& metrics) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
   std::atomic<bool> stop{false};
@@ -72,6 +99,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
       o.client.channels_per_server = absl::GetFlag(FLAGS_channels);
       o.client.tls =
           tls ? testing::TestTls(WorkerName(w), PeerRole::kWorker) : TlsOptions::Insecure();
+      if (!metrics.empty()) o.metrics = metrics[w];
       auto session = TrainingSession::Create(spec, data, test, std::move(o));
       if (!session.ok()) return void(results[w] = session.status());
       results[w] = (*session)->trainer().Run(stop, nullptr);
@@ -82,6 +110,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
   for (const auto& r : results) {
     if (!r.ok()) return r.status();
     run.samples_per_sec += r->steps() * spec.training.batch_size / r->wall_seconds();
+    run.samples += r->steps() * spec.training.batch_size;
   }
   if (test != nullptr) {
     run.test_accuracy = results[0]->test_accuracy();
@@ -91,7 +120,7 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
 }
 
 absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test, int num_servers,
-                            int workers, bool tls = false) {
+                            int workers, bool tls = false, bool metrics = false) {
   spec.cluster.device = DeviceKind::kCpu;
   spec.cluster.servers = std::max(1, num_servers);
   spec.cluster.workers = workers;
@@ -100,6 +129,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
   for (int s = 0; s < num_servers; ++s) {
     PsServerOptions options;
     options.work_threads = absl::GetFlag(FLAGS_work_threads);
+    options.metrics = metrics;
     options.tls = tls ? testing::TestTls(absl::StrCat("server-", s), PeerRole::kServer)
                       : TlsOptions::Insecure();
     auto server = PsServer::Start(options);
@@ -113,7 +143,46 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
-  return RunWorkers(spec, data, test, addresses, tls);
+  const double cpu0 = CpuSeconds();
+  auto with_cpu = [cpu0](absl::StatusOr<Run> run) -> absl::StatusOr<Run> {
+    if (run.ok() && run->samples > 0) {
+      run->cpu_ms_per_1k = (CpuSeconds() - cpu0) * 1e3 / (static_cast<double>(run->samples) / 1e3);
+    }
+    return run;
+  };
+  if (!metrics) return with_cpu(RunWorkers(spec, data, test, addresses, tls, {}));
+  // One exposer for the whole cluster (as if every daemon had its own), scraped and parsed
+  // over HTTP as Prometheus would, from a thread of this process.
+  auto exposer = MetricsExposer::Start("127.0.0.1", 0);
+  if (!exposer.ok()) return exposer.status();
+  for (const auto& s : servers) (*exposer)->Register(ServerMetrics(&s->jobs()));
+  auto worker_metrics = std::make_shared<WorkerMetrics>();
+  (*exposer)->Register(worker_metrics);
+  absl::Notification done;
+  std::atomic<int> scrapes{0};
+  std::thread scraper([&] {
+    const absl::Duration every = absl::Milliseconds(absl::GetFlag(FLAGS_scrape_ms));
+    while (!done.WaitForNotificationWithTimeout(every)) {
+      if (testing::ScrapeMetrics((*exposer)->port()).ok()) ++scrapes;
+    }
+  });
+  std::vector<std::shared_ptr<WorkerJobMetrics>> job_metrics;  // outlive the sessions
+  for (int w = 0; w < workers; ++w) {
+    job_metrics.push_back(worker_metrics->StartJob(spec.name, w, spec.cluster.servers));
+  }
+  auto run = with_cpu(RunWorkers(spec, data, test, addresses, tls, job_metrics));
+  done.Notify();
+  scraper.join();
+  auto last = testing::ScrapeMetrics((*exposer)->port());
+  if (!last.ok()) return last.status();
+  // The figures must say what was done: every worker's steps.
+  const double steps = last->Sum("psd_worker_steps_total");
+  if (run.ok() && steps != static_cast<double>(spec.training.max_steps) * workers) {
+    return absl::InternalError(absl::StrCat("metrics: psd_worker_steps_total says ", steps,
+                                            ", expected ", spec.training.max_steps * workers));
+  }
+  exposer->reset();
+  return run;
 }
 
 JobSpec WithWire(JobSpec spec, bool fp16) {
@@ -144,6 +213,7 @@ int Main() {
     int servers, workers;
     bool fp16;
     bool tls = false;
+    bool metrics = false;
   };
   std::vector<bool> modes;
   for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_security), ',')) {
@@ -154,8 +224,18 @@ int Main() {
     }
     modes.push_back(m == "tls");
   }
-  std::printf("transport: %s (the accuracy runs: %s)\n", absl::GetFlag(FLAGS_security).c_str(),
-              modes.back() ? "tls" : "plaintext");
+  std::vector<bool> metrics_modes;
+  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_metrics), ',')) {
+    if (m != "off" && m != "on") {
+      std::fprintf(stderr, "--metrics: expected off, on or both, got '%s'\n",
+                   std::string(m).c_str());
+      return 2;
+    }
+    metrics_modes.push_back(m == "on");
+  }
+  std::printf("transport: %s (the accuracy runs: %s); metrics: %s\n",
+              absl::GetFlag(FLAGS_security).c_str(), modes.back() ? "tls" : "plaintext",
+              absl::GetFlag(FLAGS_metrics).c_str());
   std::vector<Config> configs = {{"no parameter server", 0, 1, false}};
   std::vector<Config> clusters = {{"1 server x 1 worker", 1, 1, false},
                                   {"2 servers x 2 workers", 2, 2, false}};
@@ -165,31 +245,91 @@ int Main() {
   }
   for (const Config& c : clusters) {
     for (bool tls : modes) {
-      Config with = c;
-      with.tls = tls;
-      if (modes.size() > 1) with.name += tls ? ", tls" : ", plaintext";
-      configs.push_back(with);
+      for (bool metrics : metrics_modes) {
+        Config with = c;
+        with.tls = tls;
+        with.metrics = metrics;
+        if (modes.size() > 1) with.name += tls ? ", tls" : ", plaintext";
+        if (metrics_modes.size() > 1) with.name += metrics ? ", metrics on" : ", metrics off";
+        configs.push_back(with);
+      }
     }
   }
   JobSpec timed = *spec;
   timed.training.max_steps = absl::GetFlag(FLAGS_steps);
   timed.training.log_every = 1 << 30;
   timed.training.eval_every = 0;
-  std::vector<Figure> figures;
-  for (const Config& c : configs) {
-    auto run = Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls);
-    if (!run.ok()) {
-      std::fprintf(stderr, "%s: %s\n", c.name.c_str(), std::string(run.status().message()).c_str());
-      return 1;
+  const int rounds = std::max(1, absl::GetFlag(FLAGS_rounds));
+  std::vector<std::vector<double>> seen(configs.size());
+  std::vector<std::vector<double>> cpu(configs.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < configs.size(); ++k) {
+      // Odd rounds go backwards, so that no configuration always runs first (or after the
+      // same neighbour).
+      const size_t i = r % 2 == 0 ? k : configs.size() - 1 - k;
+      const Config& c = configs[i];
+      auto run =
+          Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls, c.metrics);
+      if (!run.ok()) {
+        std::fprintf(stderr, "%s: %s\n", c.name.c_str(),
+                     std::string(run.status().message()).c_str());
+        return 1;
+      }
+      seen[i].push_back(run->samples_per_sec);
+      cpu[i].push_back(run->cpu_ms_per_1k);
     }
-    figures.push_back({c.name, run->samples_per_sec});
+  }
+  std::vector<Figure> figures;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    double sum = 0;
+    for (double v : seen[i]) sum += v;
+    figures.push_back({configs[i].name, sum / static_cast<double>(seen[i].size())});
+  }
+  if (rounds > 1) {
+    std::printf("\n%d rounds; samples/s of each round:\n", rounds);
+    for (size_t i = 0; i < configs.size(); ++i) {
+      std::printf("  %-36s", configs[i].name.c_str());
+      for (double v : seen[i]) std::printf(" %8.0f", v);
+      std::printf("\n");
+    }
   }
   std::printf("\n%-36s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
   for (const Figure& f : figures) {
     std::printf("%-36s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
                 f.samples_per_sec / figures[0].samples_per_sec);
   }
-  if (modes.size() > 1) {
+  if (metrics_modes.size() > 1) {
+    // Configurations come in (off, on) pairs; each round's ratio too, for the spread.
+    std::printf("\nMetrics cost (samples/s with metrics / without; 1.00 is free):\n");
+    for (size_t i = 1; i + 1 < configs.size(); i += 2) {
+      const size_t off = configs[i].metrics ? i + 1 : i, on = configs[i].metrics ? i : i + 1;
+      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
+      std::printf("  %-34s %.3f", name.c_str(),
+                  figures[on].samples_per_sec / figures[off].samples_per_sec);
+      if (rounds > 1) {
+        std::vector<double> ratios;
+        for (int r = 0; r < rounds; ++r) ratios.push_back(seen[on][r] / seen[off][r]);
+        std::sort(ratios.begin(), ratios.end());
+        std::printf("  (rounds: %.3f .. %.3f, median %.3f)", ratios.front(), ratios.back(),
+                    ratios[ratios.size() / 2]);
+      }
+      std::printf("\n");
+    }
+    // CPU time per sample moves less than wall time when other processes share the cores.
+    std::printf("\nMetrics cost in CPU time (CPU ms per 1000 samples, all threads; mean):\n");
+    for (size_t i = 1; i + 1 < configs.size(); i += 2) {
+      const size_t off = configs[i].metrics ? i + 1 : i, on = configs[i].metrics ? i : i + 1;
+      auto mean = [](const std::vector<double>& v) {
+        double s = 0;
+        for (double x : v) s += x;
+        return s / static_cast<double>(v.size());
+      };
+      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
+      std::printf("  %-34s off %.1f  on %.1f  on/off %.3f\n", name.c_str(), mean(cpu[off]),
+                  mean(cpu[on]), mean(cpu[on]) / mean(cpu[off]));
+    }
+  }
+  if (modes.size() > 1 && metrics_modes.size() == 1) {
     std::printf("\nTLS cost (samples/s with TLS / plaintext; 1.00 is free):\n");
     for (size_t i = 1; i + 1 < figures.size(); i += 2) {
       std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
@@ -218,7 +358,8 @@ int Main() {
                 full.training.batch_size);
     std::printf("%-28s %14s %10s %12s\n", "wire", "test accuracy", "test loss", "samples/s");
     for (bool fp16 : {false, true}) {
-      auto run = Measure(WithWire(full, fp16), *data, &*test, 2, 2, modes.back());
+      auto run =
+          Measure(WithWire(full, fp16), *data, &*test, 2, 2, modes.back(), metrics_modes.back());
       if (!run.ok()) {
         std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str());
         return 1;

@@ -34,6 +34,10 @@ options:
                   every worker (repeatable)
   --insecure      (up) plaintext, no certificates: gives up authentication AND authorisation
                   (every daemon logs a warning); for development only
+  --metrics-base-port P  (up) Prometheus metrics of the coordinator on P, server i on P+1+i,
+                  worker j on P+1+N+j, on 127.0.0.1 (default 0: a free port each; -1: no
+                  metrics). `up` prints them and writes RUN_DIR/prometheus-targets.json, which
+                  deploy/prometheus/prometheus.yml reads (docs/observability.md)
 
 TLS: `up` runs certs.sh into RUN_DIR/certs (a CA; coordinator, server-I, worker-J, admin and
 viewer certificates; kept across runs) and gives each daemon its own. psdctl finds the admin
@@ -48,7 +52,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
-insecure=0
+insecure=0 metrics_base_port=0
 declare -A slowdown=()
 coordinator_flags=() server_flags=() worker_flags=()
 args=()
@@ -69,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --server-flag) server_flags+=("${2:?}"); shift 2 ;;
     --worker-flag) worker_flags+=("${2:?}"); shift 2 ;;
     --insecure) insecure=1; shift ;;
+    --metrics-base-port) metrics_base_port=${2:?}; shift 2 ;;
     --slow-worker)
       [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
       slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
@@ -192,10 +197,52 @@ psdctl_admin() {
   "$(binary psdctl tools)" --coordinator="$(coordinator_addr)" "${tls[@]}" "$@"
 }
 
+# A TCP port nobody listens on now (ss, from iproute2), for a daemon's --metrics_port.
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 20000))
+    if [[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]] && ! grep -qx "$p" "$run_dir/metrics"/* 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found for metrics"
+}
+
+# --metrics_port flags for daemon NAME with offset OFFSET; records the port in RUN_DIR/metrics.
+metrics_flags() {
+  [[ "$metrics_base_port" == -1 ]] && return 0
+  local port
+  if [[ "$metrics_base_port" == 0 ]]; then port=$(free_port); else port=$((metrics_base_port + $2)); fi
+  echo "$port" >"$run_dir/metrics/$1"
+  printf '%s\n' "--metrics_port=$port" "--metrics_address=127.0.0.1"
+}
+
+# RUN_DIR/prometheus-targets.json: Prometheus file_sd targets, one per daemon, labelled with
+# its role and name.
+write_prometheus_targets() {
+  local f name role sep=""
+  {
+    echo "["
+    for f in "$run_dir"/metrics/*; do
+      [[ -e "$f" ]] || continue
+      name=$(basename "$f")
+      role=${name%%-*}
+      printf '%s  {"targets": ["127.0.0.1:%s"], "labels": {"psd_role": "%s", "psd_node": "%s"}}' \
+        "$sep" "$(<"$f")" "$role" "$name"
+      sep=$',\n'
+    done
+    printf '\n]\n'
+  } >"$run_dir/prometheus-targets.json"
+}
+
 cmd_up() {
   [[ "$servers" =~ ^[1-9][0-9]*$ ]] || die "up: --servers N is required (N >= 1)"
   [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "up: --workers M is required (M >= 1)"
   [[ "$base_port" =~ ^[0-9]+$ ]] || die "up: --base-port must be a number, got '$base_port'"
+  [[ "$metrics_base_port" =~ ^(-1|[0-9]+)$ ]] ||
+    die "up: --metrics-base-port must be a number or -1, got '$metrics_base_port'"
   if [[ -d "$run_dir/pids" ]]; then
     for f in "$run_dir"/pids/*.pid; do
       [[ -e "$f" ]] || continue
@@ -214,8 +261,8 @@ cmd_up() {
   worker=$(binary psd-worker worker)
   binary psdctl tools >/dev/null  # fails early when it is missing
   rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr" \
-    "$run_dir/insecure"
-  mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state}
+    "$run_dir/insecure" "$run_dir/metrics" "$run_dir/prometheus-targets.json"
+  mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state,metrics}
   local -a tls
   local i
   if [[ $insecure -eq 1 ]]; then
@@ -229,10 +276,13 @@ cmd_up() {
       die "certs.sh could not make the certificates in $(certs_dir)"
   fi
 
+  local -a metrics
   mapfile -t tls < <(tls_flags coordinator)
+  mapfile -t metrics < <(metrics_flags coordinator 0)
   start_daemon coordinator "$coordinator" --bind=127.0.0.1 --port="$(port_for 0)" \
     --port_file="$run_dir/ports/coordinator" --state_dir="$run_dir/state" \
-    --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${tls[@]}" "${coordinator_flags[@]}"
+    --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${tls[@]}" "${metrics[@]}" \
+    "${coordinator_flags[@]}"
   pin_port coordinator
   local addr="127.0.0.1:$(<"$run_dir/ports/coordinator")"
   echo "$addr" >"$run_dir/coordinator.addr"
@@ -240,18 +290,20 @@ cmd_up() {
   local i f
   for ((i = 0; i < servers; i++)); do
     mapfile -t tls < <(tls_flags "server-$i")
+    mapfile -t metrics < <(metrics_flags "server-$i" $((1 + i)))
     start_daemon "server-$i" "$server" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + i)))" \
       --port_file="$run_dir/ports/server-$i" --node_id_file="$run_dir/ids/server-$i" \
-      --preferred_rank="$i" "${tls[@]}" "${server_flags[@]}"
+      --preferred_rank="$i" "${tls[@]}" "${metrics[@]}" "${server_flags[@]}"
   done
   for ((i = 0; i < workers; i++)); do
     mapfile -t tls < <(tls_flags "worker-$i")
+    mapfile -t metrics < <(metrics_flags "worker-$i" $((1 + servers + i)))
     start_daemon "worker-$i" "$worker" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + servers + i)))" \
       --port_file="$run_dir/ports/worker-$i" --node_id_file="$run_dir/ids/worker-$i" \
       --preferred_rank="$i" --threads="$threads" --slowdown="${slowdown[$i]:-1}" "${tls[@]}" \
-      "${worker_flags[@]}"
+      "${metrics[@]}" "${worker_flags[@]}"
   done
 
   for f in "$run_dir"/cmds/*; do pin_port "$(basename "$f")"; done
@@ -287,6 +339,13 @@ $(tail -n 20 "$run_dir/logs/$name.log")"
     local d
     d=$(certs_dir)
     echo "     export PSD_TLS_CA=$d/ca-bundle.crt PSD_TLS_CERT=$d/admin.crt PSD_TLS_KEY=$d/admin.key"
+  fi
+  if [[ "$metrics_base_port" != -1 ]]; then
+    write_prometheus_targets
+    local line="metrics (GET /metrics):"
+    for f in "$run_dir"/metrics/*; do line+=" $(basename "$f") 127.0.0.1:$(<"$f")"; done
+    echo "$line"
+    echo "     Prometheus targets: $run_dir/prometheus-targets.json (deploy/prometheus/prometheus.yml)"
   fi
 }
 

@@ -22,7 +22,7 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev catch2 libyaml-cpp-dev libopenblas-dev
-  libsqlite3-dev zlib1g-dev dataset-fashion-mnist iproute2 procps
+  libsqlite3-dev zlib1g-dev prometheus-cpp-dev dataset-fashion-mnist iproute2 procps
   "$@"
 )
 

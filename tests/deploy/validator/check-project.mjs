@@ -141,6 +141,17 @@ for (const w of workloads) {
     if (health !== undefined) {
       check(containerPort(c, Number(health)), `${id(w)}: --health_port=${health} is not a containerPort of ${c.name}`);
     }
+    // Prometheus metrics: the port is a containerPort, reachable from outside the pod, and the
+    // pod's prometheus.io/port annotation names it.
+    const metrics = flag(c, "metrics_port");
+    if (metrics !== undefined && metrics !== "0") {
+      check(containerPort(c, Number(metrics)), `${id(w)}: --metrics_port=${metrics} is not a containerPort of ${c.name}`);
+      check(flag(c, "metrics_address") === "0.0.0.0", `${id(w)}: --metrics_port=${metrics} listens on ${flag(c, "metrics_address") ?? "127.0.0.1"}, unreachable from outside the pod (--metrics_address=0.0.0.0)`);
+      const annotations = w.spec.template.metadata?.annotations ?? {};
+      if (annotations["prometheus.io/scrape"] === "true") {
+        check(annotations["prometheus.io/port"] === metrics, `${id(w)}: prometheus.io/port is ${annotations["prometheus.io/port"]}, the daemon serves metrics on --metrics_port=${metrics}`);
+      }
+    }
     for (const probe of ["readinessProbe", "livenessProbe"]) {
       const p = c[probe];
       if (!check(p?.grpc, `${id(w)}: container ${c.name}: no gRPC ${probe}`)) continue;
