@@ -37,9 +37,10 @@ as_root() {
 
 # What only the tests use (--tests): clang-14 with its sanitizer and libFuzzer runtimes for the
 # fuzz targets (--config=fuzz; gcc's own sanitizers serve --config=asan and --config=tsan), and
-# llvm-14 for llvm-symbolizer, which names the lines of a fuzzer's crash report.
+# llvm-14 for llvm-symbolizer, which names the lines of a fuzzer's crash report; prometheus for
+# promtool, which checks deploy/prometheus's scrape config (observability_files_test).
 if [[ $tests -eq 1 ]]; then
-  packages+=(clang-14 libclang-rt-14-dev llvm-14)
+  packages+=(clang-14 libclang-rt-14-dev llvm-14 prometheus)
 fi
 
 # Debian packages.
