@@ -11,6 +11,19 @@
 #include "server/nonfinite.h"
 
 namespace psd {
+namespace {
+
+// ApplyUpdate, its time observed into `seconds` when there is one (metrics on).
+template <typename Grad>
+void TimedApply(prometheus::Histogram* seconds, const OptimizerSpec& optimizer, float lr,
+                const Grad& grad, absl::Span<float> params, OptimizerState& opt) {
+  if (seconds == nullptr) return ApplyUpdate(optimizer, lr, grad, params, opt);
+  const absl::Time start = absl::Now();
+  ApplyUpdate(optimizer, lr, grad, params, opt);
+  seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+}
+
+}  // namespace
 
 struct ShardStore::PushItem {
   Chunk* c;
@@ -370,22 +383,12 @@ std::vector<ShardStore::Waiter> ShardStore::TakeReadyWaiters(Chunk& c) {
 
 void ShardStore::TimedUpdate(double lr, const Payload& grad, absl::Span<float> params,
                              OptimizerState& opt) {
-  if (apply_seconds_ == nullptr) {
-    return ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
-  }
-  const absl::Time start = absl::Now();
-  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
-  apply_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  TimedApply(apply_seconds_, spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
 }
 
 void ShardStore::TimedUpdate(double lr, absl::Span<const float> grad, absl::Span<float> params,
                              OptimizerState& opt) {
-  if (apply_seconds_ == nullptr) {
-    return ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
-  }
-  const absl::Time start = absl::Now();
-  ApplyUpdate(spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
-  apply_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  TimedApply(apply_seconds_, spec_.training.optimizer, static_cast<float>(lr), grad, params, opt);
 }
 
 void ShardStore::NoteStaleness(int64_t s) {
