@@ -9,16 +9,20 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace psd {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 8192;
+constexpr absl::Duration kRequestDeadline = absl::Seconds(5);
 
 void WriteAll(int fd, const std::string& data) {
   size_t done = 0;
@@ -136,13 +140,21 @@ void MetricsExposer::Serve() {
 }
 
 void MetricsExposer::Answer(int fd) const {
-  // A slow or silent client holds the (only) thread for at most this long.
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  // A slow or silent client holds the (only) thread for at most kRequestDeadline in all, however
+  // it spaces its bytes; writing the reply gets as long again.
+  auto set_timeout = [fd](int option, absl::Duration d) {
+    const absl::Duration left = std::max(d, absl::Milliseconds(1));
+    timeval tv = absl::ToTimeval(left);
+    setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
+  };
+  set_timeout(SO_SNDTIMEO, kRequestDeadline);
+  const absl::Time deadline = absl::Now() + kRequestDeadline;
   std::string request;
   char buf[1024];
   while (request.find("\r\n\r\n") == std::string::npos && request.size() < kMaxRequestBytes) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return;  // too slow: no answer
+    set_timeout(SO_RCVTIMEO, left);
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;

@@ -1,12 +1,20 @@
 #include "common/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "common/metrics_exposer.h"
 #include "common/process_metrics.h"
 #include "common/rpc_metrics.h"
@@ -110,6 +118,37 @@ TEST_CASE("the exposer answers only GET /metrics") {
     REQUIRE(s.ok());
     CHECK(s->Get("psd_x_total") == 1);
   }
+}
+
+TEST_CASE("a client that dribbles its request holds the exposer at most 5 s") {
+  auto exposer = MetricsExposer::Start("127.0.0.1", 0);
+  REQUIRE(exposer.ok());
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>((*exposer)->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  // One byte of "GET /metrics ..." every 0.5 s (each recv returns before its timeout) for 8 s.
+  std::atomic<bool> done{false};
+  std::thread dribbler([&] {
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (size_t i = 0; i < request.size() && !done.load() && i < 16; ++i) {
+      if (send(fd, &request[i], 1, MSG_NOSIGNAL) != 1) break;
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  auto s = testing::ScrapeMetrics((*exposer)->port());
+  const absl::Duration waited = absl::Now() - start;
+  done = true;
+  dribbler.join();
+  close(fd);
+  REQUIRE(s.ok());
+  INFO("the scrape waited " << absl::FormatDuration(waited));
+  CHECK(waited < absl::Seconds(7));
 }
 
 TEST_CASE("the text parser refuses garbage") {
