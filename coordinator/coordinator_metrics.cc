@@ -31,6 +31,26 @@ std::string RoleLabel(Role r) {
   return Lower(name.rfind("ROLE_", 0) == 0 ? name.substr(5) : name);
 }
 
+// Running jobs' members named slow (`named` of each job) by phase: 0 when there are none, so
+// that alerts can use it.
+prometheus::MetricFamily NamedByPhase(
+    const ListJobsResponse& listed,
+    const google::protobuf::RepeatedPtrField<Straggler>& (JobInfo::*named)() const,
+    const std::vector<std::string>& phases, const std::string& name, const std::string& help) {
+  FamilyBuilder family(name, help, prometheus::MetricType::Gauge);
+  for (const JobInfo& j : listed.jobs()) {
+    if (j.state() != JOB_RUNNING) continue;
+    std::map<std::string, int64_t> by_phase;
+    for (const std::string& p : phases) by_phase[p] = 0;
+    for (const Straggler& st : (j.*named)()) ++by_phase[st.phase()];
+    for (const auto& [phase, n] : by_phase) {
+      family.Add({{"role", "coordinator"}, {"job", j.job_id()}, {"phase", phase}},
+                 static_cast<double>(n));
+    }
+  }
+  return family.Build();
+}
+
 }  // namespace
 
 std::shared_ptr<prometheus::Collectable> CoordinatorMetrics(JobManager* manager,
@@ -70,21 +90,15 @@ std::shared_ptr<prometheus::Collectable> CoordinatorMetrics(JobManager* manager,
     }
     out.push_back(nf.Build());
 
-    // Running jobs' stragglers by phase: 0 when there are none, so that alerts can use it.
-    FamilyBuilder sf("psd_job_stragglers",
-                     "Workers of a running job named stragglers now, by the phase where they lose "
-                     "time (compute or network); see docs/observability.md.",
-                     prometheus::MetricType::Gauge);
-    for (const JobInfo& j : listed.jobs()) {
-      if (j.state() != JOB_RUNNING) continue;
-      std::map<std::string, int64_t> by_phase = {{"compute", 0}, {"network", 0}};
-      for (const Straggler& st : j.stragglers()) ++by_phase[st.phase()];
-      for (const auto& [phase, n] : by_phase) {
-        sf.Add({{"role", "coordinator"}, {"job", j.job_id()}, {"phase", phase}},
-               static_cast<double>(n));
-      }
-    }
-    out.push_back(sf.Build());
+    out.push_back(NamedByPhase(listed, &JobInfo::stragglers, {"compute", "network"},
+                               "psd_job_stragglers",
+                               "Workers of a running job named stragglers now, by the phase where "
+                               "they lose time (compute or network); see docs/observability.md."));
+    out.push_back(NamedByPhase(listed, &JobInfo::slow_servers, {"apply", "network"},
+                               "psd_job_slow_servers",
+                               "Parameter servers of a running job named slow now, by the phase "
+                               "where they lose time (apply or network); see "
+                               "docs/observability.md."));
 
     const CoordinatorService::Submissions s = service->submissions();
     out.push_back(

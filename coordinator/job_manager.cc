@@ -832,54 +832,93 @@ void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_ev
 void JobManager::ResetWorkerReports(Job& job) {
   job.latest.clear();
   job.stragglers.emplace(options_.stragglers, job.spec.training.consistency == Consistency::kSync);
+  job.slow_servers.emplace(options_.stragglers);
   job.info().clear_stragglers();
   job.info().clear_workers();
+  job.info().clear_servers();
+  job.info().clear_slow_servers();
 }
 
 void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
   const std::string& id = job.info().job_id();
-  auto node_of = [&](int rank) {
-    return rank >= 0 && rank < static_cast<int>(job.rec.workers.size())
-               ? job.rec.workers[rank].node_id
-               : std::string();
+  auto node_of = [](const std::vector<MemberRecord>& members, int rank) {
+    return rank >= 0 && rank < static_cast<int>(members.size()) ? members[rank].node_id
+                                                                : std::string();
   };
+  const auto& workers = job.rec.workers;
+  const auto& servers = job.rec.servers;
   if (!job.stragglers) {  // a job that was running when the coordinator restarted
     job.stragglers.emplace(options_.stragglers,
                            job.spec.training.consistency == Consistency::kSync);
   }
+  if (!job.slow_servers) job.slow_servers.emplace(options_.stragglers);
+  JobInfo& info = job.info();
   if (!report.job_id().empty()) {
     const int rank = report.worker_rank();
-    if (auto change =
-            job.stragglers->Observe(rank, report.progress().step(), report.progress().phases())) {
+    const int64_t step = report.progress().step();
+    if (auto change = job.stragglers->Observe(rank, step, report.progress().phases())) {
       const Straggler& s = change->straggler;
-      const int64_t step = report.progress().step();
       const std::string text =
           change->named ? absl::StrFormat(
                               "worker %d (%s) is a straggler at step %d: %s %.1f ms per step, "
                               "the others %.1f ms",
-                              rank, node_of(rank), step, s.phase(), s.seconds_per_step() * 1e3,
-                              s.others_seconds_per_step() * 1e3)
+                              rank, node_of(workers, rank), step, s.phase(),
+                              s.seconds_per_step() * 1e3, s.others_seconds_per_step() * 1e3)
                         : absl::StrFormat("worker %d (%s) is no longer a straggler at step %d",
-                                          rank, node_of(rank), step);
+                                          rank, node_of(workers, rank), step);
+      AddEvent(job, text);
+      spdlog::warn("job {}: {}", id, text);
+    }
+    const int live = static_cast<int>(LiveWorkerRanks(job).size());
+    for (const NamingChange& change : job.slow_servers->Observe(rank, report.progress(), live)) {
+      const Straggler& s = change.straggler;
+      const std::string text =
+          change.named
+              ? absl::StrFormat(
+                    "server %d (%s) is slow at step %d: %s %.1f ms per call, the others %.1f ms",
+                    s.rank(), node_of(servers, s.rank()), step, s.phase(),
+                    s.seconds_per_step() * 1e3, s.others_seconds_per_step() * 1e3)
+              : absl::StrFormat("server %d (%s) is no longer slow at step %d", s.rank(),
+                                node_of(servers, s.rank()), step);
       AddEvent(job, text);
       spdlog::warn("job {}: {}", id, text);
     }
   }
-  JobInfo& info = job.info();
   info.clear_stragglers();
   for (Straggler s : job.stragglers->Current()) {
-    s.set_node_id(node_of(s.rank()));
+    s.set_node_id(node_of(workers, s.rank()));
     *info.add_stragglers() = std::move(s);
   }
-  info.clear_workers();
-  for (const auto& [rank, p] : job.latest) {
-    WorkerProgress* w = info.add_workers();
+  info.clear_slow_servers();
+  for (Straggler s : job.slow_servers->Current()) {
+    s.set_node_id(node_of(servers, s.rank()));
+    *info.add_slow_servers() = std::move(s);
+  }
+  info.clear_servers();
+  for (ServerLoad load : job.slow_servers->loads()) {
+    load.set_node_id(node_of(servers, load.rank()));
+    *info.add_servers() = std::move(load);
+  }
+  // The reporting worker's row in place when it has one (rows are by rank); else all anew.
+  auto row = std::lower_bound(info.mutable_workers()->begin(), info.mutable_workers()->end(),
+                              report.worker_rank(),
+                              [](const WorkerProgress& w, int rank) { return w.rank() < rank; });
+  const bool in_place = !report.job_id().empty() && row != info.mutable_workers()->end() &&
+                        row->rank() == report.worker_rank() &&
+                        info.workers_size() == static_cast<int>(job.latest.size());
+  auto fill = [&](WorkerProgress* w, int rank, const Progress& p) {
     w->set_rank(rank);
-    w->set_node_id(node_of(rank));
+    w->set_node_id(node_of(workers, rank));
     w->set_step(p.step());
     w->set_samples_per_sec(p.samples_per_sec());
     *w->mutable_phases() = p.phases();
+  };
+  if (in_place) {
+    fill(&*row, report.worker_rank(), report.progress());
+    return;
   }
+  info.clear_workers();
+  for (const auto& [rank, p] : job.latest) fill(info.add_workers(), rank, p);
 }
 
 void JobManager::Schedule() {
@@ -1117,6 +1156,7 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", id, lost, continuing);
   job.latest.erase(rank);
   if (job.stragglers) job.stragglers->Forget(rank);
+  if (job.slow_servers) job.slow_servers->Forget(rank);
   UpdateWorkerReports(job, ProgressReport());
   // Paused servers learn the live workers from the ACTION_RUN that ends their pause.
   if (LostServerRanks(job).empty()) {

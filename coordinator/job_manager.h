@@ -26,6 +26,7 @@
 #include "coordinator/checkpoint_catalog.h"
 #include "coordinator/job_store.h"
 #include "coordinator/membership.h"
+#include "coordinator/slow_server_detector.h"
 #include "coordinator/straggler_detector.h"
 #include "proto/coordinator.pb.h"
 
@@ -110,9 +111,10 @@ class JobManager {
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;
-    std::map<int, Progress> latest;               // worker rank -> last report
-    std::optional<StragglerDetector> stragglers;  // this generation's; set when it runs
-    std::map<int, JobResult> results;             // worker rank -> result sent with KIND_SUCCEEDED
+    std::map<int, Progress> latest;                  // worker rank -> last report
+    std::optional<StragglerDetector> stragglers;     // this generation's; set when it runs
+    std::optional<SlowServerDetector> slow_servers;  // likewise
+    std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
     std::map<std::string, BarrierState> barriers;
     // Failed checkpoint writes already counted: (step, server rank).
     std::set<std::pair<int64_t, int>> failed_checkpoints;
@@ -138,8 +140,8 @@ class JobManager {
   void Persist(Job& job, Durability durability) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the workers' reports (a new generation): progress by rank and stragglers.
   void ResetWorkerReports(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Compares a worker's report with the others', names or clears stragglers (event, log) and
-  // refreshes the job's per-worker view.
+  // Compares a worker's report with the others', names or clears stragglers and slow servers
+  // (event, log) and refreshes the job's per-worker and per-server views.
   void UpdateWorkerReports(Job& job, const ProgressReport& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a notable event in the job's history (callers log it).

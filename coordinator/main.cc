@@ -55,7 +55,11 @@ ABSL_FLAG(int64_t, max_spec_bytes, psd::kDefaultMaxSpecBytes,
           "larger requests before they are read.");
 ABSL_FLAG(double, straggler_threshold, 1.5,
           "A worker whose compute (or network) time per step is this many times the other "
-          "workers' median, in --straggler_reports reports in a row, is named a straggler.");
+          "workers' median, in --straggler_reports reports in a row, is named a straggler; "
+          "likewise a server whose chunk RPCs take this many times the other servers' median.");
+ABSL_FLAG(double, straggler_min_step_share, 0.25,
+          "... and only when that excess is at least this share of the others' median step "
+          "(a slow server: its excess per call); 0 names every excess over 2 ms.");
 ABSL_FLAG(int, straggler_reports, 3,
           "Consecutive progress reports (one every training.log_every steps) that name a "
           "straggler, and that clear it.");
@@ -122,6 +126,11 @@ absl::StatusOr<CoordinatorOptions> OptionsFromFlags() {
   options.server_memory_budget_bytes = budget < 0 ? DefaultMemoryBudget() : budget;
   options.stragglers.threshold = absl::GetFlag(FLAGS_straggler_threshold);
   options.stragglers.reports = absl::GetFlag(FLAGS_straggler_reports);
+  options.stragglers.min_step_share = absl::GetFlag(FLAGS_straggler_min_step_share);
+  if (options.stragglers.min_step_share < 0 || options.stragglers.min_step_share >= 10) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--straggler_min_step_share: must be in [0, 10), got ", options.stragglers.min_step_share));
+  }
   if (!(options.stragglers.threshold > 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--straggler_threshold: must be > 1, got ", options.stragglers.threshold));

@@ -7,7 +7,8 @@
 //    the time its pushes block (a slow link fills the client's window); in async and ssp jobs
 //    it is the whole step, beyond compute.
 // A worker is named after `reports` slow reports in a row and cleared after as many normal
-// ones. Not thread-safe: the job manager calls it under its lock.
+// ones (coordinator/persistent_verdict.h). Not thread-safe: the job manager calls it under its
+// lock.
 #ifndef PSD_COORDINATOR_STRAGGLER_DETECTOR_H_
 #define PSD_COORDINATOR_STRAGGLER_DETECTOR_H_
 
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "coordinator/persistent_verdict.h"
 #include "proto/coordinator.pb.h"
 
 namespace psd {
@@ -25,9 +27,20 @@ namespace psd {
 struct StragglerOptions {
   double threshold = 1.5;  // slower than the others' median by this factor
   int reports = 3;         // in this many consecutive reports
-  // ... and by at least this much per step, so that microsecond jitter names nobody.
+  // ... and by at least this much per step (per call, for servers), so that microsecond
+  // jitter names nobody ...
   absl::Duration min_excess = absl::Milliseconds(2);
+  // ... and by at least this share of the others' median step: what costs the job less is
+  // not worth a name (and on a loaded machine, scheduling noise is of that order).
+  double min_step_share = 0.25;
 };
+
+// Whether `mine` exceeds `others` by the options' threshold, minimum excess and share of
+// `step` (seconds: the others' median step).
+bool Slower(const StragglerOptions& options, double mine, double others, double step);
+
+// The median of `v` (not empty).
+double Median(std::vector<double> v);
 
 // Seconds per step of a worker's own work: the step less its exchange (push, wait, pull).
 double ComputeSeconds(const StepPhases& p);
@@ -35,10 +48,7 @@ double ComputeSeconds(const StepPhases& p);
 class StragglerDetector {
  public:
   // What one report changed: `rank` named (with why) or cleared.
-  struct Change {
-    bool named = false;
-    Straggler straggler;  // rank, phase, times, since_step; node_id left to the caller
-  };
+  using Change = NamingChange;
 
   StragglerDetector(StragglerOptions options, bool sync) : options_(options), sync_(sync) {}
 
@@ -50,20 +60,12 @@ class StragglerDetector {
   std::vector<Straggler> Current() const;
 
  private:
-  struct Verdict {
-    std::string phase;  // "" when not slow
-    double seconds = 0, others = 0;
-  };
   struct Worker {
+    explicit Worker(int reports) : naming(reports) {}
     StepPhases latest;
-    std::string run_phase;  // the phase of the current run of slow reports
-    int slow_run = 0, normal_run = 0;
-    int64_t run_start = 0;
-    std::optional<Straggler> named;
+    PersistentVerdict naming;
   };
   Verdict Judge(int rank) const;
-  // Whether `mine` exceeds `others` by the threshold and the minimum excess.
-  bool Slower(double mine, double others) const;
 
   const StragglerOptions options_;
   const bool sync_;

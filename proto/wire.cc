@@ -17,13 +17,12 @@ constexpr int kFixed32 = 5;
 constexpr int kChunkKey = 1, kChunkDtype = 2, kChunkData = 3;
 constexpr int kPushJobId = 1, kPushGeneration = 2, kPushWorker = 3, kPushStep = 4,
               kPushRequestId = 5, kPushPullDtype = 6, kPushTotalSteps = 7, kPushChunks = 15;
-constexpr int kPullServerStep = 1, kPullStaleness = 2, kPullChunks = 15;
+constexpr int kPullServerStep = 1, kPullStaleness = 2, kPullServerMicros = 3, kPullChunks = 15;
 
 // Reads a message spread over byte ranges, within a limit (a nested message's length).
 class Reader {
  public:
-  Reader(absl::Span<const Payload::Piece> pieces, const char* what)
-      : pieces_(pieces), what_(what) {
+  Reader(absl::Span<const Payload::Piece> pieces, const char* what) : pieces_(pieces), what_(what) {
     for (const auto& p : pieces) end_ += p.size();
     Settle();
   }
@@ -249,10 +248,12 @@ class Encoder {
     std::string* b = bytes();
     for (const ChunkRef& c : chunks) {
       const size_t data_field =
-          c.data.empty() ? 0 : VarintSize(kChunkData << 3) + VarintSize(c.data.size()) + c.data.size();
-      const size_t len = IntFieldSize(kChunkKey, c.key) +
-                         IntFieldSize(kChunkDtype, static_cast<uint64_t>(static_cast<int64_t>(c.dtype))) +
-                         data_field;
+          c.data.empty() ? 0
+                         : VarintSize(kChunkData << 3) + VarintSize(c.data.size()) + c.data.size();
+      const size_t len =
+          IntFieldSize(kChunkKey, c.key) +
+          IntFieldSize(kChunkDtype, static_cast<uint64_t>(static_cast<int64_t>(c.dtype))) +
+          data_field;
       PutTag(b, field, kLengthDelimited);
       PutVarint(b, len);
       PutUint(b, kChunkKey, c.key);
@@ -317,6 +318,7 @@ void EncodePullResponse(const PullResponseHeader& h, absl::Span<const ChunkRef> 
   b->reserve(24 + 24 * chunks.size());
   PutInt(b, kPullServerStep, h.server_step);
   PutInt(b, kPullStaleness, h.staleness);
+  PutInt(b, kPullServerMicros, h.server_micros);
   e.Chunks(kPullChunks, chunks);
 }
 
@@ -327,18 +329,29 @@ absl::Status DecodePushRequest(absl::Span<const Payload::Piece> message, PushReq
     Tag tag;
     if (auto s = ReadTag(r, &tag); !s.ok()) return s;
     uint64_t v = 0;
-    if (tag.wire_type == kVarint &&
-        (tag.field == kPushGeneration || tag.field == kPushWorker || tag.field == kPushStep ||
-         tag.field == kPushRequestId || tag.field == kPushPullDtype ||
-         tag.field == kPushTotalSteps)) {
+    if (tag.wire_type == kVarint && (tag.field == kPushGeneration || tag.field == kPushWorker ||
+                                     tag.field == kPushStep || tag.field == kPushRequestId ||
+                                     tag.field == kPushPullDtype || tag.field == kPushTotalSteps)) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
       switch (tag.field) {
-        case kPushGeneration: out->generation = static_cast<int64_t>(v); break;
-        case kPushWorker: out->worker = static_cast<int32_t>(v); break;
-        case kPushStep: out->step = static_cast<int64_t>(v); break;
-        case kPushRequestId: out->request_id = v; break;
-        case kPushPullDtype: out->pull_dtype = static_cast<int32_t>(v); break;
-        case kPushTotalSteps: out->total_steps = static_cast<int64_t>(v); break;
+        case kPushGeneration:
+          out->generation = static_cast<int64_t>(v);
+          break;
+        case kPushWorker:
+          out->worker = static_cast<int32_t>(v);
+          break;
+        case kPushStep:
+          out->step = static_cast<int64_t>(v);
+          break;
+        case kPushRequestId:
+          out->request_id = v;
+          break;
+        case kPushPullDtype:
+          out->pull_dtype = static_cast<int32_t>(v);
+          break;
+        case kPushTotalSteps:
+          out->total_steps = static_cast<int64_t>(v);
+          break;
       }
     } else if (tag.field == kPushJobId && tag.wire_type == kLengthDelimited) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
@@ -360,11 +373,12 @@ absl::Status DecodePullResponse(absl::Span<const Payload::Piece> message, PullRe
     Tag tag;
     if (auto s = ReadTag(r, &tag); !s.ok()) return s;
     uint64_t v = 0;
-    if (tag.wire_type == kVarint &&
-        (tag.field == kPullServerStep || tag.field == kPullStaleness)) {
+    if (tag.wire_type == kVarint && (tag.field == kPullServerStep || tag.field == kPullStaleness ||
+                                     tag.field == kPullServerMicros)) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
-      (tag.field == kPullServerStep ? out->server_step : out->staleness) =
-          static_cast<int64_t>(v);
+      (tag.field == kPullServerStep  ? out->server_step
+       : tag.field == kPullStaleness ? out->staleness
+                                     : out->server_micros) = static_cast<int64_t>(v);
     } else if (tag.field == kPullChunks && tag.wire_type == kLengthDelimited) {
       out->chunks.emplace_back();
       if (auto s = DecodeChunk(r, &out->chunks.back()); !s.ok()) return s;

@@ -52,6 +52,7 @@ struct PushRequestView {
 struct PullResponseView {
   int64_t server_step = 0;
   int64_t staleness = 0;
+  int64_t server_micros = 0;
   std::vector<ChunkView> chunks;
 };
 
@@ -81,6 +82,7 @@ struct PushRequestHeader {
 struct PullResponseHeader {
   int64_t server_step = 0;
   int64_t staleness = 0;
+  int64_t server_micros = 0;
 };
 
 // An encoded message: segments in order, either bytes the encoder wrote (prefixes, held
@@ -100,7 +102,7 @@ class EncodedMessage {
  private:
   friend class Encoder;
   struct Part {
-    size_t offset;  // into written_ (when !external)
+    size_t offset;        // into written_ (when !external)
     const uint8_t* data;  // when external
     size_t size;
     bool external;

@@ -32,7 +32,8 @@ std::vector<Payload::Piece> SplitRandomly(const std::string& bytes, std::mt19937
 
 std::string Bytes(const Payload& p) {
   std::string s;
-  for (const auto& piece : p.pieces()) s.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+  for (const auto& piece : p.pieces())
+    s.append(reinterpret_cast<const char*>(piece.data()), piece.size());
   return s;
 }
 
@@ -103,8 +104,9 @@ TEST_CASE("encoded PushRequest is protobuf's encoding of the same message", "[wi
     for (size_t c = 0; c < chunks.size(); ++c) {
       CHECK(view.chunks[c].key == chunks[c].key);
       CHECK(view.chunks[c].dtype == chunks[c].dtype);
-      CHECK(Bytes(view.chunks[c].data) ==
-            std::string(reinterpret_cast<const char*>(chunks[c].data.data()), chunks[c].data.size()));
+      CHECK(
+          Bytes(view.chunks[c].data) ==
+          std::string(reinterpret_cast<const char*>(chunks[c].data.data()), chunks[c].data.size()));
     }
   }
 }
@@ -115,6 +117,7 @@ TEST_CASE("protobuf's PullResponse decodes in place, and ours encodes the same",
     PullResponse m;
     m.set_server_step(trial * 7);
     m.set_staleness(trial % 3);
+    m.set_server_micros(trial % 4 == 0 ? 0 : trial * 1234567);
     std::vector<std::string> data;
     for (int c = 0; c < trial % 5; ++c) {
       Chunk* pc = m.add_chunks();
@@ -129,6 +132,7 @@ TEST_CASE("protobuf's PullResponse decodes in place, and ours encodes the same",
     REQUIRE(DecodePullResponse(pieces, &view).ok());
     CHECK(view.server_step == m.server_step());
     CHECK(view.staleness == m.staleness());
+    CHECK(view.server_micros == m.server_micros());
     REQUIRE(view.chunks.size() == static_cast<size_t>(m.chunks_size()));
     std::vector<ChunkRef> refs;
     for (int c = 0; c < m.chunks_size(); ++c) {
@@ -143,13 +147,13 @@ TEST_CASE("protobuf's PullResponse decodes in place, and ours encodes the same",
         REQUIRE(p.data() >= base);
         REQUIRE(p.data() + p.size() <= base + storage.size());
       }
-      refs.push_back({m.chunks(c).key(), m.chunks(c).dtype(),
-                      absl::Span<const uint8_t>(
-                          reinterpret_cast<const uint8_t*>(m.chunks(c).data().data()),
-                          m.chunks(c).data().size())});
+      refs.push_back(
+          {m.chunks(c).key(), m.chunks(c).dtype(),
+           absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.chunks(c).data().data()),
+                                     m.chunks(c).data().size())});
     }
     EncodedMessage encoded;
-    EncodePullResponse({m.server_step(), m.staleness()}, refs, &encoded);
+    EncodePullResponse({m.server_step(), m.staleness(), m.server_micros()}, refs, &encoded);
     REQUIRE(encoded.Flatten() == m.SerializeAsString());
   }
 }
@@ -158,11 +162,17 @@ TEST_CASE("fields in any order, unknown fields and repeated data are read like p
           "[wire]") {
   // chunk {data: "abcd", key: 5, unknown fixed32, dtype: f16, data: "wxyz"} then job_id.
   std::string chunk;
-  chunk += std::string("\x1a\x04" "abcd", 6);
+  chunk += std::string(
+      "\x1a\x04"
+      "abcd",
+      6);
   chunk += std::string("\x08\x05", 2);
   chunk += std::string("\x25\x01\x02\x03\x04", 5);  // field 4, fixed32
   chunk += std::string("\x10\x01", 2);
-  chunk += std::string("\x1a\x04" "wxyz", 6);
+  chunk += std::string(
+      "\x1a\x04"
+      "wxyz",
+      6);
   std::string msg;
   msg += "\x7a";
   msg += static_cast<char>(chunk.size());

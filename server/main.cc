@@ -38,6 +38,10 @@ ABSL_FLAG(int, debug_drop_push_replies, 0,
           "Tests only: answer every Nth push with UNAVAILABLE after applying it, as if the reply "
           "were lost (0: never).");
 
+ABSL_FLAG(int64_t, debug_push_delay_ms, 0,
+          "Drills only: every push waits this many milliseconds before it is applied, as on an "
+          "overloaded server (the coordinator then names this server slow; 0: never).");
+
 namespace psd {
 namespace {
 
@@ -54,6 +58,7 @@ int Run() {
   options.slow_step_log_after = absl::Milliseconds(absl::GetFlag(FLAGS_slow_step_log_ms));
   ApplyServerFlags(&options);  // gRPC transport and --work_threads (server/server_flags.h)
   options.drop_push_replies = absl::GetFlag(FLAGS_debug_drop_push_replies);
+  options.push_delay = absl::Milliseconds(absl::GetFlag(FLAGS_debug_push_delay_ms));
   std::unique_ptr<ServerNode> node;
   options.on_checkpoint = [&node](const CheckpointMeta& meta, const absl::Status& status) {
     if (node != nullptr) node->OnCheckpoint(meta, status);

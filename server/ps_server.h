@@ -34,6 +34,8 @@ struct PsServerOptions {
   absl::Duration slow_step_log_after = absl::Seconds(10);
   // Tests only: answer every Nth push with UNAVAILABLE after applying it (0: never).
   int drop_push_replies = 0;
+  // Drills only: every push waits this long before it is applied (PsService::Options).
+  absl::Duration push_delay = absl::ZeroDuration();
   // Called on the checkpoint writer's thread after each checkpoint write (or failure).
   CheckpointWriter::DoneFn on_checkpoint;
   // InitJob refuses jobs beyond this many bytes in all (common/memory_estimate.h); 0: no limit.
@@ -65,7 +67,7 @@ class PsServer {
       : writer_(options.on_checkpoint),
         registry_(&writer_, {options.memory_budget_bytes, [this] { Wake(); }, options.metrics}),
         service_(&registry_, PsService::Options{options.work_threads, options.drop_push_replies,
-                                                !options.tls.insecure}) {}
+                                                options.push_delay, !options.tls.insecure}) {}
   void Watch(const PsServerOptions& options);
   void Wake();
   // Calls on_faults for the jobs whose faults changed since the last report.

@@ -113,7 +113,7 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
  public:
   PendingPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
               std::vector<uint64_t> keys, int dtype, grpc::ByteBuffer* response,
-              std::atomic<int64_t>* pull_bytes)
+              std::atomic<int64_t>* pull_bytes, absl::Time received)
       : job_(std::move(job)),
         reactor_(reactor),
         keys_(std::move(keys)),
@@ -121,7 +121,8 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
         response_(response),
         pull_bytes_(pull_bytes),
         remaining_(static_cast<int>(keys_.size())),
-        start_(job_->metrics != nullptr ? absl::Now() : absl::InfinitePast()) {}
+        start_(job_->metrics != nullptr ? absl::Now() : absl::InfinitePast()),
+        received_(received) {}
 
   void Start(int worker, int64_t step) {
     if (keys_.empty()) return Complete();
@@ -217,8 +218,9 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
       bytes += n * static_cast<int64_t>(size);
     }
     wire::EncodedMessage encoded;
-    wire::EncodePullResponse({keys_.empty() ? 0 : clock, job_->store->max_staleness()}, chunks,
-                             &encoded);
+    const int64_t server_micros = absl::ToInt64Microseconds(absl::Now() - received_);
+    wire::EncodePullResponse(
+        {keys_.empty() ? 0 : clock, job_->store->max_staleness(), server_micros}, chunks, &encoded);
     size_t next = 0;
     *response_ = wire::ToByteBuffer(encoded, [&](const uint8_t* data, size_t n) {
       return wire::ReferenceSlice(data, n, &PooledBuffer::Release, buffers[next++]);
@@ -235,7 +237,8 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
   grpc::ByteBuffer* response_;
   std::atomic<int64_t>* pull_bytes_;
   std::atomic<int> remaining_;
-  const absl::Time start_;  // when metrics are on
+  const absl::Time start_;     // when metrics are on
+  const absl::Time received_;  // the call, by gRPC's thread (the reply's server_micros)
   absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   absl::Mutex wait_mu_;
@@ -276,7 +279,7 @@ class PullReactor : public grpc::ServerUnaryReactor {
 
 void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
                std::vector<uint64_t> keys, int worker, int64_t step, int dtype,
-               grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes) {
+               grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes, absl::Time received) {
   if (job->metrics != nullptr) job->metrics->pull_requests.Increment();
   for (uint64_t key : keys) {
     if (!job->store->Owns(key)) {
@@ -287,7 +290,7 @@ void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor
     }
   }
   auto pending = std::make_shared<PendingPull>(std::move(job), reactor, std::move(keys), dtype,
-                                               response, pull_bytes);
+                                               response, pull_bytes, received);
   // Pull and PushPull calls (the only ones that get here) run on a PullReactor.
   static_cast<PullReactor*>(reactor)->Attach(pending);
   pending->Start(worker, step);
@@ -304,6 +307,7 @@ PsService::PsService(JobRegistry* registry, Options options)
     : registry_(registry),
       authz_(options.authorize),
       drop_push_replies_(options.drop_push_replies),
+      push_delay_(options.push_delay),
       counters_(std::make_shared<Counters>()) {
   if (options.work_threads > 0) pool_ = std::make_unique<WorkPool>(options.work_threads);
 }
@@ -360,7 +364,7 @@ absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerId
 
 void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                            grpc::ByteBuffer* response, bool then_pull,
-                           const std::optional<PeerIdentity>& peer) {
+                           const std::optional<PeerIdentity>& peer, absl::Time received) {
   const absl::Time start = registry_->metrics() ? absl::Now() : absl::InfinitePast();
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
@@ -374,6 +378,7 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
       CheckWorker(then_pull ? RpcMethod::kPushPull : RpcMethod::kPush, peer, **job, req.worker);
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   if (then_pull) status = CheckPullDtype(req.pull_dtype);
+  if (status.ok() && push_delay_ > absl::ZeroDuration()) absl::SleepFor(push_delay_);
   if (status.ok()) status = ApplyPush(**job, req);
   counters_->push_rpcs.fetch_add(1, std::memory_order_relaxed);
   int64_t bytes = 0, pieces_seen = 0;
@@ -406,11 +411,12 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   for (const auto& c : req.chunks) keys.push_back(c.key);
   counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
   StartPull(*std::move(job), reactor, std::move(keys), req.worker, req.step + 1, req.pull_dtype,
-            response, &counters_->pull_bytes);
+            response, &counters_->pull_bytes, received);
 }
 
 void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                           grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer) {
+                           grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer,
+                           absl::Time received) {
   PullRequest req;
   {
     grpc::ByteBuffer copy(*request);  // references the slices
@@ -429,7 +435,7 @@ void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   }
   counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
   StartPull(*std::move(job), reactor, {req.keys().begin(), req.keys().end()}, req.worker(),
-            req.step(), req.dtype(), response, &counters_->pull_bytes);
+            req.step(), req.dtype(), response, &counters_->pull_bytes, received);
 }
 
 grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,
@@ -438,8 +444,8 @@ grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,
   auto peer = authz_.Check(*ctx, RpcMethod::kPush);
   if (!peer.ok()) return Finish(ctx, peer.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
-    HandlePush(reactor, request, response, false, peer);
+  Dispatch([this, reactor, request, response, peer = *std::move(peer), received = absl::Now()] {
+    HandlePush(reactor, request, response, false, peer, received);
   });
   return reactor;
 }
@@ -450,8 +456,8 @@ grpc::ServerUnaryReactor* PsService::Pull(grpc::CallbackServerContext* ctx,
   auto peer = authz_.Check(*ctx, RpcMethod::kPull);
   if (!peer.ok()) return Finish(ctx, peer.status());
   grpc::ServerUnaryReactor* reactor = new PullReactor;
-  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
-    HandlePull(reactor, request, response, peer);
+  Dispatch([this, reactor, request, response, peer = *std::move(peer), received = absl::Now()] {
+    HandlePull(reactor, request, response, peer, received);
   });
   return reactor;
 }
@@ -462,8 +468,8 @@ grpc::ServerUnaryReactor* PsService::PushPull(grpc::CallbackServerContext* ctx,
   auto peer = authz_.Check(*ctx, RpcMethod::kPushPull);
   if (!peer.ok()) return Finish(ctx, peer.status());
   grpc::ServerUnaryReactor* reactor = new PullReactor;
-  Dispatch([this, reactor, request, response, peer = *std::move(peer)] {
-    HandlePush(reactor, request, response, true, peer);
+  Dispatch([this, reactor, request, response, peer = *std::move(peer), received = absl::Now()] {
+    HandlePush(reactor, request, response, true, peer, received);
   });
   return reactor;
 }

@@ -45,6 +45,9 @@ class PsService final
     // Tests only: answer every Nth push with UNAVAILABLE after applying it, as if the reply
     // were lost, so that the client retries (0: never).
     int drop_push_replies = 0;
+    // Drills only: every push waits this long on a work thread before it is applied, as on an
+    // overloaded server (the coordinator names it slow: coordinator/slow_server_detector.h).
+    absl::Duration push_delay = absl::ZeroDuration();
     // Check every caller against common/rpc_policy.h (mutual TLS); false only under
     // --insecure, where there are no identities to check.
     bool authorize = true;
@@ -82,9 +85,10 @@ class PsService final
   };
   void HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                   grpc::ByteBuffer* response, bool then_pull,
-                  const std::optional<PeerIdentity>& peer);
+                  const std::optional<PeerIdentity>& peer, absl::Time received);
   void HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-                  grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer);
+                  grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer,
+                  absl::Time received);
   // A worker pushes and pulls only as the rank the coordinator assigned its certificate.
   absl::Status CheckWorker(RpcMethod method, const std::optional<PeerIdentity>& peer,
                            const ServedJob& job, int worker);
@@ -95,6 +99,7 @@ class PsService final
   JobRegistry* registry_;
   Authorizer authz_;
   const int drop_push_replies_;
+  const absl::Duration push_delay_;
   std::atomic<int64_t> pushes_seen_{0};
   std::unique_ptr<WorkPool> pool_;
   std::shared_ptr<Counters> counters_;

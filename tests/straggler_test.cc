@@ -1,6 +1,7 @@
 // Stragglers named on a real local cluster (deploy/local/cluster.sh): a worker slowed with
-// --slow-worker is named with its phase within 30 steps, in psdctl status, top and the
-// coordinator's log; a job of equal workers names nobody over 500 steps.
+// --slow-worker, and a server slowed with --slow-server, are named with their phase within 30
+// steps, in psdctl status, top, a metric and the coordinator's log; a job of equal workers and
+// servers names nobody over 500 steps.
 #include <cstdio>
 #include <regex>
 #include <string>
@@ -82,17 +83,72 @@ TEST_CASE("a slowed worker is named a straggler, with its phase, within 30 steps
   CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
 }
 
-TEST_CASE("equal workers: nobody is named over 500 steps", "[straggler][e2e]") {
-  auto cluster = LocalCluster::Start(1, 2);
+TEST_CASE("a slowed server is named slow, with its phase, within 30 steps", "[straggler][e2e]") {
+  // Every push to server 1 waits 20 ms before it is applied.
+  auto cluster = LocalCluster::Start(2, 2, {"--slow-server", "1:20"});
   INFO(cluster.status());
   REQUIRE(cluster.ok());
   LocalCluster& c = **cluster;
-  const std::string verdict = testing::RunJob(c, "even", testing::FashionJob(Job("even", 500)));
+  JobOptions spec = Job("slow-server", 400);
+  spec.servers = 2;
+  const std::string job = testing::SubmitJob(c, "slow-server", testing::FashionJob(spec));
+  std::string status;
+  const bool named = testing::WaitUntil(
+      [&] {
+        status = c.Psdctl({"status", job}).out;
+        return status.find("\nslow server ") != std::string::npos;
+      },
+      absl::Seconds(90), absl::Milliseconds(250));
+  INFO(status);
+  REQUIRE(named);
+  // "server 1 (server-...): apply 21.0 ms per call, the others 0.5 ms (42.0x), since step 5"
+  CHECK_THAT(status, Catch::Contains("\nslow server  server 1 ("));
+  CHECK_THAT(status, Catch::Contains("): apply "));
+  std::smatch m;
+  REQUIRE(std::regex_search(status, m,
+                            std::regex("server 1 \\(\\S+\\) is slow at step ([0-9]+): apply")));
+  const int64_t at = std::stoll(m[1]);
+  std::printf("slow server: server 1 (20 ms per push) named at step %ld\npsdctl status:\n%s\n",
+              static_cast<long>(at), status.c_str());
+  CHECK(at <= 30);
+  // No worker is blamed for it: both wait on the same server.
+  CHECK_THAT(status, !Catch::Contains("\nstraggler "));
+  // Each server's load, server 1's marked.
+  CHECK_THAT(status, Catch::Contains("\nservers (ms per chunk RPC, over the workers' last "
+                                     "reports)\n"));
+  CHECK(std::regex_search(status, std::regex("\n  1 +\\S+ +[0-9]+ .* apply\n")));
+  CHECK(std::regex_search(status, std::regex("\n  0 +\\S+ +[0-9]+ .* -\n")));
+  const CommandResult top = c.Psdctl({"top", "--once"});
+  CHECK_THAT(top.out, Catch::Contains("slow server in " + job + ": server 1 ("));
+  int metrics_port = 0;
+  REQUIRE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(testing::ReadFile(c.run_dir() + "/metrics/coordinator")),
+      &metrics_port));
+  auto scrape = testing::ScrapeMetrics(metrics_port);
+  REQUIRE(scrape.ok());
+  CHECK(scrape->Get("psd_job_slow_servers{job=\"" + job +
+                    "\",phase=\"apply\",role=\"coordinator\"}") == 1);
+  CHECK(scrape->Get("psd_job_slow_servers{job=\"" + job +
+                    "\",phase=\"network\",role=\"coordinator\"}") == 0);
+  CHECK_THAT(c.Log("coordinator"), Catch::Contains(") is slow at step "));
+  CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
+}
+
+TEST_CASE("equal workers and servers: nobody is named over 500 steps", "[straggler][e2e]") {
+  auto cluster = LocalCluster::Start(2, 2);
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  LocalCluster& c = **cluster;
+  JobOptions spec = Job("even", 500);
+  spec.servers = 2;
+  const std::string verdict = testing::RunJob(c, "even", testing::FashionJob(spec));
   const std::string status = c.Psdctl({"status", testing::JobId(verdict)}).out;
   INFO(status);
   CHECK_THAT(status, Catch::Contains("step 500/500"));
   CHECK_THAT(status, !Catch::Contains("straggler"));
+  CHECK_THAT(status, !Catch::Contains("slow"));
   CHECK_THAT(c.Log("coordinator"), !Catch::Contains("straggler"));
+  CHECK_THAT(c.Log("coordinator"), !Catch::Contains(") is slow at step"));
 }
 
 }  // namespace

@@ -152,13 +152,31 @@ std::string FaultsText(const JobFaults& faults) {
   return absl::StrJoin(parts, "; ");
 }
 
-std::string StragglerText(const Straggler& s) {
+// `role` "worker" (figures per step) or "server" (per chunk RPC).
+std::string StragglerText(const Straggler& s, const char* role) {
   return absl::StrFormat(
-      "worker %d (%s): %s %.1f ms per step, the others %.1f ms (%.1fx), since "
-      "step %d",
-      s.rank(), s.node_id(), s.phase(), s.seconds_per_step() * 1e3,
-      s.others_seconds_per_step() * 1e3,
+      "%s %d (%s): %s %.1f ms per %s, the others %.1f ms (%.1fx), since step %d", role, s.rank(),
+      s.node_id(), s.phase(), s.seconds_per_step() * 1e3,
+      std::string(role) == "server" ? "call" : "step", s.others_seconds_per_step() * 1e3,
       s.seconds_per_step() / std::max(1e-9, s.others_seconds_per_step()), s.since_step());
+}
+
+std::string ServersTable(const JobInfo& job) {
+  std::vector<std::vector<std::string>> rows = {
+      {"  RANK", "NODE", "CALLS", "RPC MS", "SERVER MS", "NETWORK MS", "MB/S", "SLOW"}};
+  for (const ServerLoad& l : job.servers()) {
+    std::string slow = "-";
+    for (const Straggler& s : job.slow_servers()) {
+      if (s.rank() == l.rank()) slow = s.phase();
+    }
+    rows.push_back(
+        {absl::StrCat("  ", l.rank()), l.node_id(), absl::StrCat(l.calls()),
+         absl::StrFormat("%.2f", l.rpc_seconds() * 1e3),
+         absl::StrFormat("%.2f", l.apply_seconds() * 1e3),
+         absl::StrFormat("%.2f", std::max(0.0, l.rpc_seconds() - l.apply_seconds()) * 1e3),
+         absl::StrFormat("%.1f", l.bytes_per_second() / 1e6), slow});
+  }
+  return Table(rows);
 }
 
 std::string WorkersTable(const JobInfo& job) {
@@ -221,10 +239,19 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
   if (const std::string faults = FaultsText(job.faults()); !faults.empty()) {
     rows.push_back({"faults", faults});
   }
-  for (const Straggler& s : job.stragglers()) rows.push_back({"straggler", StragglerText(s)});
+  for (const Straggler& s : job.stragglers()) {
+    rows.push_back({"straggler", StragglerText(s, "worker")});
+  }
+  for (const Straggler& s : job.slow_servers()) {
+    rows.push_back({"slow server", StragglerText(s, "server")});
+  }
   std::string out = Table(rows);
   if (job.state() == JOB_RUNNING && job.workers_size() > 0) {
     absl::StrAppend(&out, "workers (ms per step, over the last report)\n", WorkersTable(job));
+  }
+  if (job.state() == JOB_RUNNING && job.servers_size() > 0) {
+    absl::StrAppend(&out, "servers (ms per chunk RPC, over the workers' last reports)\n",
+                    ServersTable(job));
   }
   if (job.events_size() > 0) {
     absl::StrAppend(&out, "events\n");

@@ -40,10 +40,14 @@ bool IsFinished(JobState state);
 bool IsRecovering(const JobInfo& job);
 // "2 checkpoints failed to write; 5 pushes refused for non-finite gradients"; "" for none.
 std::string FaultsText(const JobFaults& faults);
-// "worker 1 (worker-ab12): compute 41.2 ms per step, the others 13.0 ms (3.2x), since step 20".
-std::string StragglerText(const Straggler& straggler);
+// "worker 1 (worker-ab12): compute 41.2 ms per step, the others 13.0 ms (3.2x), since step 20";
+// `role` "server": a slow server, its figures per chunk RPC ("... apply 21.0 ms per call ...").
+std::string StragglerText(const Straggler& straggler, const char* role);
 // The job's workers, a line each: step, samples/s, ms per step by phase, straggler phase.
 std::string WorkersTable(const JobInfo& job);
+// The job's servers, a line each: calls, ms per call (all, the server's, the network's), MB/s,
+// slow phase.
+std::string ServersTable(const JobInfo& job);
 // Everything about one job, several lines.
 std::string JobStatusText(const JobInfo& job, absl::Time now);
 // One line per job, with a header.

@@ -210,5 +210,37 @@ TEST_CASE("JobStatusText names stragglers and shows each worker's phases") {
                                    "0.0   32.0  0.0   -\n"));
 }
 
+TEST_CASE("JobStatusText names slow servers and shows each server's load") {
+  JobInfo job;
+  job.set_job_id("mnist-4");
+  job.set_state(JOB_RUNNING);
+  Straggler* s = job.add_slow_servers();
+  s->set_rank(1);
+  s->set_node_id("server-b");
+  s->set_phase("apply");
+  s->set_seconds_per_step(0.0210);
+  s->set_others_seconds_per_step(0.0005);
+  s->set_since_step(30);
+  for (int rank : {0, 1}) {
+    ServerLoad* l = job.add_servers();
+    l->set_rank(rank);
+    l->set_node_id(rank == 0 ? "server-a" : "server-b");
+    l->set_calls(400);
+    l->set_rpc_seconds(rank == 0 ? 0.0015 : 0.0225);
+    l->set_apply_seconds(rank == 0 ? 0.0005 : 0.0210);
+    l->set_bytes_per_second(12.5e6);
+  }
+  const std::string text = JobStatusText(job, absl::Now());
+  CHECK_THAT(text, Catch::Contains("\nslow server  server 1 (server-b): apply 21.0 ms per call, "
+                                   "the others 0.5 ms (42.0x), since step 30\n"));
+  CHECK_THAT(text, Catch::Contains("\nservers (ms per chunk RPC, over the workers' last reports)\n"
+                                   "  RANK  NODE      CALLS  RPC MS  SERVER MS  NETWORK MS  MB/S  "
+                                   "SLOW\n"));
+  CHECK_THAT(text, Catch::Contains("\n  1     server-b  400    22.50   21.00      1.50        "
+                                   "12.5  apply\n"));
+  CHECK_THAT(text, Catch::Contains("\n  0     server-a  400    1.50    0.50       1.00        "
+                                   "12.5  -\n"));
+}
+
 }  // namespace
 }  // namespace psd

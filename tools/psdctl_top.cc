@@ -87,7 +87,11 @@ std::string TopFrame(const TopView& view, absl::Time now, int width) {
   if (rows.size() > 1) absl::StrAppend(&out, "\n", Table(rows));
   for (const JobInfo* job : active) {
     for (const Straggler& s : job->stragglers()) {
-      absl::StrAppend(&out, "straggler in ", job->job_id(), ": ", StragglerText(s), "\n");
+      absl::StrAppend(&out, "straggler in ", job->job_id(), ": ", StragglerText(s, "worker"), "\n");
+    }
+    for (const Straggler& s : job->slow_servers()) {
+      absl::StrAppend(&out, "slow server in ", job->job_id(), ": ", StragglerText(s, "server"),
+                      "\n");
     }
   }
   if (view.nodes.nodes_size() > 0) absl::StrAppend(&out, "\n", NodesTable(view.nodes, now));

@@ -4,9 +4,11 @@
 #define PSD_WORKER_PARAM_EXCHANGE_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "proto/common.pb.h"
 
 namespace psd {
 
@@ -26,6 +28,8 @@ class ParamExchange {
   virtual void Cancel() {}
   // Largest staleness observed so far (0 where there is none).
   virtual int64_t max_staleness() const { return 0; }
+  // Each server's calls since the last take, by rank (none where there are no servers).
+  virtual std::vector<ServerTiming> TakeServerTimings() { return {}; }
 };
 
 }  // namespace psd

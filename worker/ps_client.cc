@@ -87,6 +87,7 @@ class PsClient::Impl {
     }
     held_->staging.resize(tensors);
     held_->residual.resize(tensors);
+    timings_ = std::vector<TimingSums>(servers_.size());
   }
 
   ~Impl() {
@@ -139,6 +140,21 @@ class PsClient::Impl {
   }
 
   int64_t max_staleness() const { return max_staleness_.load(); }
+
+  std::vector<ServerTiming> TakeServerTimings() {
+    std::vector<ServerTiming> out;
+    for (size_t s = 0; s < timings_.size(); ++s) {
+      TimingSums& t = timings_[s];
+      ServerTiming st;
+      st.set_rank(static_cast<int32_t>(s));
+      st.set_calls(t.calls.exchange(0, std::memory_order_relaxed));
+      st.set_rpc_seconds(t.rpc_micros.exchange(0, std::memory_order_relaxed) * 1e-6);
+      st.set_apply_seconds(t.server_micros.exchange(0, std::memory_order_relaxed) * 1e-6);
+      st.set_bytes(t.bytes.exchange(0, std::memory_order_relaxed));
+      out.push_back(std::move(st));
+    }
+    return out;
+  }
 
   Counters counters() const {
     Counters c;
@@ -264,10 +280,8 @@ class PsClient::Impl {
       if (cancelled_) call->ctx.TryCancel();
     }
     rpcs_.fetch_add(1, std::memory_order_relaxed);
-    if (WorkerServerMetrics* m = ServerMetricsOf(call->key); m != nullptr) {
-      m->rpcs.Increment();
-      call->sent = absl::Now();
-    }
+    call->sent = absl::Now();
+    if (WorkerServerMetrics* m = ServerMetricsOf(call->key); m != nullptr) m->rpcs.Increment();
     const int server = placement_->chunk(call->key).server;
     grpc::GenericStub* stub = stubs_[server][call->key % stubs_[server].size()].get();
     grpc::ClientContext* ctx = &call->ctx;
@@ -286,12 +300,20 @@ class PsClient::Impl {
     const uint64_t key = call->key;
     const int server = placement_->chunk(key).server;
     absl::Status result = FromGrpcStatus(status);
+    const absl::Duration rpc = absl::Now() - call->sent;
     WorkerServerMetrics* metrics = ServerMetricsOf(key);
-    if (metrics != nullptr) {
-      metrics->rpc_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - call->sent));
-    }
+    if (metrics != nullptr) metrics->rpc_seconds.Observe(absl::ToDoubleSeconds(rpc));
+    int64_t server_micros = 0;
     if (result.ok() && call->kind != Kind::kPush)
-      result = CopyOut(call->response, key, call->params);
+      result = CopyOut(call->response, key, call->params, &server_micros);
+    if (result.ok()) {
+      TimingSums& t = timings_[server];
+      t.calls.fetch_add(1, std::memory_order_relaxed);
+      t.rpc_micros.fetch_add(absl::ToInt64Microseconds(rpc), std::memory_order_relaxed);
+      t.server_micros.fetch_add(server_micros, std::memory_order_relaxed);
+      t.bytes.fetch_add(static_cast<int64_t>(call->request.Length() + call->response.Length()),
+                        std::memory_order_relaxed);
+    }
     {
       absl::MutexLock lock(&mu_);
       active_.erase(call->active);  // Cancel() no longer reaches this context
@@ -385,7 +407,8 @@ class PsClient::Impl {
 
   // Decodes the reply in place and writes the chunk's values into the caller's buffer: the
   // one copy of a pull on this side (a conversion with fp16 parameters).
-  absl::Status CopyOut(const grpc::ByteBuffer& response, uint64_t key, float* params) {
+  absl::Status CopyOut(const grpc::ByteBuffer& response, uint64_t key, float* params,
+                       int64_t* server_micros) {
     const ChunkInfo& chunk = placement_->chunk(key);
     std::vector<grpc::Slice> slices;
     std::vector<Payload::Piece> pieces;
@@ -399,6 +422,7 @@ class PsClient::Impl {
       return absl::DataLossError("reply does not hold the requested chunk");
     }
     reply.chunks[0].data.CopyTo(params + chunk.offset);
+    *server_micros = reply.server_micros;
     pulled_bytes_.fetch_add(reply.chunks[0].data.bytes(), std::memory_order_relaxed);
     if (WorkerServerMetrics* m = ServerMetricsOf(key); m != nullptr) {
       m->pull_bytes.Increment(static_cast<double>(reply.chunks[0].data.bytes()));
@@ -428,6 +452,11 @@ class PsClient::Impl {
   std::atomic<int64_t> max_staleness_{0};
   std::atomic<int64_t> pushed_bytes_{0}, pulled_bytes_{0}, rpcs_{0};
   std::atomic<int64_t> retries_{0};
+  // What TakeServerTimings() reports, by server rank: completed calls since the last take.
+  struct TimingSums {
+    std::atomic<int64_t> calls{0}, rpc_micros{0}, server_micros{0}, bytes{0};
+  };
+  std::vector<TimingSums> timings_;
   absl::BitGen jitter_;
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -475,6 +504,7 @@ absl::Status PsClient::Wait() { return impl_->Wait(); }
 void PsClient::Cancel() { impl_->Cancel(); }
 int64_t PsClient::max_staleness() const { return impl_->max_staleness(); }
 PsClient::Counters PsClient::counters() const { return impl_->counters(); }
+std::vector<ServerTiming> PsClient::TakeServerTimings() { return impl_->TakeServerTimings(); }
 
 void SetWireOptions(const ClusterSpec& cluster, PsClient::Options* options) {
   options->fp16_gradients = cluster.wire_dtype == WireDType::kF16;

@@ -21,6 +21,7 @@
 #include "common/placement.h"
 #include "common/tls_options.h"
 #include "common/transport_options.h"
+#include "proto/common.pb.h"
 #include "worker/worker_metrics.h"
 
 namespace psd {
@@ -92,6 +93,8 @@ class PsClient {
   // The largest staleness the servers reported so far.
   int64_t max_staleness() const;
   Counters counters() const;
+  // Each server's completed calls since the last take (progress reports: proto ServerTiming).
+  std::vector<ServerTiming> TakeServerTimings();
 
  private:
   class Impl;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "worker/param_exchange.h"
 #include "worker/ps_client.h"
@@ -24,6 +25,7 @@ class RemoteExchange : public ParamExchange {
   absl::Status Wait() override { return client_->Wait(); }
   void Cancel() override { client_->Cancel(); }
   int64_t max_staleness() const override { return client_->max_staleness(); }
+  std::vector<ServerTiming> TakeServerTimings() override { return client_->TakeServerTimings(); }
 
  private:
   std::unique_ptr<PsClient> client_;

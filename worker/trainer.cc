@@ -159,6 +159,8 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       report.set_timestamp_ms(absl::ToUnixMillis(now));
       report.set_wall_seconds(absl::ToDoubleSeconds(now - start));
       *report.mutable_phases() = phases.Mean();
+      report.clear_servers();
+      for (ServerTiming& t : exchange_->TakeServerTimings()) *report.add_servers() = std::move(t);
       if (progress) progress(report);
       phases.Reset();
       interval = {};

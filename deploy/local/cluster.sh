@@ -29,6 +29,8 @@ options:
   --exit-with PID   (up) take the cluster down when process PID exits (tests use this)
   --slow-worker RANK:FACTOR  (up) make worker RANK a straggler: each step takes FACTOR times
                   as long (repeatable; for drills and benchmarks)
+  --slow-server RANK:MS  (up) make server RANK slow: each push waits MS milliseconds before
+                  it is applied, as on an overloaded host (repeatable; drills)
   --coordinator-flag F, --server-flag F, --worker-flag F
                   (up) pass flag F (e.g. --log_level=debug) to the coordinator, every server or
                   every worker (repeatable)
@@ -53,7 +55,7 @@ run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
 insecure=0 metrics_base_port=0
-declare -A slowdown=()
+declare -A slowdown=() push_delay=()
 coordinator_flags=() server_flags=() worker_flags=()
 args=()
 [[ $# -gt 0 ]] || { usage >&2; exit 2; }
@@ -77,6 +79,10 @@ while [[ $# -gt 0 ]]; do
     --slow-worker)
       [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
       slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+      shift 2 ;;
+    --slow-server)
+      [[ "${2:-}" =~ ^([0-9]+):([0-9]+)$ ]] || die "--slow-server: expected RANK:MS, got '${2:-}'"
+      push_delay[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
       shift 2 ;;
     -f|--follow) follow=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -294,7 +300,8 @@ cmd_up() {
     start_daemon "server-$i" "$server" --coordinator="$addr" --bind=127.0.0.1 \
       --advertise_host=127.0.0.1 --port="$(port_for $((1 + i)))" \
       --port_file="$run_dir/ports/server-$i" --node_id_file="$run_dir/ids/server-$i" \
-      --preferred_rank="$i" "${tls[@]}" "${metrics[@]}" "${server_flags[@]}"
+      --preferred_rank="$i" --debug_push_delay_ms="${push_delay[$i]:-0}" "${tls[@]}" \
+      "${metrics[@]}" "${server_flags[@]}"
   done
   for ((i = 0; i < workers; i++)); do
     mapfile -t tls < <(tls_flags "worker-$i")
