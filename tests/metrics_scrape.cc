@@ -62,7 +62,7 @@ absl::StatusOr<Scrape> ParseMetrics(const std::string& text) {
   return s;
 }
 
-absl::StatusOr<Scrape> ScrapeMetrics(int port) {
+absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr{};
@@ -74,8 +74,7 @@ absl::StatusOr<Scrape> ScrapeMetrics(int port) {
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port, ": ", strerror(e)));
   }
-  const std::string request =
-      "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n";
+  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return absl::UnavailableError("short write");
@@ -85,11 +84,17 @@ absl::StatusOr<Scrape> ScrapeMetrics(int port) {
   for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
   close(fd);
   if (!absl::StartsWith(response, "HTTP/1.") || !absl::StrContains(response.substr(0, 16), "200")) {
-    return absl::UnavailableError(absl::StrCat("not 200: ", response.substr(0, 200)));
+    return absl::UnavailableError(absl::StrCat(target, ": not 200: ", response.substr(0, 300)));
   }
   const size_t body = response.find("\r\n\r\n");
   if (body == std::string::npos) return absl::UnavailableError("no HTTP body");
-  return ParseMetrics(response.substr(body + 4));
+  return response.substr(body + 4);
+}
+
+absl::StatusOr<Scrape> ScrapeMetrics(int port) {
+  absl::StatusOr<std::string> body = HttpGet(port, "/metrics");
+  if (!body.ok()) return body.status();
+  return ParseMetrics(*body);
 }
 
 }  // namespace psd::testing

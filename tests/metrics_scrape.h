@@ -25,6 +25,9 @@ struct Scrape {
 };
 
 absl::StatusOr<Scrape> ScrapeMetrics(int port);
+// GET `target` ("/metrics", "/api/v1/query?query=up") from 127.0.0.1:port over HTTP/1.0; the
+// body of a 200 reply, else Unavailable with the status line.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& target);
 // Parses a text-format body; InvalidArgument naming the first line that is not a sample.
 absl::StatusOr<Scrape> ParseMetrics(const std::string& text);
 
