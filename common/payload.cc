@@ -121,4 +121,10 @@ void Payload::ForEachRun(
       [&fn](float v, int64_t index) { fn(index, &v, 1); });
 }
 
+void Payload::ForEachRawRun(
+    absl::FunctionRef<void(const uint8_t* bytes, int64_t offset, int64_t n)> whole,
+    absl::FunctionRef<void(float value, int64_t offset)> one) const {
+  Walk(type_, pieces_, elements(), whole, one);
+}
+
 }  // namespace psd

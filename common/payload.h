@@ -52,6 +52,11 @@ class Payload {
   // 4-byte-aligned f32 ranges in place (one run each), everything else (f16, unaligned f32, a
   // value straddling two ranges) converted into a small stack buffer first.
   void ForEachRun(absl::FunctionRef<void(int64_t offset, const float* values, int64_t n)> fn) const;
+  // The same walk on the wire's bytes: whole(bytes, offset, n) for each run of n whole values
+  // inside one range (not converted), one(value, offset) for a value that straddles two ranges
+  // (converted), covering [0, elements()) in order.
+  void ForEachRawRun(absl::FunctionRef<void(const uint8_t* bytes, int64_t offset, int64_t n)> whole,
+                     absl::FunctionRef<void(float value, int64_t offset)> one) const;
 
  private:
   WireType type_ = WireType::kF32;

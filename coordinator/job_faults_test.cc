@@ -13,6 +13,7 @@ namespace psd {
 namespace {
 
 using testing::FakeNode;
+using testing::HasEvent;
 using testing::InProcessCoordinator;
 using testing::JobYaml;
 using testing::JobYamlOptions;
@@ -30,16 +31,6 @@ absl::StatusOr<std::string> Submit(InProcessCoordinator& c, const std::string& y
   request.set_spec_yaml(yaml);
   request.set_source_name("job.yaml");
   return c.manager().SubmitJob(request);
-}
-
-JobInfo Get(InProcessCoordinator& c, const std::string& id) {
-  absl::StatusOr<JobInfo> job = c.manager().GetJob(id);
-  REQUIRE(job.ok());
-  return *job;
-}
-
-bool HasEvent(const JobInfo& job, const std::string& text) {
-  return std::find(job.events().begin(), job.events().end(), text) != job.events().end();
 }
 
 struct Running {
@@ -89,7 +80,7 @@ TEST_CASE("a checkpoint a server could not write is an event and a count; the jo
   failed.set_message("cannot create /ckpt/test-1/40/server-0.tmp: No space left on device");
   REQUIRE(c->manager().ReportTask(failed).ok());
   REQUIRE(c->manager().ReportTask(failed).ok());  // a retried report counts once
-  const JobInfo info = Get(*c, job.id);
+  const JobInfo info = c->Job(job.id);
   CHECK(info.state() == JOB_RUNNING);
   CHECK(info.faults().checkpoint_failures() == 1);
   CHECK(HasEvent(info,
@@ -107,7 +98,7 @@ TEST_CASE("checkpoint.on_failure: fail fails the job with the reason") {
   TaskReport failed = job.Report(TaskReport::KIND_CHECKPOINT_FAILED, 7);
   failed.set_message("Read-only file system");
   REQUIRE(c->manager().ReportTask(failed).ok());
-  const JobInfo info = Get(*c, job.id);
+  const JobInfo info = c->Job(job.id);
   CHECK(info.state() == JOB_FAILED);
   CHECK(info.reason() ==
         "checkpoint of step 7 failed on server 0: Read-only file system (checkpoint.on_failure: "
@@ -125,7 +116,7 @@ TEST_CASE("the servers' non-finite gradient counts add up in the job's faults") 
   r.mutable_faults()->set_nonfinite_chunks_skipped(1);
   REQUIRE(c->manager().ReportTask(r).ok());
   REQUIRE(c->manager().ReportTask(r).ok());  // the same again: nothing new
-  const JobInfo info = Get(*c, job.id);
+  const JobInfo info = c->Job(job.id);
   CHECK(info.faults().nonfinite_pushes_rejected() == 5);
   CHECK(info.faults().nonfinite_chunks_skipped() == 1);
   CHECK(HasEvent(info,

@@ -22,6 +22,7 @@ namespace psd {
 namespace {
 
 using testing::FakeNode;
+using testing::HasEvent;
 using testing::InProcessCoordinator;
 using testing::JobYaml;
 using testing::JobYamlOptions;
@@ -45,18 +46,8 @@ std::unique_ptr<InProcessCoordinator> StartCoordinator(
   return *std::move(c);
 }
 
-JobInfo Get(InProcessCoordinator& c, const std::string& id) {
-  absl::StatusOr<JobInfo> job = c.manager().GetJob(id);
-  REQUIRE(job.ok());
-  return *job;
-}
-
-bool HasEvent(const JobInfo& job, const std::string& text) {
-  return std::find(job.events().begin(), job.events().end(), text) != job.events().end();
-}
-
 bool WaitForReason(InProcessCoordinator& c, const std::string& id, const std::string& reason) {
-  return testing::WaitUntil([&] { return Get(c, id).reason() == reason; }, absl::Seconds(10));
+  return testing::WaitUntil([&] { return c.Job(id).reason() == reason; }, absl::Seconds(10));
 }
 
 std::string Events(const JobInfo& job) {
@@ -172,10 +163,10 @@ TEST_CASE("a lost server pauses the job; a replacement resumes it from the last 
   for (int w = 0; w < 2; ++w) ReportStep(*cluster.workers[w], cluster.worker_runs[w], 250);
   Checkpointed(cluster, 100);
   Checkpointed(cluster, 200, {1});
-  CHECK_FALSE(HasEvent(Get(*c, id), "checkpoint of step 200 complete"));
+  CHECK_FALSE(HasEvent(c->Job(id), "checkpoint of step 200 complete"));
   Checkpointed(cluster, 200, {0});
   Checkpointed(cluster, 300, {0});  // server 1 dies before it writes step 300
-  JobInfo info = Get(*c, id);
+  JobInfo info = c->Job(id);
   CHECK(HasEvent(info, "checkpoint of step 100 complete"));
   CHECK(HasEvent(info, "checkpoint of step 200 complete"));
   CHECK_FALSE(HasEvent(info, "checkpoint of step 300 complete"));
@@ -186,7 +177,7 @@ TEST_CASE("a lost server pauses the job; a replacement resumes it from the last 
     auto pause = WaitForAction(*node, id, Assignment::ACTION_PAUSE, 1);
     REQUIRE(pause.has_value());
   }
-  info = Get(*c, id);
+  info = c->Job(id);
   CHECK(info.state() == JOB_RUNNING);
   CHECK(info.reason() == "recovering: waiting for a server to replace server 1");
   CHECK(HasEvent(info, "server 1 lost at step 250; pausing"));
@@ -204,7 +195,7 @@ TEST_CASE("a lost server pauses the job; a replacement resumes it from the last 
   auto run0 = WaitForAction(*cluster.servers[0], id, Assignment::ACTION_RUN, 2);
   REQUIRE(run0.has_value());
   CHECK(run0->resume_step() == 200);
-  info = Get(*c, id);
+  info = c->Job(id);
   CHECK(info.server_nodes(1) == spare.node_id());
   CHECK(info.reason() == "recovering: servers loading the checkpoint of step 200");
   CHECK(HasEvent(info, absl::StrCat("server 1 replaced by ", spare.node_id(), " at ",
@@ -224,7 +215,7 @@ TEST_CASE("a lost server pauses the job; a replacement resumes it from the last 
     CHECK(wr->resume_step() == 200);
     resumed.push_back(*wr);
   }
-  info = Get(*c, id);
+  info = c->Job(id);
   INFO(Events(info));
   CHECK(info.reason() == "running");
   CHECK(HasEvent(info, "resumed from step 200 (lost 50 steps)"));
@@ -258,7 +249,7 @@ TEST_CASE("a restarted server takes its old rank back before an idle one") {
   REQUIRE(run.has_value());
   CHECK(run->rank() == 1);
   CHECK(run->resume_step() == 0);  // no checkpoint yet: from the seed again
-  const JobInfo info = Get(*c, cluster.id);
+  const JobInfo info = c->Job(cluster.id);
   INFO(Events(info));
   CHECK(HasEvent(info, "server 1 lost at step 0; pausing"));
   CHECK(HasEvent(info,
@@ -276,7 +267,7 @@ TEST_CASE("a lost server fails a job without checkpoint.dir, saying why") {
   Cluster cluster = StartCluster(*c, options);
   cluster.servers[0]->Stop();
   REQUIRE(c->WaitForState(cluster.id, JOB_FAILED));
-  const std::string reason = Get(*c, cluster.id).reason();
+  const std::string reason = c->Job(cluster.id).reason();
   CHECK_THAT(reason, Catch::StartsWith("server 0 ("));
   CHECK_THAT(reason, Catch::EndsWith("; the job has no checkpoint.dir, so it cannot recover"));
   CHECK(cluster.workers[0]->WaitForStop(cluster.id).has_value());
@@ -292,7 +283,7 @@ TEST_CASE("a lost server not replaced within the recovery timeout fails the job"
   cluster.servers[0]->Stop();
   REQUIRE(WaitForAction(*cluster.workers[0], cluster.id, Assignment::ACTION_PAUSE, 1));
   REQUIRE(c->WaitForState(cluster.id, JOB_FAILED));
-  CHECK(Get(*c, cluster.id).reason() == "server 0 lost and not replaced within 1s");
+  CHECK(c->Job(cluster.id).reason() == "server 0 lost and not replaced within 1s");
   CHECK(cluster.workers[0]->WaitForStop(cluster.id).has_value());
   CHECK(cluster.servers[1]->WaitForStop(cluster.id).has_value());
 }
@@ -311,7 +302,7 @@ TEST_CASE("an unusable checkpoint falls back to the next older complete one") {
   REQUIRE(cluster.servers[1]->ReportLeaving(cluster.server_runs[1]).ok());
   REQUIRE(
       WaitForAction(*cluster.workers[0], id, Assignment::ACTION_PAUSE, 1, absl::Milliseconds(500)));
-  CHECK(Get(*c, id).reason() == "recovering: waiting for a server to replace server 1");
+  CHECK(c->Job(id).reason() == "recovering: waiting for a server to replace server 1");
   FakeNode spare(c->address(), ROLE_SERVER, 5);
   REQUIRE(spare.Start().ok());
   auto run = WaitForAction(spare, id, Assignment::ACTION_RUN, 2);
@@ -334,7 +325,7 @@ TEST_CASE("an unusable checkpoint falls back to the next older complete one") {
   auto run0 = WaitForAction(*cluster.servers[0], id, Assignment::ACTION_RUN, 3);
   REQUIRE(run0.has_value());
   CHECK(run0->resume_step() == 100);
-  JobInfo info = Get(*c, id);
+  JobInfo info = c->Job(id);
   CHECK(HasEvent(info,
                  "checkpoint of step 200 unusable (server 1: checkpoint 200 server-1: "
                  "chunk 3 checksum mismatch)"));
@@ -350,7 +341,7 @@ TEST_CASE("an unusable checkpoint falls back to the next older complete one") {
   auto worker = WaitForAction(*cluster.workers[0], id, Assignment::ACTION_RUN, 4);
   REQUIRE(worker.has_value());
   CHECK(worker->resume_step() == 0);
-  info = Get(*c, id);
+  info = c->Job(id);
   INFO(Events(info));
   CHECK(HasEvent(info, "resumed from step 0 (lost 230 steps)"));
 
@@ -363,7 +354,7 @@ TEST_CASE("an unusable checkpoint falls back to the next older complete one") {
   REQUIRE(run5.has_value());
   REQUIRE(third.ReportFailed(*run5, "out of memory").ok());
   REQUIRE(c->WaitForState(id, JOB_FAILED));
-  CHECK(Get(*c, id).reason() == "server 0: out of memory");
+  CHECK(c->Job(id).reason() == "server 0: out of memory");
 }
 
 // A psd.ParameterServer that records Checkpoint calls and answers them with `refusal`.
@@ -426,9 +417,9 @@ TEST_CASE("checkpoint on request calls every server and answers the step") {
   }
   // "complete" only once every rank wrote it.
   Checkpointed(cluster, 42, {0});
-  CHECK_FALSE(HasEvent(Get(*c, cluster.id), "checkpoint of step 42 complete"));
+  CHECK_FALSE(HasEvent(c->Job(cluster.id), "checkpoint of step 42 complete"));
   Checkpointed(cluster, 42, {1});
-  CHECK(HasEvent(Get(*c, cluster.id), "checkpoint of step 42 complete"));
+  CHECK(HasEvent(c->Job(cluster.id), "checkpoint of step 42 complete"));
 }
 
 TEST_CASE("checkpoint on request: refusals, unreachable servers, no checkpoint.dir") {
@@ -488,7 +479,7 @@ TEST_CASE("a worker that leaves is lost at once") {
         absl::Milliseconds(500));
     REQUIRE(shrunk.has_value());
     CHECK(shrunk->live_workers(0) == 0);
-    CHECK(HasEvent(Get(*c, cluster.id), "worker 1 lost; continuing with 1 worker"));
+    CHECK(HasEvent(c->Job(cluster.id), "worker 1 lost; continuing with 1 worker"));
     // A leaving node gets no new job.
     REQUIRE(cluster.workers[0]->ReportSucceeded(cluster.worker_runs[0], JobResult()).ok());
     REQUIRE(c->WaitForState(cluster.id, JOB_SUCCEEDED));
@@ -499,7 +490,7 @@ TEST_CASE("a worker that leaves is lost at once") {
     auto next = c->manager().SubmitJob(request);
     REQUIRE(next.ok());
     REQUIRE(c->WaitForState(*next, JOB_RUNNING));
-    CHECK(Get(*c, *next).worker_nodes(0) == cluster.workers[0]->node_id());
+    CHECK(c->Job(*next).worker_nodes(0) == cluster.workers[0]->node_id());
   }
   SECTION("on_worker_failure: fail fails the job") {
     ClusterOptions options;
@@ -507,9 +498,9 @@ TEST_CASE("a worker that leaves is lost at once") {
     Cluster cluster = StartCluster(*c, options);
     REQUIRE(cluster.workers[0]->ReportLeaving(cluster.worker_runs[0]).ok());
     REQUIRE(c->WaitForState(cluster.id, JOB_FAILED, absl::Milliseconds(500)));
-    CHECK_THAT(Get(*c, cluster.id).reason(),
+    CHECK_THAT(c->Job(cluster.id).reason(),
                Catch::StartsWith("worker 0 (" + cluster.workers[0]->node_id()));
-    CHECK_THAT(Get(*c, cluster.id).reason(), Catch::EndsWith(") lost: left (shutting down)"));
+    CHECK_THAT(c->Job(cluster.id).reason(), Catch::EndsWith(") lost: left (shutting down)"));
   }
 }
 
@@ -530,12 +521,12 @@ TEST_CASE("a coordinator restart in the middle of a recovery keeps the checkpoin
 
   c.reset();                                             // the coordinator goes down...
   c = StartCoordinator(FastOptions(), state_dir, port);  // ...and comes back
-  JobInfo info = Get(*c, id);
+  JobInfo info = c->Job(id);
   CHECK(info.state() == JOB_RUNNING);
   CHECK(info.reason() == "recovering: waiting for a server to replace server 1");
   // The survivors re-register and stay paused; none is lost.
   absl::SleepFor(FastOptions().restart_grace + absl::Milliseconds(500));
-  REQUIRE(Get(*c, id).state() == JOB_RUNNING);
+  REQUIRE(c->Job(id).state() == JOB_RUNNING);
 
   FakeNode spare(c->address(), ROLE_SERVER, 8);
   REQUIRE(spare.Start().ok());
@@ -549,7 +540,7 @@ TEST_CASE("a coordinator restart in the middle of a recovery keeps the checkpoin
   auto worker = WaitForAction(*cluster.workers[0], id, Assignment::ACTION_RUN, 2);
   REQUIRE(worker.has_value());
   CHECK(worker->resume_step() == 150);
-  info = Get(*c, id);
+  info = c->Job(id);
   INFO(Events(info));
   CHECK(HasEvent(info, "resumed from step 150 (lost 30 steps)"));
 }
@@ -591,7 +582,7 @@ TEST_CASE("--resume-from: checked at submit, given to servers and workers") {
   REQUIRE(run.has_value());
   CHECK(run->resume_step() == 500);
   CHECK(run->resume_dir() == root + "/old-1/500/");
-  CHECK(HasEvent(Get(*c, *id), "started on 1 server and 1 worker from the checkpoint of step 500"));
+  CHECK(HasEvent(c->Job(*id), "started on 1 server and 1 worker from the checkpoint of step 500"));
   REQUIRE(server.ReportReady(*run).ok());
   auto wr = worker.WaitForRun(*id);
   REQUIRE(wr.has_value());
@@ -616,7 +607,7 @@ TEST_CASE("an unusable --resume-from checkpoint fails the job at start") {
   REQUIRE(run.has_value());
   REQUIRE(server.ReportCheckpointUnusable(*run, 500, "no manifest").ok());
   REQUIRE(c->WaitForState(*id, JOB_FAILED));
-  CHECK(Get(*c, *id).reason() ==
+  CHECK(c->Job(*id).reason() ==
         "checkpoint of step 500 unusable (server 0: no manifest); no older usable checkpoint");
 }
 

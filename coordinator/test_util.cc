@@ -1,5 +1,6 @@
 #include "coordinator/test_util.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -68,9 +69,15 @@ InProcessCoordinator::~InProcessCoordinator() {
   server_->Wait();
 }
 
-JobState InProcessCoordinator::State(const std::string& job_id) {
+JobState InProcessCoordinator::State(const std::string& job_id) { return Job(job_id).state(); }
+
+JobInfo InProcessCoordinator::Job(const std::string& job_id) {
   absl::StatusOr<JobInfo> job = manager_->GetJob(job_id);
-  return job.ok() ? job->state() : JOB_STATE_UNSPECIFIED;
+  return job.ok() ? *std::move(job) : JobInfo();
+}
+
+bool HasEvent(const JobInfo& job, const std::string& text) {
+  return std::find(job.events().begin(), job.events().end(), text) != job.events().end();
 }
 
 bool InProcessCoordinator::WaitForState(const std::string& job_id, JobState state,

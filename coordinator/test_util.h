@@ -15,8 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/job_manager.h"
-#include "node/node_agent.h"
 #include "coordinator/service.h"
+#include "node/node_agent.h"
 
 namespace psd::testing {
 
@@ -33,6 +33,9 @@ struct JobYamlOptions {
 // A valid job file (its data paths need not exist).
 std::string JobYaml(const JobYamlOptions& options);
 
+// Whether the job's events include exactly `text`.
+bool HasEvent(const JobInfo& job, const std::string& text);
+
 // JobManager + gRPC service on 127.0.0.1 (ephemeral port), state in `state_dir`, over mutual
 // TLS with the test certificate "coordinator" (tests/test_certs.h) unless `options.tls` says
 // otherwise (e.g. TlsOptions::Insecure()).
@@ -48,6 +51,8 @@ class InProcessCoordinator {
   JobManager& manager() { return *manager_; }
   // The job's state, or JOB_STATE_UNSPECIFIED if unknown.
   JobState State(const std::string& job_id);
+  // The job's info; an empty one (no id, state unspecified) if unknown.
+  JobInfo Job(const std::string& job_id);
   // Waits until the job is in `state`.
   bool WaitForState(const std::string& job_id, JobState state,
                     absl::Duration timeout = absl::Seconds(10));

@@ -1,6 +1,7 @@
 #include "server/nonfinite.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace psd {
@@ -42,34 +43,10 @@ int64_t CountF16(const uint8_t* p, int64_t n) {
 
 int64_t CountNonFinite(const Payload& grad) {
   const bool half = grad.type() == WireType::kF16;
-  const size_t size = half ? 2 : 4;
-  auto count = [half](const uint8_t* p, int64_t n) {
-    return half ? CountF16(p, n) : CountF32(p, n);
-  };
   int64_t total = 0;
-  uint8_t carry[4];
-  size_t have = 0;  // bytes of a value that straddles two pieces
-  for (const Payload::Piece& piece : grad.pieces()) {
-    const uint8_t* p = piece.data();
-    size_t left = piece.size();
-    if (have > 0) {
-      const size_t take = std::min(size - have, left);
-      std::memcpy(carry + have, p, take);
-      have += take;
-      p += take;
-      left -= take;
-      if (have < size) continue;
-      total += count(carry, 1);
-      have = 0;
-    }
-    const int64_t whole = static_cast<int64_t>(left / size);
-    total += count(p, whole);
-    left -= whole * size;
-    if (left > 0) {
-      std::memcpy(carry, p + whole * size, left);
-      have = left;
-    }
-  }
+  grad.ForEachRawRun([&](const uint8_t* p, int64_t,
+                         int64_t n) { total += half ? CountF16(p, n) : CountF32(p, n); },
+                     [&](float v, int64_t) { total += !std::isfinite(v); });
   return total;
 }
 

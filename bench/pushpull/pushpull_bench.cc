@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/machine.h"
+#include "bench/mode_list.h"
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "common/process_init.h"
@@ -402,15 +403,13 @@ int Main(const char* argv0) {
   if (iperf > 0) std::printf("iperf3 -P 1 -l 1M on 127.0.0.1: %.2f GB/s\n", iperf);
   std::fflush(stdout);
 
-  std::vector<bool> modes;
-  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_security), ',')) {
-    if (m != "plaintext" && m != "tls") {
-      std::fprintf(stderr, "--security: expected plaintext, tls or both, got '%s'\n",
-                   std::string(m).c_str());
-      return 2;
-    }
-    modes.push_back(m == "tls");
+  absl::StatusOr<std::vector<bool>> security =
+      bench::ParseModeList("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
+  if (!security.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(security.status().message()).c_str());
+    return 2;
   }
+  const std::vector<bool> modes = *security;
   std::printf("transport: %s\n", absl::GetFlag(FLAGS_security).c_str());
   std::vector<Row> rows;
   for (absl::string_view config : absl::StrSplit(absl::GetFlag(FLAGS_configs), ',')) {

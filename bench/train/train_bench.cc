@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "bench/machine.h"
+#include "bench/mode_list.h"
 #include "common/job_spec.h"
 #include "common/metrics_exposer.h"
 #include "common/process_init.h"
@@ -215,24 +216,20 @@ int Main() {
     bool tls = false;
     bool metrics = false;
   };
-  std::vector<bool> modes;
-  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_security), ',')) {
-    if (m != "plaintext" && m != "tls") {
-      std::fprintf(stderr, "--security: expected plaintext, tls or both, got '%s'\n",
-                   std::string(m).c_str());
-      return 2;
-    }
-    modes.push_back(m == "tls");
+  absl::StatusOr<std::vector<bool>> security =
+      bench::ParseModeList("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
+  if (!security.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(security.status().message()).c_str());
+    return 2;
   }
-  std::vector<bool> metrics_modes;
-  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_metrics), ',')) {
-    if (m != "off" && m != "on") {
-      std::fprintf(stderr, "--metrics: expected off, on or both, got '%s'\n",
-                   std::string(m).c_str());
-      return 2;
-    }
-    metrics_modes.push_back(m == "on");
+  const std::vector<bool> modes = *security;
+  absl::StatusOr<std::vector<bool>> metrics =
+      bench::ParseModeList("--metrics", absl::GetFlag(FLAGS_metrics), "off", "on");
+  if (!metrics.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(metrics.status().message()).c_str());
+    return 2;
   }
+  const std::vector<bool> metrics_modes = *metrics;
   std::printf("transport: %s (the accuracy runs: %s); metrics: %s\n",
               absl::GetFlag(FLAGS_security).c_str(), modes.back() ? "tls" : "plaintext",
               absl::GetFlag(FLAGS_metrics).c_str());
