@@ -42,6 +42,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/machine.h"
+#include "bench/process_stats.h"
+#include "bench/runfiles.h"
 #include "common/process_init.h"
 #include "common/tls_options.h"
 #include "proto/coordinator.grpc.pb.h"
@@ -72,28 +74,12 @@ ABSL_FLAG(double, rss_tolerance_pct, 10, "... or within this percentage of befor
 namespace psd {
 namespace {
 
+using psd::bench::RssMb;
 using psd::testing::CommandResult;
 using psd::testing::LocalCluster;
 
 // ---------------------------------------------------------------------------------------------
 // Runfiles, data, the job.
-
-// The cluster helpers name the binaries and scripts relative to the runfiles root.
-absl::Status EnterRunfiles() {
-  std::error_code ec;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot read /proc/self/exe: ", ec.message()));
-  for (const std::filesystem::path& root :
-       {std::filesystem::path(exe.string() + ".runfiles/psd"),
-        std::filesystem::path(getenv("RUNFILES_DIR") ? getenv("RUNFILES_DIR") : "") / "psd"}) {
-    if (std::filesystem::exists(root / "deploy/local/cluster.sh", ec)) {
-      std::filesystem::current_path(root, ec);
-      if (!ec) return absl::OkStatus();
-    }
-  }
-  return absl::NotFoundError(absl::StrCat("no runfiles beside ", exe.string(),
-                                          ": run the binary that `bazel build //bench/load` made"));
-}
 
 struct DataSet {
   std::string train_images, train_labels, test_images, test_labels;
@@ -154,20 +140,6 @@ std::string JobYaml(const std::string& name, const DataSet& d, int64_t max_steps
 
 // ---------------------------------------------------------------------------------------------
 // RSS.
-
-// VmRSS of `pid` in MB (1e6 bytes), or -1.
-double RssMb(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
-      int64_t kb = 0;
-      std::string v(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")));
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &kb)) return kb * 1024 / 1e6;
-    }
-  }
-  return -1;
-}
 
 // The pid in RUN_DIR/pids/NAME.pid (cluster.sh writes it), or -1.
 pid_t PidOf(const LocalCluster& cluster, const std::string& name) {
@@ -448,7 +420,7 @@ int Main() {
   const int seconds = std::max(1, absl::GetFlag(FLAGS_seconds));
   const int clients = std::max(2, absl::GetFlag(FLAGS_clients));
   const absl::Duration settle = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_settle_seconds)));
-  if (absl::Status s = EnterRunfiles(); !s.ok()) {
+  if (absl::Status s = psd::bench::EnterRunfiles("//bench/load"); !s.ok()) {
     std::fprintf(stderr, "bench/load: %s\n", std::string(s.message()).c_str());
     return 1;
   }
