@@ -119,6 +119,7 @@ HttpServerOptions ConsoleHttp::Routes() {
                                            "deploy/local/install_deps.sh)");
     o.routes["/" + name] = [r](const HttpRequest&) { return r; };
   }
+  o.routes["/favicon.ico"] = [](const HttpRequest&) { return Static("favicon.ico", ""); };
   o.routes["/api/nodes"] = [this](const HttpRequest&) { return Nodes(); };
   o.routes["/api/jobs"] = [this](const HttpRequest&) { return Jobs(); };
   o.routes[kJobsPrefix] = [this](const HttpRequest& r) { return Job(r); };

@@ -65,7 +65,7 @@ ABSL_FLAG(int, http_port, 0,
 ABSL_FLAG(std::string, http_address, "127.0.0.1",
           "Address the web console listens on. It is plaintext and unauthenticated: keep it on "
           "a trusted network or behind a proxy (docs/security.md).");
-ABSL_FLAG(std::string, console_assets_dir, "/var/cache/psd/console/node_modules/uplot/dist",
+ABSL_FLAG(std::string, console_assets_dir, "/var/cache/psd/console/uplot/node_modules/uplot/dist",
           "Where the console finds uPlot.iife.min.js and uPlot.min.css (installed by "
           "deploy/local/install_deps.sh); without them it serves no charts.");
 ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
