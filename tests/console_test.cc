@@ -108,11 +108,28 @@ TEST_CASE("the console in a browser: live charts of a running job, a killed work
   spawn.stderr_path = log;
   spawn.append = true;
   spawn.env = {"HOME=" + work};
-  auto check = ChildProcess::Spawn(
-      {"/bin/sh", "-c", "exec timeout 150 node \"$@\"", "node", work + "/check_console.mjs",
-       "--url", absl::StrCat("http://127.0.0.1:", port, "/#job=", job), "--out", out, "--go", go,
-       "--dead", "worker-1", "--nodes", "3", "--chromium", chromium, "--timeout-s", "140"},
-      spawn);
+  auto check = ChildProcess::Spawn({"/bin/sh",
+                                    "-c",
+                                    "exec timeout 150 node \"$@\"",
+                                    "node",
+                                    work + "/check_console.mjs",
+                                    "--url",
+                                    absl::StrCat("http://127.0.0.1:", port, "/#job=", job),
+                                    "--out",
+                                    out,
+                                    "--profile",
+                                    work + "/profile",
+                                    "--go",
+                                    go,
+                                    "--dead",
+                                    "worker-1",
+                                    "--nodes",
+                                    "3",
+                                    "--chromium",
+                                    chromium,
+                                    "--timeout-s",
+                                    "140"},
+                                   spawn);
   REQUIRE(check.ok());
   const bool ready = testing::WaitUntil(
       [&] {

@@ -129,10 +129,10 @@
     const el = $(id);
     el.replaceChildren();
     return new window.uPlot({
-      width: 420, height: 200,
-      legend: { show: true },
+      width: 400, height: 220,
+      legend: { show: false },
       scales: { x: { time: false } },
-      axes: [{ label: 'step' }, {}],
+      axes: [{ label: 'step', size: 40, labelSize: 20 }, { size: 64 }],
       series: [{ label: 'step' }, { label: label, stroke: stroke, width: 2, spanGaps: true, points: { show: false } }],
     }, [[], []], el);
   }

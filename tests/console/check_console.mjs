@@ -6,7 +6,7 @@
 //      shows that worker dead and the job's events say it was lost;   -> console-dead.png
 // Prints "PASS ..." lines and exits 0, or prints "FAIL: why" and exits 1.
 // Usage: node check_console.mjs --url URL --out DIR --go FILE --dead NAME --nodes N
-//        [--chromium PATH] [--timeout-s S]
+//        --profile DIR [--chromium PATH] [--timeout-s S]
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -18,7 +18,7 @@ function args() {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     a[key] = argv[i + 1];
   }
-  for (const k of ['url', 'out', 'go', 'dead', 'nodes']) {
+  for (const k of ['url', 'out', 'go', 'dead', 'nodes', 'profile']) {
     if (a[k] === undefined) throw new Error('missing --' + k);
   }
   a.nodes = Number(a.nodes);
@@ -41,7 +41,7 @@ const browser = await puppeteer.launch({
   // --no-sandbox: the test runs as root in Bazel's sandbox. Nothing may reach the network.
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-extensions', '--user-data-dir=' + path.join(opt.out, '.chromium-profile'),
+    '--disable-extensions', '--user-data-dir=' + opt.profile,
     '--window-size=1400,1100'],
   defaultViewport: { width: 1400, height: 1100 },
   timeout: 60000,
