@@ -54,10 +54,17 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# The console's uPlot needs npm: in a checkout, not where this script was copied alone (the
+# container image's build stage installs only Debian packages with it).
+console_lock=$repo/coordinator/console/npm/package-lock.json
+console=0
+[[ -f "$console_lock" ]] && console=1
 # By command, not by package: a Node.js from elsewhere (NodeSource ships npm inside its nodejs
-# package) does as well as Debian's. The plain install needs npm too: the console's uPlot.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+# package) does as well as Debian's.
+if [[ $console -eq 1 || $tests -eq 1 ]]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "psd: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
@@ -102,7 +109,9 @@ npm_ci() {
 
 # The console's uPlot (psd-coordinator --console_assets_dir, default
 # /var/cache/psd/console/uplot/node_modules/uplot/dist).
-npm_ci console "$repo/coordinator/console/npm" "${PSD_CONSOLE_DEPS:-/var/cache/psd/console}/uplot"
+if [[ $console -eq 1 ]]; then
+  npm_ci console "$repo/coordinator/console/npm" "${PSD_CONSOLE_DEPS:-/var/cache/psd/console}/uplot"
+fi
 [[ $tests -eq 1 ]] || exit 0
 
 # npm packages of the tests, from their lock files: the Kubernetes manifest validator
