@@ -254,10 +254,16 @@
       renderJobs(jobs);
       if (state.selected !== null) {
         const id = encodeURIComponent(state.selected);
-        const [job, hist] = await Promise.all([
-          getJson('/api/jobs/' + id), getJson('/api/jobs/' + id + '/history?since=' + state.lastStep)]);
-        renderJob(job);
-        addHistory(hist);
+        const job = await fetch('/api/jobs/' + id, { cache: 'no-store' });
+        if (job.status === 404) {
+          // Gone (or a stale #job= link): fall back to the default choice on the next poll.
+          state.selected = null;
+          $('job-section').hidden = true;
+        } else {
+          if (!job.ok) throw new Error('/api/jobs/' + id + ': ' + job.status);
+          renderJob(await job.json());
+          addHistory(await getJson('/api/jobs/' + id + '/history?since=' + state.lastStep));
+        }
       }
       state.error = null;
       state.polls++;
