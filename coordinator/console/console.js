@@ -105,9 +105,14 @@
       cell(tr, j.reason || '');
       return tr;
     });
+    if (rows.length === 0) {
+      const tr = document.createElement('tr');
+      cell(tr, 'no jobs yet: psdctl submit JOB.yaml', 'muted').colSpan = 7;
+      rows.push(tr);
+    }
     replaceRows($('jobs').tBodies[0], rows);
     const total = num(data.total);
-    $('jobs-count').textContent = jobs.length + (total > jobs.length ? ' of ' + total : '') + ' shown';
+    $('jobs-count').textContent = jobs.length === 0 ? '' : jobs.length + (total > jobs.length ? ' of ' + total : '') + ' shown';
   }
 
   // --- the selected job ---

@@ -4,21 +4,23 @@
 //      the nodes table lists every node, none dead;   -> console-running.png; prints "READY"
 //   2. once the file --go exists (the test has killed worker --dead), waits until the page
 //      shows that worker dead and the job's events say it was lost;   -> console-dead.png
+// With --mode no-charts (a coordinator without uPlot): the page says plainly that the charts are
+// unavailable and how to install them, and still lists the nodes.   -> console-no-uplot.png
 // Prints "PASS ..." lines and exits 0, or prints "FAIL: why" and exits 1.
-// Usage: node check_console.mjs --url URL --out DIR --go FILE --dead NAME --nodes N
-//        --profile DIR [--chromium PATH] [--timeout-s S]
+// Usage: node check_console.mjs --url URL --out DIR --nodes N --profile DIR
+//        [--mode live --go FILE --dead NAME | --mode no-charts] [--chromium PATH] [--timeout-s S]
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 
 function args() {
-  const a = { chromium: '/usr/bin/chromium', timeoutS: 90 };
+  const a = { chromium: '/usr/bin/chromium', timeoutS: 90, mode: 'live' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     a[key] = argv[i + 1];
   }
-  for (const k of ['url', 'out', 'go', 'dead', 'nodes', 'profile']) {
+  for (const k of ['url', 'out', 'nodes', 'profile'].concat(a.mode === 'live' ? ['go', 'dead'] : [])) {
     if (a[k] === undefined) throw new Error('missing --' + k);
   }
   a.nodes = Number(a.nodes);
@@ -46,19 +48,8 @@ const browser = await puppeteer.launch({
   defaultViewport: { width: 1400, height: 1100 },
   timeout: 60000,
 });
-let exitCode = 0;
-try {
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('requestfailed', (r) => problems.push('request failed: ' + r.url()));
-  page.on('response', (r) => {
-    const h = r.headers();
-    if (h['content-security-policy'] !== "default-src 'self'") problems.push('no CSP on ' + r.url());
-  });
-  await page.goto(opt.url, { waitUntil: 'load', timeout: left() });
-
+// --mode live: charts with data, nodes listed; then the killed worker shown dead.
+async function checkLive(page, problems) {
   // 1. Charts with data, nodes listed.
   try {
     await page.waitForFunction(
@@ -113,6 +104,44 @@ try {
   const bad = problems.filter((p) => !/favicon/.test(p));
   if (bad.length > 0) fail(bad.join('; '));
   console.log('PASS no errors, every answer had the Content-Security-Policy');
+}
+
+// --mode no-charts: the page of a coordinator without uPlot.
+async function checkNoCharts(page, problems) {
+  await page.waitForFunction((n) => window.psdConsole && window.psdConsole.polls > 0 &&
+    window.psdConsole.nodes.length >= n, { timeout: left(), polling: 250 }, opt.nodes);
+  const seen = await page.evaluate(() => {
+    const p = document.getElementById('charts-missing');
+    return { shown: !p.hidden && p.offsetHeight > 0, text: p.textContent,
+      chartsHidden: document.getElementById('charts').hidden,
+      nodeRows: document.querySelectorAll('#nodes tbody tr').length };
+  });
+  console.log('no charts: ' + JSON.stringify(seen));
+  const want = 'charts unavailable: uPlot not installed (run deploy/local/install_deps.sh)';
+  if (!seen.shown || seen.text !== want) fail('the page does not say: ' + want);
+  if (!seen.chartsHidden) fail('the empty charts are shown');
+  if (seen.nodeRows !== opt.nodes) fail(`the nodes table has ${seen.nodeRows} rows, want ${opt.nodes}`);
+  await page.screenshot({ path: path.join(opt.out, 'console-no-uplot.png'), fullPage: true });
+  // uPlot's own 404s are expected; nothing else may fail.
+  const bad = problems.filter((p) => !/uPlot|404/.test(p));
+  if (bad.length > 0) fail(bad.join('; '));
+  console.log('PASS without uPlot the page says so and still lists ' + seen.nodeRows + ' nodes');
+}
+
+let exitCode = 0;
+try {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('requestfailed', (r) => problems.push('request failed: ' + r.url()));
+  page.on('response', (r) => {
+    const h = r.headers();
+    if (h['content-security-policy'] !== "default-src 'self'") problems.push('no CSP on ' + r.url());
+  });
+  await page.goto(opt.url, { waitUntil: 'load', timeout: left() });
+
+  await (opt.mode === 'no-charts' ? checkNoCharts : checkLive)(page, problems);
 } catch (e) {
   console.log('FAIL: ' + (e instanceof Failure ? e.message : e && e.stack ? e.stack : e));
   exitCode = 1;
