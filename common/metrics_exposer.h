@@ -2,24 +2,20 @@
 // prometheus-cpp's TextSerializer), and what it serves: registries and scrape-time
 // collectables.
 //
-// Not prometheus-cpp's own Exposer: Debian's civetweb under it starts its threads with a stack
-// size fixed when it was compiled (100 KiB), and pthread_create refuses that (EINVAL) in a
-// process whose static TLS is larger — a worker linking cuBLAS and OpenBLAS has ~160 KiB. One
-// thread here, default stack, serves one scrape at a time (Prometheus scrapes each target
-// serially).
+// Not prometheus-cpp's own Exposer (civetweb; see common/http_server.h for why): one thread of
+// an HttpServer serves one scrape at a time (Prometheus scrapes each target serially).
 #ifndef PSD_COMMON_METRICS_EXPOSER_H_
 #define PSD_COMMON_METRICS_EXPOSER_H_
 
 #include <prometheus/collectable.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/http_server.h"
 
 namespace psd {
 
@@ -40,15 +36,11 @@ class MetricsExposer {
 
  private:
   MetricsExposer() = default;
-  void Serve();
-  void Answer(int fd) const;
 
-  int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: the destructor wakes Serve()
   int port_ = 0;
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::unique_ptr<HttpServer> http_;  // last: stopped before the collectables go
 };
 
 }  // namespace psd

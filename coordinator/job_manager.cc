@@ -579,6 +579,9 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report) {
   aggregate.set_wall_seconds(
       absl::ToDoubleSeconds(now - absl::FromUnixMillis(job.info().started_ms())));
   *job.info().mutable_progress() = std::move(aggregate);
+  const Progress& p = job.info().progress();
+  history_.Add(job.info().job_id(),
+               {p.step(), p.loss(), p.test_accuracy(), p.samples_per_sec(), p.wall_seconds()});
   if (now - job.last_progress_save >= options_.progress_save_interval) {
     job.last_progress_save = now;
     if (absl::Status s = store_->SaveProgress(job.info().job_id(), job.info().progress());

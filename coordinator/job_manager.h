@@ -24,6 +24,7 @@
 #include "common/job_spec.h"
 #include "common/tls_options.h"
 #include "coordinator/checkpoint_catalog.h"
+#include "coordinator/job_history.h"
 #include "coordinator/job_store.h"
 #include "coordinator/membership.h"
 #include "coordinator/slow_server_detector.h"
@@ -100,6 +101,10 @@ class JobManager {
   // when the job stops running.
   absl::StatusOr<bool> Barrier(const BarrierRequest& request, absl::Time deadline,
                                const std::function<bool()>& cancelled);
+
+  // Each job's progress over time (the aggregate of every report), for the web console's
+  // charts; not persisted.
+  const JobHistory& history() const { return history_; }
 
  private:
   struct BarrierState {
@@ -221,6 +226,7 @@ class JobManager {
   std::vector<std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);  // in submission order
   absl::flat_hash_map<std::string, Job*> jobs_by_id_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  JobHistory history_;  // its own lock
   std::thread monitor_;
 };
 

@@ -26,6 +26,7 @@
 #include "common/process_init.h"
 #include "common/rpc_metrics.h"
 #include "common/tls_flags.h"
+#include "coordinator/console_http.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/job_store.h"
@@ -63,6 +64,14 @@ ABSL_FLAG(double, straggler_min_step_share, 0.25,
 ABSL_FLAG(int, straggler_reports, 3,
           "Consecutive progress reports (one every training.log_every steps) that name a "
           "straggler, and that clear it.");
+ABSL_FLAG(int, http_port, 0,
+          "Port of the read-only web console (docs/observability.md, \"Web console\"); 0: off.");
+ABSL_FLAG(std::string, http_address, "127.0.0.1",
+          "Address the web console listens on. It is plaintext and unauthenticated: keep it on "
+          "a trusted network or behind a proxy (docs/security.md).");
+ABSL_FLAG(std::string, console_assets_dir, "/var/cache/psd/console/uplot/node_modules/uplot/dist",
+          "Where the console finds uPlot.iife.min.js and uPlot.min.css (installed by "
+          "deploy/local/install_deps.sh); without them it serves no charts.");
 ABSL_FLAG(int64_t, shutdown_grace_ms, 2000,
           "On SIGTERM, how long open calls get to finish before they are cancelled.");
 
@@ -220,6 +229,24 @@ int Run() {
     (*metrics)->Register(CoordinatorMetrics(manager->get(), &service));
     (*metrics)->Register(DenialMetrics(&service.authorizer(), "coordinator"));
   }
+  // Destroyed before the manager its pages read.
+  std::unique_ptr<ConsoleHttp> console;
+  if (const int http_port = absl::GetFlag(FLAGS_http_port); http_port != 0) {
+    ConsoleOptions console_options;
+    console_options.address = absl::GetFlag(FLAGS_http_address);
+    console_options.port = http_port;
+    console_options.assets_dir = absl::GetFlag(FLAGS_console_assets_dir);
+    absl::StatusOr<std::unique_ptr<ConsoleHttp>> started =
+        ConsoleHttp::Start(manager->get(), console_options);
+    if (!started.ok()) {
+      spdlog::error("--http_port: {}", std::string(started.status().message()));
+      server->Shutdown();
+      return 1;
+    }
+    console = *std::move(started);
+    spdlog::info("web console on http://{}:{}/ (read-only, plaintext)", console_options.address,
+                 console->port());
+  }
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     if (absl::Status s = WritePortFile(port_file, port); !s.ok()) {
       spdlog::error("{}", std::string(s.message()));
@@ -241,6 +268,7 @@ int Run() {
 
   if (*health != nullptr) (*health)->Shutdown();
   metrics->reset();
+  console.reset();
   (*manager)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));

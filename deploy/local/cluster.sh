@@ -40,6 +40,10 @@ options:
                   worker j on P+1+N+j, on 127.0.0.1 (default 0: a free port each; -1: no
                   metrics). `up` prints them and writes RUN_DIR/prometheus-targets.json, which
                   deploy/prometheus/prometheus.yml reads (docs/observability.md)
+  --console-port P  (up) the coordinator's web console (read-only, plaintext) on 127.0.0.1:P
+                  (default 0: a free port; -1: no console). `up` prints its URL and writes the
+                  port to RUN_DIR/console.port. uPlot comes from $PSD_CONSOLE_DEPS when set
+                  (deploy/local/install_deps.sh installs it; docs/observability.md, "Web console")
 
 TLS: `up` runs certs.sh into RUN_DIR/certs (a CA; coordinator, server-I, worker-J, admin and
 viewer certificates; kept across runs) and gives each daemon its own. psdctl finds the admin
@@ -54,7 +58,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir=${PSD_RUN_DIR:-$repo/.run/cluster}
 bin_dir=${PSD_BIN_DIR:-}
 servers="" workers="" base_port=7070 threads="" heartbeat_timeout_ms=3000 follow=0 exit_with=""
-insecure=0 metrics_base_port=0
+insecure=0 metrics_base_port=0 console_port=0
 declare -A slowdown=() push_delay=()
 coordinator_flags=() server_flags=() worker_flags=()
 args=()
@@ -76,6 +80,7 @@ while [[ $# -gt 0 ]]; do
     --worker-flag) worker_flags+=("${2:?}"); shift 2 ;;
     --insecure) insecure=1; shift ;;
     --metrics-base-port) metrics_base_port=${2:?}; shift 2 ;;
+    --console-port) console_port=${2:?}; shift 2 ;;
     --slow-worker)
       [[ "${2:-}" =~ ^([0-9]+):([0-9.]+)$ ]] || die "--slow-worker: expected RANK:FACTOR, got '${2:-}'"
       slowdown[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
@@ -208,7 +213,7 @@ free_port() {
   local p
   for _ in $(seq 1 200); do
     p=$((20000 + RANDOM % 20000))
-    if [[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]] && ! grep -qx "$p" "$run_dir/metrics"/* 2>/dev/null; then
+    if [[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]] && ! grep -qx "$p" "$run_dir/metrics"/* "$run_dir/console.port" 2>/dev/null; then
       echo "$p"
       return 0
     fi
@@ -223,6 +228,18 @@ metrics_flags() {
   if [[ "$metrics_base_port" == 0 ]]; then port=$(free_port); else port=$((metrics_base_port + $2)); fi
   echo "$port" >"$run_dir/metrics/$1"
   printf '%s\n' "--metrics_port=$port" "--metrics_address=127.0.0.1"
+}
+
+# The coordinator's --http_port flags (the web console); records the port in RUN_DIR/console.port.
+console_flags() {
+  [[ "$console_port" == -1 ]] && return 0
+  local port=$console_port
+  [[ "$port" == 0 ]] && port=$(free_port)
+  echo "$port" >"$run_dir/console.port"
+  printf '%s\n' "--http_port=$port" "--http_address=127.0.0.1"
+  if [[ -n "${PSD_CONSOLE_DEPS:-}" ]]; then
+    echo "--console_assets_dir=$PSD_CONSOLE_DEPS/uplot/node_modules/uplot/dist"
+  fi
 }
 
 # RUN_DIR/prometheus-targets.json: Prometheus file_sd targets, one per daemon, labelled with
@@ -249,6 +266,8 @@ cmd_up() {
   [[ "$base_port" =~ ^[0-9]+$ ]] || die "up: --base-port must be a number, got '$base_port'"
   [[ "$metrics_base_port" =~ ^(-1|[0-9]+)$ ]] ||
     die "up: --metrics-base-port must be a number or -1, got '$metrics_base_port'"
+  [[ "$console_port" =~ ^(-1|[0-9]+)$ ]] ||
+    die "up: --console-port must be a number or -1, got '$console_port'"
   if [[ -d "$run_dir/pids" ]]; then
     for f in "$run_dir"/pids/*.pid; do
       [[ -e "$f" ]] || continue
@@ -267,7 +286,8 @@ cmd_up() {
   worker=$(binary psd-worker worker)
   binary psdctl tools >/dev/null  # fails early when it is missing
   rm -rf "$run_dir/pids" "$run_dir/cmds" "$run_dir/ports" "$run_dir/coordinator.addr" \
-    "$run_dir/insecure" "$run_dir/metrics" "$run_dir/prometheus-targets.json"
+    "$run_dir/insecure" "$run_dir/metrics" "$run_dir/prometheus-targets.json" \
+    "$run_dir/console.port"
   mkdir -p "$run_dir"/{pids,cmds,logs,ports,ids,state,metrics}
   local -a tls
   local i
@@ -282,13 +302,14 @@ cmd_up() {
       die "certs.sh could not make the certificates in $(certs_dir)"
   fi
 
-  local -a metrics
+  local -a metrics console
   mapfile -t tls < <(tls_flags coordinator)
   mapfile -t metrics < <(metrics_flags coordinator 0)
+  mapfile -t console < <(console_flags)
   start_daemon coordinator "$coordinator" --bind=127.0.0.1 --port="$(port_for 0)" \
     --port_file="$run_dir/ports/coordinator" --state_dir="$run_dir/state" \
     --heartbeat_timeout_ms="$heartbeat_timeout_ms" "${tls[@]}" "${metrics[@]}" \
-    "${coordinator_flags[@]}"
+    "${console[@]}" "${coordinator_flags[@]}"
   pin_port coordinator
   local addr="127.0.0.1:$(<"$run_dir/ports/coordinator")"
   echo "$addr" >"$run_dir/coordinator.addr"
@@ -346,6 +367,9 @@ $(tail -n 20 "$run_dir/logs/$name.log")"
     local d
     d=$(certs_dir)
     echo "     export PSD_TLS_CA=$d/ca-bundle.crt PSD_TLS_CERT=$d/admin.crt PSD_TLS_KEY=$d/admin.key"
+  fi
+  if [[ -f "$run_dir/console.port" ]]; then
+    echo "console: http://127.0.0.1:$(<"$run_dir/console.port")/ (read-only; open it in a browser)"
   fi
   if [[ "$metrics_base_port" != -1 ]]; then
     write_prometheus_targets

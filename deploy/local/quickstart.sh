@@ -31,6 +31,9 @@ trap 'exit 130' INT TERM
 deploy/local/cluster.sh up --servers 2 --workers 2 --base-port 0 --run-dir "$run_dir"
 export PSD_COORDINATOR=$(<"$run_dir/coordinator.addr")
 export PSD_RUN_DIR=$run_dir  # psdctl uses the admin certificate in $PSD_RUN_DIR/certs
+if [[ -f "$run_dir/console.port" ]]; then
+  echo "quickstart: watch the job live in the console: http://127.0.0.1:$(<"$run_dir/console.port")/"
+fi
 # The last line is "job <id> succeeded: test_accuracy=<x> wall_s=<y>" (or "failed: <reason>").
 bazel-bin/tools/psdctl validate "$job"
 bazel-bin/tools/psdctl submit "$job" --wait
