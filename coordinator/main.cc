@@ -61,7 +61,7 @@ ABSL_FLAG(double, straggler_threshold, 1.5,
 ABSL_FLAG(double, straggler_min_step_share, 0.25,
           "... and only when that excess is at least this share of the others' median step "
           "(a slow server: its excess per call); 0 names every excess over 2 ms.");
-ABSL_FLAG(int, straggler_reports, 3,
+ABSL_FLAG(int, straggler_reports, 5,
           "Consecutive progress reports (one every training.log_every steps) that name a "
           "straggler, and that clear it.");
 ABSL_FLAG(int, http_port, 0,

@@ -1,19 +1,9 @@
 #include "coordinator/slow_server_detector.h"
 
 #include <algorithm>
-#include <functional>
 
 namespace psd {
-namespace {
-
-// A slow server is named "apply" when its own time is at least this share of its excess.
-constexpr double kApplyShare = 1.0 / 3;
-
-double NetworkSeconds(const ServerLoad& s) {
-  return std::max(0.0, s.rpc_seconds() - s.apply_seconds());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::vector<NamingChange> SlowServerDetector::Observe(int rank, const Progress& progress,
                                                       int workers) {
@@ -33,7 +23,7 @@ std::vector<NamingChange> SlowServerDetector::Observe(int rank, const Progress& 
   const int64_t interval_start = progress.step() - progress.phases().steps();
   for (const ServerLoad& load : loads_) {
     auto it = servers_.try_emplace(load.rank(), options_.reports).first;
-    if (auto change = it->second.Update(load.rank(), interval_start, Judge(load))) {
+    if (auto change = it->second.Update(load.rank(), interval_start, Judge(load.rank()))) {
       changes.push_back(*std::move(change));
     }
   }
@@ -48,6 +38,7 @@ void SlowServerDetector::Forget(int rank) {
 
 void SlowServerDetector::Aggregate() {
   std::map<int, ServerLoad> by_rank;
+  classes_.clear();
   for (const auto& [worker, report] : workers_) {
     for (const ServerTiming& t : report.servers) {
       ServerLoad& load = by_rank[t.rank()];
@@ -59,6 +50,10 @@ void SlowServerDetector::Aggregate() {
       if (report.interval_seconds > 0) {
         load.set_bytes_per_second(load.bytes_per_second() + t.bytes() / report.interval_seconds);
       }
+      Sums& c = classes_[{t.rank(), t.size_class()}];
+      c.calls += t.calls();
+      c.rpc += t.rpc_seconds();
+      c.apply += t.apply_seconds();
     }
   }
   std::vector<double> steps;
@@ -75,26 +70,39 @@ void SlowServerDetector::Aggregate() {
   }
 }
 
-Verdict SlowServerDetector::Judge(const ServerLoad& mine) const {
-  if (mine.calls() == 0) return {};
-  auto others_median = [&](const std::function<double(const ServerLoad&)>& part) {
-    std::vector<double> v;
-    for (const ServerLoad& s : loads_) {
-      if (s.rank() != mine.rank() && s.calls() > 0) v.push_back(part(s));
+Verdict SlowServerDetector::Judge(int rank) const {
+  // Each size class of this server's calls against the other servers' median of that class;
+  // summed over the classes some other server also has: mine, and what the others would take.
+  Sums mine, others;
+  for (const auto& [key, c] : classes_) {
+    if (key.first != rank || c.calls == 0) continue;
+    std::vector<double> rpc, apply;
+    for (const auto& [other, o] : classes_) {
+      if (other.second != key.second || other.first == rank || o.calls == 0) continue;
+      rpc.push_back(o.rpc / o.calls);
+      apply.push_back(o.apply / o.calls);
     }
-    return v.empty() ? -1.0 : Median(std::move(v));
-  };
-  const double others_rpc = others_median([](const ServerLoad& s) { return s.rpc_seconds(); });
-  if (others_rpc < 0) return {};
-  if (!Slower(options_, mine.rpc_seconds(), others_rpc, step_seconds_)) return {};
-  const double others_apply = others_median([](const ServerLoad& s) { return s.apply_seconds(); });
-  const double others_network = others_median(NetworkSeconds);
-  // Calls that wait for a busy server's threads before gRPC hands them over count in the
-  // round trip only: an overloaded server shows part of its excess as network.
-  if (mine.apply_seconds() - others_apply >= kApplyShare * (mine.rpc_seconds() - others_rpc)) {
-    return {"apply", mine.apply_seconds(), others_apply};
+    if (rpc.empty()) continue;
+    mine.calls += c.calls;
+    mine.rpc += c.rpc;
+    mine.apply += c.apply;
+    others.calls += c.calls;
+    others.rpc += c.calls * Median(std::move(rpc));
+    others.apply += c.calls * Median(std::move(apply));
   }
-  return {"network", NetworkSeconds(mine), others_network};
+  if (mine.calls == 0) return {};
+  const double n = static_cast<double>(mine.calls);
+  const double my_rpc = mine.rpc / n, others_rpc = others.rpc / n;
+  const double my_apply = mine.apply / n, others_apply = others.apply / n;
+  if (!Slower(options_, my_rpc, others_rpc, step_seconds_)) return {};
+  // The server's own time is slower too: the server is (calls that wait for a busy server's
+  // threads before gRPC hands them over count in the round trip only, so an overloaded server
+  // shows much of its excess as network; its own time still stands out).
+  if (my_apply > options_.threshold * others_apply &&
+      my_apply - others_apply > absl::ToDoubleSeconds(options_.min_excess)) {
+    return {"apply", my_apply, others_apply};
+  }
+  return {"network", std::max(0.0, my_rpc - my_apply), std::max(0.0, others_rpc - others_apply)};
 }
 
 std::vector<Straggler> SlowServerDetector::Current() const {

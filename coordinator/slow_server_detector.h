@@ -1,13 +1,15 @@
 // Names the parameter servers of a job that are persistently slower than the others, from
 // the per-server call timings in the workers' progress reports (proto ServerTiming), and says
 // where the time goes:
-//  - apply: its round trip per chunk RPC is slower than the other servers' median (by the
-//    options of straggler_detector.h: threshold, minimum excess, share of a step), and its
-//    own time per call (queueing for its work threads, applying pushes, in sync jobs waiting
-//    for the other workers' pushes to it, encoding the reply) is at least a third of the
-//    excess (calls that queue for a busy server's gRPC threads are counted in the round trip
-//    only, so an overloaded server shows part of its excess as network);
-//  - network: a slower round trip the server's own time does not explain.
+//  - apply: its round trip per chunk RPC is slower than the other servers' median for calls of
+//    the same size class (ServerTiming.size_class: a server holding the big chunks is not slow
+//    for that), by the options of straggler_detector.h (threshold, minimum excess, share of a
+//    step), and its own time per call (queueing for its work threads, applying pushes, in sync
+//    jobs waiting for the other workers' pushes to it, encoding the reply) is slower than the
+//    others' by the threshold and the minimum excess too (calls that queue for a busy server's
+//    gRPC threads are counted in the round trip only, so an overloaded server shows much of
+//    its excess as network; its own time still stands out);
+//  - network: a slower round trip while the server's own time is like the others'.
 // Servers are compared with each other, not with a fixed figure: every chunk RPC of one
 // worker's step shares that worker's pace, so what differs between servers is theirs. Judged
 // once per reporting interval (when every live worker has reported), over every worker's latest
@@ -19,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "coordinator/persistent_verdict.h"
@@ -49,15 +52,20 @@ class SlowServerDetector {
     int steps = 0;                // the steps the timings are over
     double interval_seconds = 0;  // and their time
   };
+  struct Sums {
+    int64_t calls = 0;
+    double rpc = 0, apply = 0;  // seconds, summed over the calls
+  };
   void Aggregate();
-  Verdict Judge(const ServerLoad& mine) const;
+  Verdict Judge(int rank) const;
 
   const StragglerOptions options_;
   std::map<int, Report> workers_;  // by worker rank
   std::set<int> fresh_;            // workers that reported since the last judgment
   std::vector<ServerLoad> loads_;
-  double step_seconds_ = 0;                   // the workers' median step
-  std::map<int, PersistentVerdict> servers_;  // by server rank
+  std::map<std::pair<int, int>, Sums> classes_;  // (server rank, size class) -> its calls
+  double step_seconds_ = 0;                      // the workers' median step
+  std::map<int, PersistentVerdict> servers_;     // by server rank
 };
 
 }  // namespace psd

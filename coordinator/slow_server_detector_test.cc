@@ -8,6 +8,13 @@
 namespace psd {
 namespace {
 
+// The cases below count in threes: named after 3 slow reports, cleared after 3 normal ones.
+StragglerOptions ThreeReports() {
+  StragglerOptions o;
+  o.reports = 3;
+  return o;
+}
+
 // One worker's report of an interval of 10 steps of 20 ms, at `step`: `calls` chunk RPCs to
 // each server, taking `rpc(server)` seconds each, of which the server spent `apply(server)`.
 Progress Report(int64_t step, int servers, const std::function<double(int)>& rpc,
@@ -44,7 +51,7 @@ std::vector<NamingChange> Run(SlowServerDetector& d, int workers, int servers, i
 }
 
 TEST_CASE("a server that applies 10x slower is named 'apply' after 3 intervals, then cleared") {
-  SlowServerDetector d{StragglerOptions()};
+  SlowServerDetector d{ThreeReports()};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 2 ? 0.012 : 0.0015; };
   auto apply = [](int s) { return s == 2 ? 0.011 : 0.0005; };
@@ -77,7 +84,7 @@ TEST_CASE("a server that applies 10x slower is named 'apply' after 3 intervals, 
 }
 
 TEST_CASE("a server whose round trips are slow while its own time is not is named 'network'") {
-  SlowServerDetector d{StragglerOptions()};
+  SlowServerDetector d{ThreeReports()};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 0 ? 0.010 : 0.0015; };
   auto apply = [](int) { return 0.0005; };
@@ -92,7 +99,7 @@ TEST_CASE("a server whose round trips are slow while its own time is not is name
 TEST_CASE("even servers, jitter under the minimum excess and one server name nobody") {
   int64_t step = 0;
   {
-    SlowServerDetector d{StragglerOptions()};
+    SlowServerDetector d{ThreeReports()};
     // 3x slower but only 1 ms per call more: under the 2 ms minimum excess.
     auto rpc = [](int s) { return s == 1 ? 0.0015 : 0.0005; };
     auto apply = [](int s) { return s == 1 ? 0.001 : 0.0001; };
@@ -100,15 +107,52 @@ TEST_CASE("even servers, jitter under the minimum excess and one server name nob
     CHECK(d.Current().empty());
   }
   {
-    SlowServerDetector d{StragglerOptions()};
+    SlowServerDetector d{ThreeReports()};
     auto rpc = [](int) { return 0.5; };
     CHECK(Run(d, 4, 1, 10, rpc, rpc, step).empty());
     REQUIRE(d.loads().size() == 1);
   }
 }
 
+TEST_CASE("servers are compared on calls of like size: big chunks are not slowness") {
+  SlowServerDetector d{ThreeReports()};
+  // Server 0 holds one 1 MB chunk (size class 10) and takes 30 ms per call; server 1 holds
+  // small chunks (class 5) at 1 ms, and one 1 MB chunk that it serves as fast as server 0.
+  auto report = [](int64_t step, double big1) {
+    Progress p;
+    p.set_step(step);
+    p.mutable_phases()->set_steps(10);
+    p.mutable_phases()->set_step(0.050);
+    auto add = [&](int rank, int size_class, int64_t calls, double rpc) {
+      ServerTiming* t = p.add_servers();
+      t->set_rank(rank);
+      t->set_size_class(size_class);
+      t->set_calls(calls);
+      t->set_rpc_seconds(calls * rpc);
+      t->set_apply_seconds(calls * rpc / 2);
+    };
+    add(0, 10, 10, 0.030);
+    add(1, 5, 40, 0.001);
+    add(1, 10, 10, big1);
+    return p;
+  };
+  int64_t step = 0;
+  for (int i = 0; i < 10; ++i) CHECK(d.Observe(0, report(step += 10, 0.030), 1).empty());
+  CHECK(d.Current().empty());
+  // Server 1's big calls take 3x as long as server 0's: that is slowness.
+  std::vector<NamingChange> changes;
+  for (int i = 0; i < 3; ++i) {
+    for (auto& c : d.Observe(0, report(step += 10, 0.090), 1)) changes.push_back(c);
+  }
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].straggler.rank() == 1);
+  CHECK(changes[0].straggler.phase() == "apply");
+  CHECK(changes[0].straggler.seconds_per_step() == Approx(0.045));
+  CHECK(changes[0].straggler.others_seconds_per_step() == Approx(0.015));
+}
+
 TEST_CASE("judged once every worker reported, or when one reports again before the others") {
-  SlowServerDetector d{StragglerOptions()};
+  SlowServerDetector d{ThreeReports()};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 1 ? 0.02 : 0.001; };
   auto apply = [](int s) { return s == 1 ? 0.019 : 0.0005; };

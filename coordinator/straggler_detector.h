@@ -26,7 +26,7 @@ namespace psd {
 
 struct StragglerOptions {
   double threshold = 1.5;  // slower than the others' median by this factor
-  int reports = 3;         // in this many consecutive reports
+  int reports = 5;         // in this many consecutive reports
   // ... and by at least this much per step (per call, for servers), so that microsecond
   // jitter names nobody ...
   absl::Duration min_excess = absl::Milliseconds(2);

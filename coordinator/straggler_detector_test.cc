@@ -7,6 +7,13 @@
 namespace psd {
 namespace {
 
+// The cases below count in threes: named after 3 slow reports, cleared after 3 normal ones.
+StragglerOptions ThreeReports() {
+  StragglerOptions o;
+  o.reports = 3;
+  return o;
+}
+
 // Mean seconds per step over 10 steps: `compute` of its own work, then push, wait and pull.
 StepPhases Phases(double compute, double push = 0.001, double wait = 0.002, double pull = 0.0005) {
   StepPhases p;
@@ -37,7 +44,7 @@ std::vector<StragglerDetector::Change> Run(StragglerDetector& d, int workers, in
 }
 
 TEST_CASE("a worker whose steps compute 3x longer is named after 3 reports, then cleared") {
-  StragglerDetector d(StragglerOptions(), /*sync=*/true);
+  StragglerDetector d(ThreeReports(), /*sync=*/true);
   int64_t step = 0;
   // In sync the fast workers wait for the slow one: their wait grows, their compute does not.
   auto slow1 = [](int rank) { return rank == 1 ? Phases(0.030) : Phases(0.010, 0.001, 0.022); };
@@ -64,7 +71,7 @@ TEST_CASE("a worker whose steps compute 3x longer is named after 3 reports, then
 }
 
 TEST_CASE("equal workers, jitter and a single slow report name nobody") {
-  StragglerDetector d(StragglerOptions(), /*sync=*/true);
+  StragglerDetector d(ThreeReports(), /*sync=*/true);
   int64_t step = 0;
   int round = 0;
   // +-30% jitter, and every 7th report one worker at 2x.
@@ -80,14 +87,14 @@ TEST_CASE("equal workers, jitter and a single slow report name nobody") {
   }
   CHECK(all.empty());
   // Tiny steps: 3x slower, but by less than min_excess (2 ms) per step.
-  StragglerDetector tiny(StragglerOptions(), true);
+  StragglerDetector tiny(ThreeReports(), true);
   auto micro = [](int rank) { return Phases(rank == 0 ? 0.0003 : 0.0001, 0, 0, 0); };
   CHECK(Run(tiny, 2, 10, micro, step).empty());
 }
 
 TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async") {
   int64_t step = 0;
-  StragglerDetector sync(StragglerOptions(), /*sync=*/true);
+  StragglerDetector sync(ThreeReports(), /*sync=*/true);
   // Worker 2's pushes block on its window; the others wait as long in total.
   auto slow_link = [](int rank) {
     return rank == 2 ? Phases(0.010, 0.020, 0.002) : Phases(0.010, 0.001, 0.021);
@@ -99,7 +106,7 @@ TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async
   CHECK(changes[0].straggler.seconds_per_step() == Approx(0.020));
 
   // Async: nobody waits for anybody; worker 0's round trips are 4x longer.
-  StragglerDetector async(StragglerOptions(), /*sync=*/false);
+  StragglerDetector async(ThreeReports(), /*sync=*/false);
   auto slow_rtt = [](int rank) {
     return rank == 0 ? Phases(0.010, 0.001, 0.030) : Phases(0.010, 0.001, 0.006);
   };
@@ -110,7 +117,7 @@ TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async
   CHECK(changes[0].straggler.phase() == "network");
   // ... whereas in an async job a fast worker's long wait (ssp's bound) is not a straggler
   // unless its whole step is slower too: the slow computer is the one named.
-  StragglerDetector ssp(StragglerOptions(), /*sync=*/false);
+  StragglerDetector ssp(ThreeReports(), /*sync=*/false);
   auto bound = [](int rank) {
     return rank == 0 ? Phases(0.030, 0.001, 0.001) : Phases(0.010, 0.001, 0.020);
   };

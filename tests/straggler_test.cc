@@ -1,7 +1,7 @@
 // Stragglers named on a real local cluster (deploy/local/cluster.sh): a worker slowed with
 // --slow-worker, and a server slowed with --slow-server, are named with their phase within 30
-// steps, in psdctl status, top, a metric and the coordinator's log; a job of equal workers and
-// servers names nobody over 500 steps.
+// steps, in psdctl status, top, a metric and the coordinator's log; jobs of equal workers, and
+// of equal servers, name nobody over 500 steps.
 #include <cstdio>
 #include <regex>
 #include <string>
@@ -134,20 +134,34 @@ TEST_CASE("a slowed server is named slow, with its phase, within 30 steps", "[st
   CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
 }
 
-TEST_CASE("equal workers and servers: nobody is named over 500 steps", "[straggler][e2e]") {
-  auto cluster = LocalCluster::Start(2, 2);
+// Two cases of three daemons rather than one of four: on a 2-core machine four busy daemons and
+// the coordinator leave one of them short of CPU often enough that it really is slower.
+TEST_CASE("equal workers: nobody is named over 500 steps", "[straggler][e2e]") {
+  auto cluster = LocalCluster::Start(1, 2);
   INFO(cluster.status());
   REQUIRE(cluster.ok());
   LocalCluster& c = **cluster;
-  JobOptions spec = Job("even", 500);
-  spec.servers = 2;
-  const std::string verdict = testing::RunJob(c, "even", testing::FashionJob(spec));
+  const std::string verdict = testing::RunJob(c, "even", testing::FashionJob(Job("even", 500)));
   const std::string status = c.Psdctl({"status", testing::JobId(verdict)}).out;
   INFO(status);
   CHECK_THAT(status, Catch::Contains("step 500/500"));
   CHECK_THAT(status, !Catch::Contains("straggler"));
-  CHECK_THAT(status, !Catch::Contains("slow"));
   CHECK_THAT(c.Log("coordinator"), !Catch::Contains("straggler"));
+}
+
+TEST_CASE("equal servers: no server is named slow over 500 steps", "[straggler][e2e]") {
+  auto cluster = LocalCluster::Start(2, 1);
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  LocalCluster& c = **cluster;
+  JobOptions spec = Job("even-servers", 500);
+  spec.servers = 2;
+  spec.workers = 1;
+  const std::string verdict = testing::RunJob(c, "even-servers", testing::FashionJob(spec));
+  const std::string status = c.Psdctl({"status", testing::JobId(verdict)}).out;
+  INFO(status);
+  CHECK_THAT(status, Catch::Contains("step 500/500"));
+  CHECK_THAT(status, !Catch::Contains("slow"));
   CHECK_THAT(c.Log("coordinator"), !Catch::Contains(") is slow at step"));
 }
 

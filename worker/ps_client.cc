@@ -87,7 +87,7 @@ class PsClient::Impl {
     }
     held_->staging.resize(tensors);
     held_->residual.resize(tensors);
-    timings_ = std::vector<TimingSums>(servers_.size());
+    timings_ = std::vector<TimingSums>(servers_.size() * kSizeClasses);
   }
 
   ~Impl() {
@@ -143,10 +143,12 @@ class PsClient::Impl {
 
   std::vector<ServerTiming> TakeServerTimings() {
     std::vector<ServerTiming> out;
-    for (size_t s = 0; s < timings_.size(); ++s) {
-      TimingSums& t = timings_[s];
+    for (size_t i = 0; i < timings_.size(); ++i) {
+      TimingSums& t = timings_[i];
+      if (t.calls.load(std::memory_order_relaxed) == 0) continue;
       ServerTiming st;
-      st.set_rank(static_cast<int32_t>(s));
+      st.set_rank(static_cast<int32_t>(i / kSizeClasses));
+      st.set_size_class(static_cast<int32_t>(i % kSizeClasses));
       st.set_calls(t.calls.exchange(0, std::memory_order_relaxed));
       st.set_rpc_seconds(t.rpc_micros.exchange(0, std::memory_order_relaxed) * 1e-6);
       st.set_apply_seconds(t.server_micros.exchange(0, std::memory_order_relaxed) * 1e-6);
@@ -307,12 +309,12 @@ class PsClient::Impl {
     if (result.ok() && call->kind != Kind::kPush)
       result = CopyOut(call->response, key, call->params, &server_micros);
     if (result.ok()) {
-      TimingSums& t = timings_[server];
+      const size_t bytes = call->request.Length() + call->response.Length();
+      TimingSums& t = timings_[server * kSizeClasses + SizeClass(bytes)];
       t.calls.fetch_add(1, std::memory_order_relaxed);
       t.rpc_micros.fetch_add(absl::ToInt64Microseconds(rpc), std::memory_order_relaxed);
       t.server_micros.fetch_add(server_micros, std::memory_order_relaxed);
-      t.bytes.fetch_add(static_cast<int64_t>(call->request.Length() + call->response.Length()),
-                        std::memory_order_relaxed);
+      t.bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
     }
     {
       absl::MutexLock lock(&mu_);
@@ -453,6 +455,17 @@ class PsClient::Impl {
   std::atomic<int64_t> pushed_bytes_{0}, pulled_bytes_{0}, rpcs_{0};
   std::atomic<int64_t> retries_{0};
   // What TakeServerTimings() reports, by server rank: completed calls since the last take.
+  // Calls are timed by size class (bytes moved, in powers of 4), so that servers are compared
+  // on calls of like size: a server holding the big chunks is not slow for that.
+  static constexpr size_t kSizeClasses = 16;
+  static size_t SizeClass(size_t bytes) {
+    size_t c = 0;
+    while (bytes >= 4 && c + 1 < kSizeClasses) {
+      bytes /= 4;
+      ++c;
+    }
+    return c;
+  }
   struct TimingSums {
     std::atomic<int64_t> calls{0}, rpc_micros{0}, server_micros{0}, bytes{0};
   };
