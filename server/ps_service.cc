@@ -409,8 +409,7 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
                            grpc::ByteBuffer* response, bool then_pull,
                            const std::optional<PeerIdentity>& peer) {
   const bool tracing = trace_->armed();  // the one check when no trace runs
-  const absl::Time start =
-      registry_->metrics() || tracing ? absl::Now() : absl::InfinitePast();
+  const absl::Time start = registry_->metrics() || tracing ? absl::Now() : absl::InfinitePast();
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
   wire::PushRequestView req;
@@ -638,9 +637,9 @@ grpc::ServerUnaryReactor* PsService::Trace(grpc::CallbackServerContext* ctx,
     case TraceRequest::ACTION_COLLECT: {
       const TraceRecorder::Window window = trace_->window();
       if (window.job_id != request->job_id()) {
-        return Finish(ctx, absl::FailedPreconditionError(
-                               absl::StrCat("no trace of job ", request->job_id(), " on server ",
-                                            (*job)->rank)));
+        return Finish(
+            ctx, absl::FailedPreconditionError(absl::StrCat("no trace of job ", request->job_id(),
+                                                            " on server ", (*job)->rank)));
       }
       trace_->Disarm();
       TraceRecorder::Taken taken = trace_->Take();
@@ -650,10 +649,10 @@ grpc::ServerUnaryReactor* PsService::Trace(grpc::CallbackServerContext* ctx,
       return Finish(ctx, absl::OkStatus());
     }
     default:
-      return Finish(ctx, absl::InvalidArgumentError(
-                             absl::StrCat("action: want ACTION_PING, ACTION_ARM or "
-                                          "ACTION_COLLECT, got ",
-                                          static_cast<int>(request->action()))));
+      return Finish(
+          ctx, absl::InvalidArgumentError(absl::StrCat("action: want ACTION_PING, ACTION_ARM or "
+                                                       "ACTION_COLLECT, got ",
+                                                       static_cast<int>(request->action()))));
   }
 }
 

@@ -166,7 +166,7 @@ class PsClient::Impl {
     absl::Time sent;  // this attempt's (with metrics)
     int attempt = 1;
     int64_t step = 0;
-    int64_t bytes = 0;  // payload pushed
+    int64_t bytes = 0;                              // payload pushed
     absl::Time traced_sent = absl::InfinitePast();  // this attempt's, when its step is traced
   };
 
