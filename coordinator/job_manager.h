@@ -101,7 +101,9 @@ class JobManager {
   // Arms steps first..last on every worker and server of a running job, waits until every
   // live worker has sent them (or the timeout, or the job ends: an error naming who did not),
   // collects the servers' and returns one Chrome trace JSON on this coordinator's clock.
-  absl::StatusOr<TraceJobResponse> TraceJob(const TraceJobRequest& request)
+  // Gives up (Cancelled) when `cancelled()` turns true (psdctl went away).
+  absl::StatusOr<TraceJobResponse> TraceJob(const TraceJobRequest& request,
+                                            const std::function<bool()>& cancelled = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
   // A part of a worker's trace.
   absl::Status ReportTrace(const TraceReport& report) ABSL_LOCKS_EXCLUDED(mu_);

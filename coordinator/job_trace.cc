@@ -65,7 +65,8 @@ absl::StatusOr<TraceResponse> CallWithClock(const ServerTarget& s, const TraceRe
 
 }  // namespace
 
-absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& request) {
+absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& request,
+                                                      const std::function<bool()>& cancelled) {
   if (absl::Status s = CheckSteps(request.first_step(), request.last_step()); !s.ok()) return s;
   const absl::Duration timeout =
       request.timeout_ms() > 0
@@ -183,6 +184,10 @@ absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& req
       }
       if (shutting_down_) {
         ended = "the coordinator is shutting down";
+        break;
+      }
+      if (cancelled && cancelled()) {
+        ended = "the caller went away";
         break;
       }
       if (absl::Now() >= deadline) {

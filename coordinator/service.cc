@@ -260,7 +260,7 @@ grpc::Status CoordinatorService::TraceJob(grpc::ServerContext* context,
       bounded.set_timeout_ms(std::max<int64_t>(1, left_ms));
     }
   }
-  return Reply(manager_->TraceJob(bounded), response);
+  return Reply(manager_->TraceJob(bounded, [context] { return context->IsCancelled(); }), response);
 }
 
 grpc::Status CoordinatorService::ReportTrace(grpc::ServerContext* context,
