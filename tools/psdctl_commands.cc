@@ -153,8 +153,13 @@ const CommandTable& PsdctlCommands() {
            "next progress report (every training.log_every steps), so pick A at least that far\n"
            "ahead; an A the job has already passed is refused, and a worker armed after A says\n"
            "so in the file and here. At most 1000 steps per trace; the job must be running.",
-           {{"steps", FlagType::kStepRange, "A-B", "the steps to record, both included"},
-            {"output", FlagType::kString, "FILE", "where to write the trace (JSON)", {}, "o"}}},
+           {{"steps", FlagType::kStepRange, "A-B", "the steps to record, both included (required)"},
+            {"output",
+             FlagType::kString,
+             "FILE",
+             "where to write the trace (JSON; required)",
+             {},
+             "o"}}},
           {CommandId::kEval,
            "eval",
            {"MODEL_FILE"},
