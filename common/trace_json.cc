@@ -98,6 +98,10 @@ std::string WriteChromeTrace(const std::vector<TraceNode>& nodes,
           lane_tids.push_back(next_tid++);
           AppendMetadataEvent(&out, "thread_name", pid, lane_tids.back(),
                               lane == 0 ? track : absl::StrCat(track, " #", lane + 1), &first);
+          // Lanes in order under their track (viewers sort threads by name otherwise).
+          absl::StrAppend(&out, ",\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":", pid,
+                          ",\"tid\":", lane_tids.back(),
+                          ",\"args\":{\"sort_index\":", lane_tids.back(), "}}");
         }
         absl::StrAppend(&out, ",\n{\"ph\":\"X\",\"name\":", JsonQuote(e->name),
                         ",\"cat\":", JsonQuote(track), ",\"pid\":", pid,
