@@ -46,6 +46,13 @@ const std::vector<RpcRule>* MakePolicy() {
        {R::kServer, R::kWorker},
        "node_id is the caller's; role is the certificate's; it is the job's member at rank"},
       {RpcMethod::kBarrier, "psd.Coordinator/Barrier", {R::kServer, R::kWorker}, kNodeOwn},
+      // Tracing makes every member of the job record and upload: an admin's decision (the
+      // trace names nodes and timings only, but it costs the job; viewers read status).
+      {RpcMethod::kTraceJob, "psd.Coordinator/TraceJob", {R::kAdmin}, ""},
+      {RpcMethod::kReportTrace,
+       "psd.Coordinator/ReportTrace",
+       {R::kWorker},
+       "node_id is the caller's; it is the job's worker at worker_rank"},
       {RpcMethod::kInitJob, "psd.ParameterServer/InitJob", {R::kCoordinator}, ""},
       {RpcMethod::kPush,
        "psd.ParameterServer/Push",
@@ -65,6 +72,7 @@ const std::vector<RpcRule>* MakePolicy() {
        "psd.ParameterServer/GetStats",
        {R::kCoordinator, R::kAdmin, R::kViewer},
        ""},
+      {RpcMethod::kTrace, "psd.ParameterServer/Trace", {R::kCoordinator}, ""},
   };
 }
 

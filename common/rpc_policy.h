@@ -43,6 +43,8 @@ enum class RpcMethod {
   kReportProgress,
   kReportTask,
   kBarrier,
+  kTraceJob,
+  kReportTrace,
   // psd.ParameterServer
   kInitJob,
   kPush,
@@ -51,6 +53,7 @@ enum class RpcMethod {
   kCheckpoint,
   kEndJob,
   kGetStats,
+  kTrace,
   kCount,  // not a method
 };
 

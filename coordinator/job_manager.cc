@@ -556,7 +556,7 @@ absl::StatusOr<MemberRecord*> JobManager::CheckMember(Job& job, Role role, int r
   return &list[rank];
 }
 
-absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report) {
+absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, TraceSteps* trace) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Job*> found = GetJobOrError(report.job_id());
   if (!found.ok()) return found.status();
@@ -570,6 +570,10 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report) {
     return absl::FailedPreconditionError(
         absl::StrCat("generation ", report.generation(), " is stale: job ", job.info().job_id(),
                      " is at generation ", job.info().generation()));
+  }
+  if (trace != nullptr && job.trace.has_value()) {
+    auto sent = job.trace->workers.find(report.worker_rank());
+    if (sent == job.trace->workers.end() || !sent->second.done) *trace = job.trace->steps;
   }
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();

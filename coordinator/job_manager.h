@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 #include "common/tls_options.h"
+#include "common/trace_recorder.h"
 #include "coordinator/checkpoint_catalog.h"
 #include "coordinator/job_history.h"
 #include "coordinator/job_store.h"
@@ -94,8 +95,20 @@ class JobManager {
   absl::StatusOr<CheckpointJobResponse> CheckpointJob(const std::string& job_id)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // True when the job no longer runs (the worker should stop).
-  absl::StatusOr<bool> ReportProgress(const ProgressReport& report);
+  // True when the job no longer runs (the worker should stop). While a trace of the job runs
+  // and this worker has not sent it, `trace` (if given) gets the steps to record.
+  absl::StatusOr<bool> ReportProgress(const ProgressReport& report, TraceSteps* trace = nullptr);
+
+  // --- Step timelines (coordinator/job_trace.cc; psdctl trace) ---
+  // Arms steps first..last on every worker and server of a running job, waits until every
+  // live worker has sent them (or the timeout, or the job ends: an error naming who did not),
+  // collects the servers' and returns one Chrome trace JSON on this coordinator's clock.
+  // Gives up (Cancelled) when `cancelled()` turns true (psdctl went away).
+  absl::StatusOr<TraceJobResponse> TraceJob(const TraceJobRequest& request,
+                                            const std::function<bool()>& cancelled = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A part of a worker's trace.
+  absl::Status ReportTrace(const TraceReport& report) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status ReportTask(const TaskReport& report);
   // True when every live member arrived; false at `deadline`, when `cancelled()` turns true, or
   // when the job stops running.
@@ -112,7 +125,18 @@ class JobManager {
     int64_t round = 0;
     std::set<std::string> arrived;
   };
+  // A trace of the job in progress: what each worker sent so far.
+  struct WorkerTrace {
+    std::vector<TraceEvent> events;
+    bool done = false;  // the last part arrived
+    int64_t dropped = 0, clock_offset_us = 0, clock_error_us = -1, armed_step = 0;
+  };
+  struct TraceState {
+    TraceSteps steps;
+    std::map<int, WorkerTrace> workers;  // by rank
+  };
   struct Job {
+    std::optional<TraceState> trace;  // psdctl trace running
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;
@@ -227,6 +251,7 @@ class JobManager {
   absl::flat_hash_map<std::string, Job*> jobs_by_id_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   JobHistory history_;  // its own lock
+  int64_t next_trace_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::thread monitor_;
 };
 

@@ -35,6 +35,37 @@ absl::Status CallCheckpoint(int rank, const std::string& address, const Checkpoi
 
 }  // namespace
 
+absl::StatusOr<TraceResponse> CallTrace(int rank, const std::string& address,
+                                        const TraceRequest& request, absl::Duration timeout,
+                                        const TlsOptions& tls, ClockSample* sample) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // a collected trace may be tens of MiB
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(address, PeerRole::kServer, tls, args);
+  if (!channel.ok()) return channel.status();
+  std::unique_ptr<ParameterServer::Stub> stub = ParameterServer::NewStub(*channel);
+  // Connect first, so that the timed round trip is one request, not a TCP and TLS handshake.
+  (*channel)->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  TraceResponse response;
+  const absl::Time t0 = absl::Now();
+  const grpc::Status status = stub->Trace(&context, request, &response);
+  const absl::Time t1 = absl::Now();
+  const std::string who = absl::StrCat("server ", rank, " at ", address);
+  if (!status.ok()) {
+    const absl::Status refused = FromGrpcStatus(status);
+    return absl::Status(status.error_code() == grpc::StatusCode::UNAVAILABLE
+                            ? absl::StatusCode::kAborted
+                            : refused.code(),
+                        absl::StrCat(who, ": ", refused.message()));
+  }
+  if (sample != nullptr) {
+    *sample = {absl::ToUnixMicros(t0), response.server_time_us(), absl::ToUnixMicros(t1)};
+  }
+  return response;
+}
+
 absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
                                const CheckpointRequest& request, absl::Duration timeout,
                                const TlsOptions& tls) {

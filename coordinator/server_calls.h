@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock_offset.h"
 #include "common/tls_options.h"
 #include "proto/parameter_server.pb.h"
 
@@ -19,6 +21,12 @@ namespace psd {
 absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
                                const CheckpointRequest& request, absl::Duration timeout,
                                const TlsOptions& tls);
+
+// One psd.ParameterServer/Trace call to the server of `rank` at `address` (psdctl trace);
+// `sample` gets the round trip's times and the server's clock. Errors name the server.
+absl::StatusOr<TraceResponse> CallTrace(int rank, const std::string& address,
+                                        const TraceRequest& request, absl::Duration timeout,
+                                        const TlsOptions& tls, ClockSample* sample);
 
 }  // namespace psd
 

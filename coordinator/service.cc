@@ -203,9 +203,13 @@ grpc::Status CoordinatorService::ReportProgress(grpc::ServerContext* context,
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  absl::StatusOr<bool> cancelled = manager_->ReportProgress(*request);
+  TraceSteps trace;
+  absl::StatusOr<bool> cancelled = manager_->ReportProgress(*request, &trace);
   if (!cancelled.ok()) return ToGrpcStatus(cancelled.status());
   response->set_cancelled(*cancelled);
+  if (trace.trace_id() > 0) *response->mutable_trace() = trace;
+  // The worker measures its clock against this (psdctl trace): stamped as late as possible.
+  response->set_coordinator_time_us(absl::ToUnixMicros(absl::Now()));
   return grpc::Status::OK;
 }
 
@@ -240,6 +244,34 @@ grpc::Status CoordinatorService::Barrier(grpc::ServerContext* context,
   if (!complete.ok()) return ToGrpcStatus(complete.status());
   response->set_complete(*complete);
   return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::TraceJob(grpc::ServerContext* context,
+                                          const TraceJobRequest* request,
+                                          TraceJobResponse* response) {
+  auto peer = Check(context, RpcMethod::kTraceJob);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  TraceJobRequest bounded = *request;
+  // Never wait past the caller's deadline.
+  const absl::Time deadline = Deadline(*context);
+  if (deadline != absl::InfiniteFuture()) {
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now()) - 2000;
+    if (bounded.timeout_ms() <= 0 || bounded.timeout_ms() > left_ms) {
+      bounded.set_timeout_ms(std::max<int64_t>(1, left_ms));
+    }
+  }
+  return Reply(manager_->TraceJob(bounded, [context] { return context->IsCancelled(); }), response);
+}
+
+grpc::Status CoordinatorService::ReportTrace(grpc::ServerContext* context,
+                                             const TraceReport* request, ReportTraceResponse*) {
+  auto peer = Check(context, RpcMethod::kReportTrace);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (absl::Status s = CheckNode(RpcMethod::kReportTrace, *peer, request->node_id(), false);
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return ToGrpcStatus(manager_->ReportTrace(*request));
 }
 
 int MaxRequestBytes(const CoordinatorOptions& options) {

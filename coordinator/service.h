@@ -55,6 +55,10 @@ class CoordinatorService final : public Coordinator::Service {
                           ReportTaskResponse* response) override;
   grpc::Status Barrier(grpc::ServerContext* context, const BarrierRequest* request,
                        BarrierResponse* response) override;
+  grpc::Status TraceJob(grpc::ServerContext* context, const TraceJobRequest* request,
+                        TraceJobResponse* response) override;
+  grpc::Status ReportTrace(grpc::ServerContext* context, const TraceReport* request,
+                           ReportTraceResponse* response) override;
 
  private:
   // The caller's identity if it may call `method` (nullopt under --insecure).

@@ -18,6 +18,19 @@ class CoordinatorLink {
   virtual ~CoordinatorLink() = default;
   // Sends a worker's progress once (node_id is filled in). True: the job no longer runs.
   virtual absl::StatusOr<bool> ReportProgress(ProgressReport report) = 0;
+  // ReportProgress with the coordinator's whole answer: a trace to record, its clock. The
+  // default answers only whether the job was cancelled.
+  virtual absl::StatusOr<ReportProgressResponse> ReportProgressFully(ProgressReport report) {
+    absl::StatusOr<bool> cancelled = ReportProgress(std::move(report));
+    if (!cancelled.ok()) return cancelled.status();
+    ReportProgressResponse response;
+    response.set_cancelled(*cancelled);
+    return response;
+  }
+  // Sends one part of a worker's step timeline (node_id is filled in).
+  virtual absl::Status ReportTrace(TraceReport /*report*/) {
+    return absl::UnimplementedError("this coordinator link does not send traces");
+  }
   // Sends a task report (node_id is filled in), retrying while the coordinator is
   // unreachable, until `deadline` passes.
   virtual absl::Status ReportTask(TaskReport report, absl::Duration deadline) = 0;

@@ -383,6 +383,12 @@ void NodeAgent::DispatchLoop() {
 }
 
 absl::StatusOr<bool> NodeAgent::ReportProgress(ProgressReport report) {
+  absl::StatusOr<ReportProgressResponse> response = ReportProgressFully(std::move(report));
+  if (!response.ok()) return response.status();
+  return response->cancelled();
+}
+
+absl::StatusOr<ReportProgressResponse> NodeAgent::ReportProgressFully(ProgressReport report) {
   report.set_node_id(node_id());
   grpc::ClientContext context;
   SetDeadline(context, options_.rpc_timeout);
@@ -391,7 +397,18 @@ absl::StatusOr<bool> NodeAgent::ReportProgress(ProgressReport report) {
   const grpc::Status status = stub_->ReportProgress(&context, report, &response);
   Untrack(&context);
   if (!status.ok()) return FromGrpcStatus(status);
-  return response.cancelled();
+  return response;
+}
+
+absl::Status NodeAgent::ReportTrace(TraceReport report) {
+  report.set_node_id(node_id());
+  grpc::ClientContext context;
+  SetDeadline(context, options_.rpc_timeout);
+  if (!Track(&context)) return absl::CancelledError("node agent stopped");
+  ReportTraceResponse response;
+  const grpc::Status status = stub_->ReportTrace(&context, report, &response);
+  Untrack(&context);
+  return FromGrpcStatus(status);
 }
 
 absl::Status NodeAgent::ReportTask(TaskReport report, absl::Duration deadline) {

@@ -83,6 +83,8 @@ class NodeAgent : public CoordinatorLink {
 
   // CoordinatorLink.
   absl::StatusOr<bool> ReportProgress(ProgressReport report) override;
+  absl::StatusOr<ReportProgressResponse> ReportProgressFully(ProgressReport report) override;
+  absl::Status ReportTrace(TraceReport report) override;
   absl::Status ReportTask(TaskReport report, absl::Duration deadline) override;
   absl::StatusOr<int64_t> RequestCheckpoint(const std::string& job_id) override;
   absl::StatusOr<bool> Barrier(const std::string& job_id, const std::string& name,

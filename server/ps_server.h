@@ -59,6 +59,8 @@ class PsServer {
   int port() const { return port_; }
   JobRegistry& jobs() { return registry_; }
   const PsService& service() const { return service_; }
+  // What the service records for psdctl trace (benchmarks arm it directly).
+  TraceRecorder& trace() { return service_.trace(); }
   // Stops accepting calls, fails the waiting ones, and waits up to `grace` for the rest.
   void Shutdown(absl::Duration grace);
 

@@ -1,6 +1,7 @@
 #include "server/ps_service.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "common/fp16.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "common/trace_proto.h"
 #include "proto/wire.h"
 
 namespace psd {
@@ -108,12 +110,37 @@ absl::Status CheckPullDtype(int dtype) {
   return absl::InvalidArgumentError(absl::StrCat("pull: dtype ", dtype, " is not supported"));
 }
 
+// A traced request (psdctl trace): what its events say. `recorder` null: not traced.
+struct RequestTrace {
+  std::shared_ptr<TraceRecorder> recorder;
+  const char* name = "";  // "Push", "Pull", "PushPull"
+  int64_t step = 0;       // the request's step (a pull's: the step it reads for)
+  int worker = 0;
+  int64_t received_us = 0;
+  int64_t push_bytes = 0;
+};
+
+void RecordRequest(const RequestTrace& t, const char* name, const char* track, int64_t start_us,
+                   int64_t end_us, int64_t chunks, uint64_t first_key, int64_t bytes) {
+  TraceEvent e;
+  e.name = name;
+  e.track = track;
+  e.step = t.step;
+  e.start_us = start_us;
+  e.dur_us = end_us - start_us;
+  e.args = {{"worker", t.worker},
+            {"chunks", chunks},
+            {"chunk", static_cast<int64_t>(first_key)},
+            {"bytes", bytes}};
+  t.recorder->Record(std::move(e));
+}
+
 // One pull in flight: completes when every requested chunk is readable.
 class PendingPull : public std::enable_shared_from_this<PendingPull> {
  public:
   PendingPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
               std::vector<uint64_t> keys, int dtype, grpc::ByteBuffer* response,
-              std::atomic<int64_t>* pull_bytes, absl::Time received)
+              std::atomic<int64_t>* pull_bytes, absl::Time received, RequestTrace trace)
       : job_(std::move(job)),
         reactor_(reactor),
         keys_(std::move(keys)),
@@ -121,8 +148,10 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
         response_(response),
         pull_bytes_(pull_bytes),
         remaining_(static_cast<int>(keys_.size())),
-        start_(job_->metrics != nullptr ? absl::Now() : absl::InfinitePast()),
-        received_(received) {}
+        start_(job_->metrics != nullptr || trace.recorder != nullptr ? absl::Now()
+                                                                     : absl::InfinitePast()),
+        received_(received),
+        trace_(std::move(trace)) {}
 
   void Start(int worker, int64_t step) {
     if (keys_.empty()) return Complete();
@@ -172,11 +201,25 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
       error = error_;
     }
     ServerJobMetrics* m = job_->metrics.get();
+    const absl::Time readable = trace_.recorder != nullptr ? absl::Now() : absl::InfinitePast();
     if (m != nullptr) m->pull_wait_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start_));
     if (error.ok()) error = Fill();
     if (m != nullptr) {
       m->pull_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start_));
       if (!error.ok()) m->pull_errors.Increment();
+    }
+    if (trace_.recorder != nullptr) {
+      const int64_t done = TraceMicros(absl::Now());
+      const int64_t chunks = static_cast<int64_t>(keys_.size());
+      const uint64_t key = keys_.empty() ? 0 : keys_[0];
+      // The time the pull waited for the chunks to become readable (sync: the other
+      // workers' pushes of the step before; ssp: the slowest worker).
+      if (readable - start_ > absl::Microseconds(1)) {
+        RecordRequest(trace_, "wait for pushes", "waits", TraceMicros(start_),
+                      TraceMicros(readable), chunks, key, 0);
+      }
+      RecordRequest(trace_, trace_.name, "requests", trace_.received_us, done, chunks, key,
+                    trace_.push_bytes + pulled_bytes_);
     }
     reactor_->Finish(ToGrpcStatus(error));
   }
@@ -226,6 +269,7 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
       return wire::ReferenceSlice(data, n, &PooledBuffer::Release, buffers[next++]);
     });
     pull_bytes_->fetch_add(bytes, std::memory_order_relaxed);
+    pulled_bytes_ = bytes;
     if (job_->metrics != nullptr) job_->metrics->pull_bytes.Increment(static_cast<double>(bytes));
     return absl::OkStatus();
   }
@@ -237,8 +281,10 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
   grpc::ByteBuffer* response_;
   std::atomic<int64_t>* pull_bytes_;
   std::atomic<int> remaining_;
-  const absl::Time start_;     // when metrics are on
+  const absl::Time start_;     // when metrics are on or the request is traced
   const absl::Time received_;  // the call, by gRPC's thread (the reply's server_micros)
+  const RequestTrace trace_;
+  int64_t pulled_bytes_ = 0;  // set by Fill()
   absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   absl::Mutex wait_mu_;
@@ -279,7 +325,8 @@ class PullReactor : public grpc::ServerUnaryReactor {
 
 void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor,
                std::vector<uint64_t> keys, int worker, int64_t step, int dtype,
-               grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes, absl::Time received) {
+               grpc::ByteBuffer* response, std::atomic<int64_t>* pull_bytes, absl::Time received,
+               RequestTrace trace) {
   if (job->metrics != nullptr) job->metrics->pull_requests.Increment();
   for (uint64_t key : keys) {
     if (!job->store->Owns(key)) {
@@ -290,7 +337,7 @@ void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor
     }
   }
   auto pending = std::make_shared<PendingPull>(std::move(job), reactor, std::move(keys), dtype,
-                                               response, pull_bytes, received);
+                                               response, pull_bytes, received, std::move(trace));
   // Pull and PushPull calls (the only ones that get here) run on a PullReactor.
   static_cast<PullReactor*>(reactor)->Attach(pending);
   pending->Start(worker, step);
@@ -308,7 +355,8 @@ PsService::PsService(JobRegistry* registry, Options options)
       authz_(options.authorize),
       drop_push_replies_(options.drop_push_replies),
       push_delay_(options.push_delay),
-      counters_(std::make_shared<Counters>()) {
+      counters_(std::make_shared<Counters>()),
+      trace_(std::make_shared<TraceRecorder>()) {
   if (options.work_threads > 0) pool_ = std::make_unique<WorkPool>(options.work_threads);
 }
 
@@ -365,7 +413,8 @@ absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerId
 void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                            grpc::ByteBuffer* response, bool then_pull,
                            const std::optional<PeerIdentity>& peer, absl::Time received) {
-  const absl::Time start = registry_->metrics() ? absl::Now() : absl::InfinitePast();
+  const bool tracing = trace_->armed();  // the one check when no trace runs
+  const absl::Time start = registry_->metrics() || tracing ? absl::Now() : absl::InfinitePast();
   std::vector<grpc::Slice> slices;
   std::vector<Payload::Piece> pieces;
   wire::PushRequestView req;
@@ -378,13 +427,29 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
       CheckWorker(then_pull ? RpcMethod::kPushPull : RpcMethod::kPush, peer, **job, req.worker);
   if (!status.ok()) return reactor->Finish(ToGrpcStatus(status));
   if (then_pull) status = CheckPullDtype(req.pull_dtype);
+  RequestTrace trace;
+  if (tracing && trace_->Wants(req.job_id, req.step)) {
+    trace.recorder = trace_;
+    trace.name = then_pull ? "PushPull" : "Push";
+    trace.step = req.step;
+    trace.worker = req.worker;
+    trace.received_us = TraceMicros(start);
+  }
   if (status.ok() && push_delay_ > absl::ZeroDuration()) absl::SleepFor(push_delay_);
+  const absl::Time apply_start = trace.recorder != nullptr ? absl::Now() : absl::InfinitePast();
   if (status.ok()) status = ApplyPush(**job, req);
   counters_->push_rpcs.fetch_add(1, std::memory_order_relaxed);
   int64_t bytes = 0, pieces_seen = 0;
   for (const auto& c : req.chunks) {
     bytes += c.data.bytes();
     pieces_seen += static_cast<int64_t>(c.data.pieces().size());
+  }
+  const uint64_t first_key = req.chunks.empty() ? 0 : req.chunks[0].key;
+  const int64_t num_chunks = static_cast<int64_t>(req.chunks.size());
+  if (trace.recorder != nullptr) {
+    trace.push_bytes = bytes;
+    RecordRequest(trace, "apply", "apply", TraceMicros(apply_start), TraceMicros(absl::Now()),
+                  num_chunks, first_key, bytes);
   }
   counters_->push_bytes.fetch_add(bytes, std::memory_order_relaxed);
   counters_->payloads.fetch_add(static_cast<int64_t>(req.chunks.size()), std::memory_order_relaxed);
@@ -404,6 +469,10 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
     PushResponse r;
     r.set_server_step((*job)->store->stats().min_step);
     *response = SerializeSmall(r);
+    if (trace.recorder != nullptr) {
+      RecordRequest(trace, trace.name, "requests", trace.received_us, TraceMicros(absl::Now()),
+                    num_chunks, first_key, bytes);
+    }
     return reactor->Finish(grpc::Status::OK);
   }
   std::vector<uint64_t> keys;
@@ -411,12 +480,13 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   for (const auto& c : req.chunks) keys.push_back(c.key);
   counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
   StartPull(*std::move(job), reactor, std::move(keys), req.worker, req.step + 1, req.pull_dtype,
-            response, &counters_->pull_bytes, received);
+            response, &counters_->pull_bytes, received, std::move(trace));
 }
 
 void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
                            grpc::ByteBuffer* response, const std::optional<PeerIdentity>& peer,
                            absl::Time received) {
+  const bool tracing = trace_->armed();  // the one check when no trace runs
   PullRequest req;
   {
     grpc::ByteBuffer copy(*request);  // references the slices
@@ -434,8 +504,17 @@ void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
     return reactor->Finish(ToGrpcStatus(s));
   }
   counters_->pull_rpcs.fetch_add(1, std::memory_order_relaxed);
+  RequestTrace trace;
+  if (tracing && trace_->Wants(req.job_id(), req.step())) {
+    trace.recorder = trace_;
+    trace.name = "Pull";
+    trace.step = req.step();
+    trace.worker = req.worker();
+    trace.received_us = TraceMicros(received);
+  }
   StartPull(*std::move(job), reactor, {req.keys().begin(), req.keys().end()}, req.worker(),
-            req.step(), req.dtype(), response, &counters_->pull_bytes, received);
+            req.step(), req.dtype(), response, &counters_->pull_bytes, received,
+            std::move(trace));
 }
 
 grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,
@@ -536,6 +615,52 @@ grpc::ServerUnaryReactor* PsService::GetStats(grpc::CallbackServerContext* ctx,
   response->set_bytes_in(w.push_payload_bytes);
   response->set_bytes_out(w.pull_payload_bytes);
   return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* PsService::Trace(grpc::CallbackServerContext* ctx,
+                                           const TraceRequest* request, TraceResponse* response) {
+  if (auto peer = authz_.Check(*ctx, RpcMethod::kTrace); !peer.ok()) {
+    return Finish(ctx, peer.status());
+  }
+  response->set_server_time_us(TraceMicros(absl::Now()));
+  if (request->action() == TraceRequest::ACTION_PING) return Finish(ctx, absl::OkStatus());
+  auto job = registry_->Get(request->job_id(), request->generation());
+  if (!job.ok()) return Finish(ctx, job.status());
+  response->set_step((*job)->store->stats().min_step);
+  switch (request->action()) {
+    case TraceRequest::ACTION_ARM: {
+      const TraceSteps& steps = request->steps();
+      if (steps.first_step() < 0 || steps.last_step() < steps.first_step() ||
+          steps.last_step() - steps.first_step() + 1 > kMaxTraceSteps) {
+        return Finish(ctx, absl::InvalidArgumentError(absl::StrCat(
+                               "steps: want 0 <= first <= last, at most ", kMaxTraceSteps,
+                               " steps; got ", steps.first_step(), "-", steps.last_step())));
+      }
+      trace_->Arm(request->job_id(), steps.first_step(), steps.last_step());
+      spdlog::info("job {}: tracing steps {}-{}", request->job_id(), steps.first_step(),
+                   steps.last_step());
+      return Finish(ctx, absl::OkStatus());
+    }
+    case TraceRequest::ACTION_COLLECT: {
+      const TraceRecorder::Window window = trace_->window();
+      if (window.job_id != request->job_id()) {
+        return Finish(
+            ctx, absl::FailedPreconditionError(absl::StrCat("no trace of job ", request->job_id(),
+                                                            " on server ", (*job)->rank)));
+      }
+      trace_->Disarm();
+      TraceRecorder::Taken taken = trace_->Take();
+      response->mutable_events()->Reserve(static_cast<int>(taken.events.size()));
+      for (const TraceEvent& e : taken.events) ToProto(e, response->add_events());
+      response->set_dropped(taken.dropped);
+      return Finish(ctx, absl::OkStatus());
+    }
+    default:
+      return Finish(
+          ctx, absl::InvalidArgumentError(absl::StrCat("action: want ACTION_PING, ACTION_ARM or "
+                                                       "ACTION_COLLECT, got ",
+                                                       static_cast<int>(request->action()))));
+  }
 }
 
 }  // namespace psd

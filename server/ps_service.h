@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "common/rpc_policy.h"
+#include "common/trace_recorder.h"
 #include "proto/parameter_server.grpc.pb.h"
 #include "server/job_registry.h"
 
@@ -74,8 +75,13 @@ class PsService final
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
                                      const GetStatsRequest* request,
                                      ServerStats* response) override;
+  // Step timelines: arm the job's window, or collect what it recorded (psdctl trace).
+  grpc::ServerUnaryReactor* Trace(grpc::CallbackServerContext* ctx, const TraceRequest* request,
+                                  TraceResponse* response) override;
 
   WireCounters counters() const;
+  // What this server records for `psdctl trace` (each request, apply and sync wait).
+  TraceRecorder& trace() { return *trace_; }
   const Authorizer& authorizer() const { return authz_; }
 
  private:
@@ -103,6 +109,8 @@ class PsService final
   std::atomic<int64_t> pushes_seen_{0};
   std::unique_ptr<WorkPool> pool_;
   std::shared_ptr<Counters> counters_;
+  // Shared with pulls in flight, which record when they complete.
+  std::shared_ptr<TraceRecorder> trace_;
 };
 
 }  // namespace psd

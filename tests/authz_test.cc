@@ -199,6 +199,22 @@ std::vector<Row> Rows() {
          r.set_timeout_ms(100);
          return r.SerializeAsString();
        }},
+      {RpcMethod::kTraceJob,
+       [](PeerRole) {
+         TraceJobRequest r;
+         r.set_job_id("nope-1");
+         r.set_first_step(1);
+         r.set_last_step(2);
+         r.set_timeout_ms(100);
+         return r.SerializeAsString();
+       }},
+      {RpcMethod::kReportTrace,
+       [](PeerRole) {
+         TraceReport r;
+         r.set_job_id("nope-1");
+         r.set_node_id("nobody");
+         return r.SerializeAsString();
+       }},
       {RpcMethod::kInitJob,
        [](PeerRole) {
          InitJobRequest r;
@@ -244,6 +260,14 @@ std::vector<Row> Rows() {
          return r.SerializeAsString();
        }},
       {RpcMethod::kGetStats, [](PeerRole) { return GetStatsRequest().SerializeAsString(); }},
+      {RpcMethod::kTrace,
+       [](PeerRole) {
+         TraceRequest r;
+         r.set_job_id("nope");
+         r.set_generation(1);
+         r.set_action(TraceRequest::ACTION_PING);
+         return r.SerializeAsString();
+       }},
   };
 }
 

@@ -30,6 +30,7 @@
 #include "common/memory_estimate.h"
 #include "common/placement.h"
 #include "common/tls_options.h"
+#include "common/trace_recorder.h"
 #include "common/utf8.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "tools/model_eval.h"
@@ -100,6 +101,13 @@ absl::StatusOr<TlsOptions> ClientTls(const Invocation& inv) {
   return LoadTls(ca, cert, key, std::nullopt, {"--tls-ca", "--tls-cert", "--tls-key"});
 }
 
+// A trace (psdctl trace) comes back in one reply of up to tens of MiB.
+grpc::ChannelArguments ChannelArgs() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(512 << 20);
+  return args;
+}
+
 class Client {
  public:
   explicit Client(const Invocation& inv)
@@ -112,13 +120,16 @@ class Client {
     }
     insecure_ = tls->insecure;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        MakeChannel(address_, PeerRole::kCoordinator, *tls, grpc::ChannelArguments());
+        MakeChannel(address_, PeerRole::kCoordinator, *tls, ChannelArgs());
     if (!channel.ok()) {
       setup_ = channel.status();
       return;
     }
     stub_ = Coordinator::NewStub(*channel);
   }
+
+  // The deadline of each call from now on (psdctl trace waits longer than --timeout).
+  void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
 
   // `wait_for_ready`: wait (up to the timeout) for an unreachable coordinator to come back
   // instead of failing at once.
@@ -479,6 +490,64 @@ int RunCheckpoint(const Invocation& inv) {
   return kExitOk;
 }
 
+// How long `psdctl trace` waits for the job to pass the window when --timeout is not given.
+constexpr absl::Duration kDefaultTraceWait = absl::Minutes(5);
+
+int RunTrace(const Invocation& inv) {
+  const std::optional<psdctl::StepRange> steps = inv.Steps("steps");
+  const std::optional<std::string> output = inv.String("output");
+  if (!steps.has_value() || !output.has_value()) {
+    std::fprintf(stderr,
+                 "psdctl: trace: --steps A-B and -o FILE are required (see psdctl trace "
+                 "--help)\n");
+    return kExitUsage;
+  }
+  if (steps->last - steps->first + 1 > kMaxTraceSteps) {
+    std::fprintf(stderr, "psdctl: --steps: at most %lld steps per trace, got %lld ('%lld-%lld')\n",
+                 static_cast<long long>(kMaxTraceSteps),
+                 static_cast<long long>(steps->last - steps->first + 1),
+                 static_cast<long long>(steps->first), static_cast<long long>(steps->last));
+    return kExitUsage;
+  }
+  const absl::Duration wait = inv.Duration("timeout").value_or(kDefaultTraceWait);
+  Client client(inv);
+  // The coordinator gives up at `wait` and says who did not report; the call waits a little
+  // longer for that answer (collecting from the servers and merging).
+  client.set_timeout(wait + absl::Seconds(30));
+  TraceJobRequest request;
+  request.set_job_id(inv.args[0]);
+  request.set_first_step(steps->first);
+  request.set_last_step(steps->last);
+  request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
+  std::fprintf(stderr, "job %s: tracing steps %lld-%lld (waiting up to %s)...\n",
+               inv.args[0].c_str(), static_cast<long long>(steps->first),
+               static_cast<long long>(steps->last), absl::FormatDuration(wait).c_str());
+  TraceJobResponse response;
+  const grpc::Status status = client.Call(&Coordinator::Stub::TraceJob, request, &response);
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+        !status.error_message().empty() && status.error_message() != "Deadline Exceeded") {
+      // The coordinator's own answer: the trace did not complete (it names who).
+      std::fprintf(stderr, "psdctl: %s\n", status.error_message().c_str());
+      return kExitFailed;
+    }
+    return client.Fail(status);
+  }
+  if (absl::Status s = WriteFileAtomically(*output, response.trace_json()); !s.ok()) {
+    std::fprintf(stderr, "psdctl: cannot write %s: %s\n", output->c_str(),
+                 std::string(s.message()).c_str());
+    return kExitFailed;
+  }
+  for (const std::string& note : response.notes()) {
+    std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
+  std::printf("job %s: trace of steps %lld-%lld: %lld events from %d nodes written to %s\n",
+              inv.args[0].c_str(), static_cast<long long>(steps->first),
+              static_cast<long long>(steps->last), static_cast<long long>(response.events()),
+              response.nodes(), output->c_str());
+  return kExitOk;
+}
+
 // Runs the command line's command; see Invocation for what else a command line can ask.
 int Main(int argc, char** argv) {
   const psdctl::CommandTable& table = psdctl::PsdctlCommands();
@@ -501,7 +570,7 @@ int Main(int argc, char** argv) {
   // Job ids travel in proto strings, and gRPC refuses a request whose strings are not UTF-8.
   const CommandId id = inv->command->id;
   if (id == CommandId::kStatus || id == CommandId::kCancel || id == CommandId::kWait ||
-      id == CommandId::kCheckpoint) {
+      id == CommandId::kCheckpoint || id == CommandId::kTrace) {
     for (const std::string& arg : inv->args) {
       if (FirstInvalidUtf8(arg) != absl::string_view::npos) {
         std::fprintf(stderr, "psdctl: job id \"%s\" is not valid UTF-8\n", Utf8Escape(arg).c_str());
@@ -528,6 +597,8 @@ int Main(int argc, char** argv) {
       return RunWait(*inv);
     case CommandId::kCheckpoint:
       return RunCheckpoint(*inv);
+    case CommandId::kTrace:
+      return RunTrace(*inv);
     case CommandId::kEval:
       return RunEval(*inv);
     case CommandId::kHelp:  // ParseArgs answers `help` with Invocation::help

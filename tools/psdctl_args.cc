@@ -7,8 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/status_macros.h"
 #include "common/closest_name.h"
+#include "common/status_macros.h"
 
 namespace psd::psdctl {
 namespace {
@@ -38,6 +38,14 @@ class Parser {
   absl::Status UnknownFlag(absl::string_view name) const;
   absl::StatusOr<FlagValue> ParseValue(const Flag& flag, const std::string& value) const;
   absl::Status ParseWord(const std::string& word);
+  // The current command's flag whose one-letter alias `arg` is ("-o"), or null.
+  const Flag* ShortFlag(const std::string& arg) const {
+    if (arg.size() != 2 || arg[0] != '-' || arg[1] == '-' || Current() == nullptr) return nullptr;
+    for (const Flag& f : Current()->flags) {
+      if (!f.short_name.empty() && f.short_name == absl::string_view(arg).substr(1)) return &f;
+    }
+    return nullptr;
+  }
   absl::StatusOr<const Command*> FindCommand(const std::string& name) const;
   absl::Status CheckArgs() const;
   absl::Status CheckFlagPairs() const;
@@ -57,6 +65,13 @@ absl::StatusOr<Invocation> Parser::Parse(absl::Span<const std::string> args) {
       inv_.help = true;
     } else if (!flags_done && absl::StartsWith(arg, "--")) {
       PSD_RETURN_IF_ERROR(ParseFlag(args, &i));
+    } else if (const Flag* alias = !flags_done ? ShortFlag(arg) : nullptr; alias != nullptr) {
+      // "-o FILE" is "--output FILE".
+      if (i + 1 >= args.size()) return Error(absl::StrCat(arg, " needs a value"));
+      const std::vector<std::string> spelled = {absl::StrCat("--", alias->name), args[i + 1]};
+      size_t at = 0;
+      PSD_RETURN_IF_ERROR(ParseFlag(spelled, &at));
+      ++i;
     } else {
       PSD_RETURN_IF_ERROR(ParseWord(arg));
     }

@@ -273,39 +273,31 @@ TEST_CASE("Flags that go together") {
         "psdctl: eval: --data-images and --data-labels go together (see psdctl eval --help)");
 }
 
-// A table with a command the real one does not have yet, for the types psdctl's commands do
-// not use today.
-CommandTable TraceTable() {
-  CommandTable table = PsdctlCommands();
-  table.commands.push_back({CommandId::kStatus,
-                            "trace",
-                            {"JOB", "OUT"},
-                            1,
-                            "trace steps",
-                            "Traces steps.",
-                            {{"steps", FlagType::kStepRange, "A-B", "the steps to trace"}}});
-  return table;
-}
-
-TEST_CASE("Step ranges, and optional positional arguments") {
-  const CommandTable table = TraceTable();
-  const Invocation inv = Parsed({"trace", "j-1", "--steps", "100-120"}, table);
+TEST_CASE("Step ranges and one-letter aliases: psdctl trace") {
+  const Invocation inv = Parsed({"trace", "j-1", "--steps", "100-120", "-o", "out.json"});
   CHECK(NameOf(inv) == "trace");
   CHECK(inv.args == Args{"j-1"});
   CHECK(inv.Steps("steps") == StepRange{100, 120});
-  CHECK(Parsed({"trace", "j-1", "out.json", "--steps=5-5"}, table).Steps("steps") ==
-        StepRange{5, 5});
-  CHECK(ErrorOf({"trace", "j-1", "--steps", "x"}, table) ==
+  CHECK(inv.String("output") == "out.json");
+  const Invocation long_form = Parsed({"trace", "j-1", "--steps=5-5", "--output=t.json"});
+  CHECK(long_form.Steps("steps") == StepRange{5, 5});
+  CHECK(long_form.String("output") == "t.json");
+  CHECK(ErrorOf({"trace", "j-1", "--steps", "x"}) ==
         "psdctl: --steps: expected steps A-B like 100-120 (A <= B), got 'x' "
+        "(see psdctl trace --help)");
+  CHECK(ErrorOf({"trace", "j-1", "--steps", "7-3"}) ==
+        "psdctl: --steps: expected steps A-B like 100-120 (A <= B), got '7-3' "
         "(see psdctl trace --help)");
   for (const char* bad : {"5", "120-100", "-5", "5-", "1-2-3", "+1-2", " 1-2", "1-2 ", "a-b"}) {
     INFO(bad);
-    CHECK_THAT(ErrorOf({"trace", "j-1", "--steps", bad}, table),
+    CHECK_THAT(ErrorOf({"trace", "j-1", "--steps", bad}),
                Catch::StartsWith("psdctl: --steps: expected steps A-B"));
   }
-  CHECK(ErrorOf({"trace"}, table) == "psdctl: trace: expected JOB (see psdctl trace --help)");
-  CHECK(ErrorOf({"trace", "a", "b", "c"}, table) ==
-        "psdctl: trace: unexpected argument 'c' (see psdctl trace --help)");
+  CHECK_THAT(ErrorOf({"trace", "j-1", "--steps", "1-2", "-o"}),
+             Catch::StartsWith("psdctl: -o needs a value"));
+  CHECK(ErrorOf({"trace"}) == "psdctl: trace: expected JOB (see psdctl trace --help)");
+  CHECK(ErrorOf({"trace", "a", "b"}) ==
+        "psdctl: trace: unexpected argument 'b' (see psdctl trace --help)");
 }
 
 TEST_CASE("ParseDurationFlag and ParseStepRange") {

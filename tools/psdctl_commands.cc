@@ -137,6 +137,29 @@ const CommandTable& PsdctlCommands() {
            "checkpoint.dir; `psdctl status` shows \"checkpoint of step N complete\" once every\n"
            "server has written it.",
            {}},
+          {CommandId::kTrace,
+           "trace",
+           {"JOB"},
+           1,
+           "record a running job's step timeline",
+           "Has every worker and server of the running job record what it does in steps A-B\n"
+           "(steps count from 0): each worker's phases (data, forward, backward with its pushes,\n"
+           "wait, pull) and each chunk RPC it sends (server, chunk, bytes, send to reply); each\n"
+           "server's requests (receive to reply), applies and a pull's wait for the other\n"
+           "workers' pushes. Waits until the job has passed step B (at most --timeout, default\n"
+           "5m), then writes one Chrome trace JSON file on the coordinator's clock (each node's\n"
+           "clock offset and its error bound are in otherData.nodes): open it in\n"
+           "https://ui.perfetto.dev or chrome://tracing. Workers hear of the trace with their\n"
+           "next progress report (every training.log_every steps), so pick A at least that far\n"
+           "ahead; an A the job has already passed is refused, and a worker armed after A says\n"
+           "so in the file and here. At most 1000 steps per trace; the job must be running.",
+           {{"steps", FlagType::kStepRange, "A-B", "the steps to record, both included (required)"},
+            {"output",
+             FlagType::kString,
+             "FILE",
+             "where to write the trace (JSON; required)",
+             {},
+             "o"}}},
           {CommandId::kEval,
            "eval",
            {"MODEL_FILE"},

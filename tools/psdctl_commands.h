@@ -26,6 +26,8 @@ struct Flag {
   absl::string_view help;
   // Another flag of the same command that must be given exactly when this one is.
   absl::string_view goes_with = {};
+  // A one-letter alias, given as "-o VALUE" ("o"); empty: none.
+  absl::string_view short_name = {};
 
   bool takes_value() const { return type != FlagType::kSwitch; }
 };
@@ -41,6 +43,7 @@ enum class CommandId {
   kTop,
   kWait,
   kCheckpoint,
+  kTrace,
   kEval,
   kHelp,
 };

@@ -26,8 +26,9 @@ void AppendFlags(const std::vector<Flag>& flags, std::string* out) {
 }  // namespace
 
 std::string FlagUsage(const Flag& flag) {
-  return flag.takes_value() ? absl::StrCat("--", flag.name, " ", flag.value_name)
-                            : absl::StrCat("--", flag.name);
+  const std::string alias = flag.short_name.empty() ? "" : absl::StrCat("-", flag.short_name, "|");
+  return flag.takes_value() ? absl::StrCat(alias, "--", flag.name, " ", flag.value_name)
+                            : absl::StrCat(alias, "--", flag.name);
 }
 
 std::string CommandUsage(const Command& command) {

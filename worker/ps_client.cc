@@ -183,6 +183,9 @@ class PsClient::Impl {
     absl::Time first_attempt;
     absl::Time sent;  // this attempt's (with metrics)
     int attempt = 1;
+    int64_t step = 0;
+    int64_t bytes = 0;                              // payload pushed
+    absl::Time traced_sent = absl::InfinitePast();  // this attempt's, when its step is traced
   };
 
   // The metrics of `key`'s server, or null when metrics are off.
@@ -261,6 +264,10 @@ class PsClient::Impl {
     }
     call->kind = kind;
     call->key = key;
+    call->step = step;
+    if (kind != Kind::kPull) {
+      call->bytes = static_cast<int64_t>(chunk.length * (options_.fp16_gradients ? 2 : 4));
+    }
     call->params = params;
     call->remaining = std::move(remaining);
     call->done = std::move(done);
@@ -284,6 +291,9 @@ class PsClient::Impl {
     rpcs_.fetch_add(1, std::memory_order_relaxed);
     call->sent = absl::Now();
     if (WorkerServerMetrics* m = ServerMetricsOf(call->key); m != nullptr) m->rpcs.Increment();
+    if (options_.trace != nullptr && options_.trace->Wants(call->step)) {
+      call->traced_sent = call->sent;
+    }
     const int server = placement_->chunk(call->key).server;
     grpc::GenericStub* stub = stubs_[server][call->key % stubs_[server].size()].get();
     grpc::ClientContext* ctx = &call->ctx;
@@ -308,6 +318,7 @@ class PsClient::Impl {
     int64_t server_micros = 0;
     if (result.ok() && call->kind != Kind::kPush)
       result = CopyOut(call->response, key, call->params, &server_micros);
+    if (call->traced_sent != absl::InfinitePast()) RecordRpc(*call, server, result);
     if (result.ok()) {
       const size_t bytes = call->request.Length() + call->response.Length();
       TimingSums& t = timings_[server * kSizeClasses + SizeClass(bytes)];
@@ -342,6 +353,26 @@ class PsClient::Impl {
     Finish(result);
   }
 
+  // The call's attempt as a step-timeline event: sent to reply (and copied out).
+  void RecordRpc(const Call& call, int server, const absl::Status& result) {
+    const ChunkInfo& chunk = placement_->chunk(call.key);
+    TraceEvent e;
+    e.name = call.kind == Kind::kPush ? "Push" : call.kind == Kind::kPull ? "Pull" : "PushPull";
+    e.track = absl::StrCat("rpc server ", server);
+    e.step = call.step;
+    e.start_us = TraceMicros(call.traced_sent);
+    e.dur_us = TraceMicros(absl::Now()) - e.start_us;
+    const int64_t pulled =
+        call.kind == Kind::kPush ? 0 : chunk.length * (options_.fp16_params ? 2 : 4);
+    e.args = {{"server", server},
+              {"chunk", static_cast<int64_t>(call.key)},
+              {"tensor", static_cast<int64_t>(chunk.tensor)},
+              {"bytes", call.bytes + pulled},
+              {"attempt", call.attempt}};
+    if (!result.ok()) e.args.emplace_back("error_code", static_cast<int64_t>(result.code()));
+    options_.trace->Record(std::move(e));
+  }
+
   // A server that cannot be reached (restarting, a dropped connection, a lost reply) is
   // tried again until the retry deadline; every other error is final.
   bool Retryable(const absl::Status& s, const Call& call) {
@@ -356,6 +387,8 @@ class PsClient::Impl {
     next->request = failed->request;  // shares the slices: the same bytes, the same request id
     next->kind = failed->kind;
     next->key = failed->key;
+    next->step = failed->step;
+    next->bytes = failed->bytes;
     next->params = failed->params;
     next->remaining = failed->remaining;
     next->done = failed->done;

@@ -20,6 +20,7 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "common/tls_options.h"
+#include "common/trace_recorder.h"
 #include "common/transport_options.h"
 #include "proto/common.pb.h"
 #include "worker/worker_metrics.h"
@@ -56,6 +57,9 @@ class PsClient {
     bool fp16_params = false;
     // Per-server bytes, RPC counts and latencies (worker/worker_metrics.h); null: none kept.
     std::shared_ptr<WorkerJobMetrics> metrics;
+    // Step timelines (psdctl trace): each chunk RPC of an armed step, send to completion, on
+    // track "rpc server <rank>"; null: none recorded.
+    std::shared_ptr<TraceRecorder> trace;
   };
   // Called when every chunk of `tensor` has arrived.
   using TensorDone = std::function<void(uint32_t tensor)>;

@@ -54,7 +54,38 @@ void RecordStep(WorkerJobMetrics& m, const StepTimes& t, int64_t examples, int64
 
 }  // namespace
 
+void Trainer::RecordPhases(int64_t step, absl::Duration extra) {
+  const absl::Time(&t)[5] = traced_.t;
+  const absl::Time first_grad = traced_.first_grad;
+  auto event = [&](const char* name, absl::Time start, absl::Time end) {
+    TraceEvent e;
+    e.name = name;
+    e.track = "phases";
+    e.step = step;
+    e.start_us = TraceMicros(start);
+    e.dur_us = TraceMicros(end) - e.start_us;
+    return e;
+  };
+  TraceEvent whole = event("step", t[0], t[4] + extra);
+  whole.args = {{"rank", rank_}};
+  trace_->Record(std::move(whole));
+  trace_->Record(event("data", t[0], t[1]));
+  trace_->Record(event("forward", t[1], first_grad));
+  // Backward runs from the first gradient to the model's end; the pushes nest inside it.
+  trace_->Record(event("backward", first_grad, t[2]));
+  for (const TracedPush& p : traced_pushes_) {
+    TraceEvent e = event("push", p.start, p.end);
+    e.args = {{"tensor", p.tensor}};
+    trace_->Record(std::move(e));
+  }
+  trace_->Record(event("wait", t[2], t[3]));
+  trace_->Record(event("pull", t[3], t[4]));
+  if (extra > absl::ZeroDuration()) trace_->Record(event("slowdown", t[4], t[4] + extra));
+}
+
 absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
+  const bool traced = trace_ != nullptr && trace_->Wants(step);  // one load when off
+  if (traced) traced_pushes_.clear();
   const absl::Time t0 = absl::Now();
   FillBatch(train_, plan_.Batch(step, rank_), spec_.data.normalize, x_.data(), y_.data());
   const absl::Time t1 = absl::Now();
@@ -64,7 +95,9 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
     const absl::Time p0 = absl::Now();
     first_grad = std::min(first_grad, p0);
     exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
-    pushing += absl::Now() - p0;
+    const absl::Time p1 = absl::Now();
+    pushing += p1 - p0;
+    if (traced) traced_pushes_.push_back({t, p0, p1});
   }));
   const absl::Time t2 = absl::Now();
   PSD_RETURN_IF_ERROR(exchange_->Wait());
@@ -80,6 +113,16 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
   times->wait = t3 - t2;
   times->pull = t4 - t3;
   times->step = t4 - t0;
+  // A --slowdown sleep comes after Step(): Run() records the step's events after it.
+  traced_.armed = traced;
+  if (traced) {
+    traced_.t[0] = t0;
+    traced_.t[1] = t1;
+    traced_.t[2] = t2;
+    traced_.t[3] = t3;
+    traced_.t[4] = t4;
+    traced_.first_grad = first_grad;
+  }
   seen->loss_sum += r.loss_sum;
   seen->correct += r.correct;
   seen->examples += r.examples;
@@ -134,6 +177,7 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       absl::SleepFor(extra);
       times.step += extra;
     }
+    if (traced_.armed) RecordPhases(step, times.step - (traced_.t[4] - traced_.t[0]));
     phases.Add(times);
     if (metrics_ != nullptr) {
       RecordStep(*metrics_, times, interval.examples - examples_before, exchange_->max_staleness());

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
+#include "common/trace_recorder.h"
 #include "proto/common.pb.h"
 #include "worker/batch_plan.h"
 #include "worker/idx_reader.h"
@@ -46,6 +47,9 @@ class Trainer {
   // Steps, samples and each step's phases also go to `metrics` (worker/worker_metrics.h);
   // null (the default): no metrics.
   void set_metrics(std::shared_ptr<WorkerJobMetrics> metrics) { metrics_ = std::move(metrics); }
+  // Step timelines (psdctl trace): each armed step's phases, on track "phases"; null (the
+  // default): none recorded. Off, a step costs one relaxed load.
+  void set_trace(std::shared_ptr<TraceRecorder> trace) { trace_ = std::move(trace); }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end,
@@ -58,6 +62,8 @@ class Trainer {
   absl::StatusOr<StepResult> Evaluate();
   // Fetches every tensor's parameters for computing `step` into the model.
   absl::Status PullAll(int64_t step);
+  // The traced step's phases and each tensor's push as events; `extra`: a --slowdown sleep.
+  void RecordPhases(int64_t step, absl::Duration extra);
 
   const JobSpec& spec_;
   const int rank_;
@@ -70,6 +76,21 @@ class Trainer {
   int64_t start_step_ = 0;
   std::function<absl::Status()> wait_for_others_;
   std::shared_ptr<WorkerJobMetrics> metrics_;
+  std::shared_ptr<TraceRecorder> trace_;
+  // The armed step's pushes: (tensor, start, end).
+  struct TracedPush {
+    uint32_t tensor;
+    absl::Time start, end;
+  };
+  std::vector<TracedPush> traced_pushes_;
+  // The last step's times when it was traced: start, batch filled, model done, exchange
+  // done, end.
+  struct TracedStep {
+    bool armed = false;
+    absl::Time t[5];
+    absl::Time first_grad;
+  };
+  TracedStep traced_;
   std::vector<std::vector<float>> params_;  // parameters for the next step, as they arrive
   std::vector<float> x_;
   std::vector<int32_t> y_;

@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
   } else {
     options.client.worker = options.rank;
     options.client.metrics = options.metrics;
+    options.client.trace = options.trace;
     options.client.total_steps = total;
     SetWireOptions(spec.cluster, &options.client);
     PSD_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
@@ -55,6 +56,7 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
                                                 session->model_.get(), session->exchange_.get());
   session->trainer_->set_slowdown(options.slowdown);
   session->trainer_->set_metrics(options.metrics);
+  session->trainer_->set_trace(options.trace);
   session->trainer_->set_start_step(options.start_step);
   if (options.wait_for_others) {
     session->trainer_->set_wait_for_others(std::move(options.wait_for_others));

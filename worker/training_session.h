@@ -37,6 +37,8 @@ struct SessionOptions {
   // The job's metrics (worker/worker_metrics.h), given to the trainer and the client; null:
   // none kept.
   std::shared_ptr<WorkerJobMetrics> metrics;
+  // Step timelines (psdctl trace), given to the trainer and the client; null: none recorded.
+  std::shared_ptr<TraceRecorder> trace;
 };
 
 class TrainingSession {

@@ -9,6 +9,7 @@
 #include "common/model_file.h"
 #include "common/status_macros.h"
 #include "kernels/select.h"
+#include "worker/trace_uploader.h"
 #include "worker/training_session.h"
 
 namespace psd {
@@ -146,6 +147,7 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   session_options.client.tls = options_.tls;
   session_options.slowdown = options_.slowdown;
   session_options.start_step = a.resume_step();
+  session_options.trace = trace_;
   if (options_.metrics != nullptr) {
     job_metrics_ = options_.metrics->StartJob(a.job_id(), a.rank(), a.server_addresses_size());
     session_options.metrics = job_metrics_;
@@ -172,14 +174,19 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
                session->backend().name(), session->backend().description());
+  TraceUploader tracing(link_, trace_, a.job_id(), a.rank(), a.generation());
   auto result = trainer.Run(stop_, [&](const Progress& p) {
     ProgressReport r;
     r.set_job_id(a.job_id());
     r.set_worker_rank(a.rank());
     r.set_generation(a.generation());
     *r.mutable_progress() = p;
-    absl::StatusOr<bool> ended = link_->ReportProgress(std::move(r));
-    if (ended.ok() && *ended) stop_ = true;
+    const absl::Time sent = absl::Now();
+    absl::StatusOr<ReportProgressResponse> answer = link_->ReportProgressFully(std::move(r));
+    const absl::Time answered = absl::Now();
+    if (!answer.ok()) return;
+    if (answer->cancelled()) stop_ = true;
+    tracing.OnProgress(sent, answered, *answer, p.step());
   });
   {
     absl::MutexLock lock(&mu_);

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/tls_options.h"
+#include "common/trace_recorder.h"
 #include "common/transport_options.h"
 #include "node/coordinator_link.h"
 #include "proto/coordinator.pb.h"
@@ -74,6 +75,8 @@ class WorkerNode {
   const WorkerNodeOptions options_;
   CoordinatorLink* link_ = nullptr;
   DatasetCache datasets_;
+  // What `psdctl trace` asks this worker to record (worker/trace_uploader.h).
+  std::shared_ptr<TraceRecorder> trace_ = std::make_shared<TraceRecorder>();
   bool ran_job_ = false;  // touched by the assignment thread only
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -54,6 +54,9 @@ ABSL_FLAG(std::string, metrics, "off",
           "and scraped over HTTP every --scrape_ms), or both (off,on).");
 ABSL_FLAG(int, scrape_ms, 1000, "With --metrics on: scrape interval (Prometheus' default: 15 s).");
 ABSL_FLAG(int, rounds, 1, "Repeat every configuration this many times, alternating.");
+ABSL_FLAG(int64_t, trace_steps, 0,
+          "Arm every worker's and server's step-timeline recorder (psdctl trace) for steps "
+          "0..N-1: what recording costs. 0: off, the default (one relaxed load per step/RPC).");
 ABSL_FLAG(int, accuracy_epochs, 0,
           "Then train this many epochs on 2x2, f32 and fp16 wire, and print test accuracy.");
 
@@ -101,6 +104,10 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
       o.client.tls =
           tls ? testing::TestTls(WorkerName(w), PeerRole::kWorker) : TlsOptions::Insecure();
       if (!metrics.empty()) o.metrics = metrics[w];
+      if (const int64_t n = absl::GetFlag(FLAGS_trace_steps); n > 0) {
+        o.trace = std::make_shared<TraceRecorder>();
+        o.trace->Arm(spec.name, 0, n - 1);
+      }
       auto session = TrainingSession::Create(spec, data, test, std::move(o));
       if (!session.ok()) return void(results[w] = session.status());
       results[w] = (*session)->trainer().Run(stop, nullptr);
@@ -140,6 +147,9 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
     if (auto job = (*server)->jobs().Init(spec.name, 1, spec, s, workers, {}, 0, "", identities);
         !job.ok()) {
       return job.status();
+    }
+    if (const int64_t n = absl::GetFlag(FLAGS_trace_steps); n > 0) {
+      (*server)->trace().Arm(spec.name, 0, n - 1);
     }
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
@@ -230,9 +240,12 @@ int Main() {
     return 2;
   }
   const std::vector<bool> metrics_modes = *metrics;
-  std::printf("transport: %s (the accuracy runs: %s); metrics: %s\n",
+  std::printf("transport: %s (the accuracy runs: %s); metrics: %s; trace: %s\n",
               absl::GetFlag(FLAGS_security).c_str(), modes.back() ? "tls" : "plaintext",
-              absl::GetFlag(FLAGS_metrics).c_str());
+              absl::GetFlag(FLAGS_metrics).c_str(),
+              absl::GetFlag(FLAGS_trace_steps) > 0
+                  ? absl::StrCat("armed for steps 0-", absl::GetFlag(FLAGS_trace_steps) - 1).c_str()
+                  : "off");
   std::vector<Config> configs = {{"no parameter server", 0, 1, false}};
   std::vector<Config> clusters = {{"1 server x 1 worker", 1, 1, false},
                                   {"2 servers x 2 workers", 2, 2, false}};
