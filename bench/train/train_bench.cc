@@ -54,9 +54,11 @@ ABSL_FLAG(std::string, metrics, "off",
           "and scraped over HTTP every --scrape_ms), or both (off,on).");
 ABSL_FLAG(int, scrape_ms, 1000, "With --metrics on: scrape interval (Prometheus' default: 15 s).");
 ABSL_FLAG(int, rounds, 1, "Repeat every configuration this many times, alternating.");
-ABSL_FLAG(int64_t, trace_steps, 0,
-          "Arm every worker's and server's step-timeline recorder (psdctl trace) for steps "
-          "0..N-1: what recording costs. 0: off, the default (one relaxed load per step/RPC).");
+ABSL_FLAG(std::string, trace, "off",
+          "Step-timeline modes to measure each cluster with: off (one relaxed load per step and "
+          "RPC, as when no psdctl trace runs), on (every worker's and server's recorder armed "
+          "for every step: what recording costs), or both (off,on). With --metrics off,on too, "
+          "every combination runs, and each is compared with metrics and trace off.");
 ABSL_FLAG(int, accuracy_epochs, 0,
           "Then train this many epochs on 2x2, f32 and fp16 wire, and print test accuracy.");
 
@@ -84,7 +86,7 @@ double CpuSeconds() {
 std::string WorkerName(int w) { return absl::StrCat("worker-", w); }
 
 absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const Dataset* test,
-                               const std::vector<std::string>& servers, bool tls,
+                               const std::vector<std::string>& servers, bool tls, bool trace,
                                const std::vector<std::shared_ptr<WorkerJobMetrics>>& metrics) {
   const int workers = spec.cluster.workers;
   std::vector<absl::StatusOr<JobResult>> results(workers, absl::UnknownError("not run"));
@@ -104,9 +106,9 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
       o.client.tls =
           tls ? testing::TestTls(WorkerName(w), PeerRole::kWorker) : TlsOptions::Insecure();
       if (!metrics.empty()) o.metrics = metrics[w];
-      if (const int64_t n = absl::GetFlag(FLAGS_trace_steps); n > 0) {
+      if (trace) {
         o.trace = std::make_shared<TraceRecorder>();
-        o.trace->Arm(spec.name, 0, n - 1);
+        o.trace->Arm(spec.name, 0, spec.training.max_steps);
       }
       auto session = TrainingSession::Create(spec, data, test, std::move(o));
       if (!session.ok()) return void(results[w] = session.status());
@@ -128,7 +130,8 @@ absl::StatusOr<Run> RunWorkers(const JobSpec& spec, const Dataset& data, const D
 }
 
 absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* test, int num_servers,
-                            int workers, bool tls = false, bool metrics = false) {
+                            int workers, bool tls = false, bool metrics = false,
+                            bool trace = false) {
   spec.cluster.device = DeviceKind::kCpu;
   spec.cluster.servers = std::max(1, num_servers);
   spec.cluster.workers = workers;
@@ -148,9 +151,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
         !job.ok()) {
       return job.status();
     }
-    if (const int64_t n = absl::GetFlag(FLAGS_trace_steps); n > 0) {
-      (*server)->trace().Arm(spec.name, 0, n - 1);
-    }
+    if (trace) (*server)->trace().Arm(spec.name, 0, spec.training.max_steps);
     addresses.push_back(absl::StrCat("127.0.0.1:", (*server)->port()));
     servers.push_back(*std::move(server));
   }
@@ -161,7 +162,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
     }
     return run;
   };
-  if (!metrics) return with_cpu(RunWorkers(spec, data, test, addresses, tls, {}));
+  if (!metrics) return with_cpu(RunWorkers(spec, data, test, addresses, tls, trace, {}));
   // One exposer for the whole cluster (as if every daemon had its own), scraped and parsed
   // over HTTP as Prometheus would, from a thread of this process.
   auto exposer = MetricsExposer::Start("127.0.0.1", 0);
@@ -181,7 +182,7 @@ absl::StatusOr<Run> Measure(JobSpec spec, const Dataset& data, const Dataset* te
   for (int w = 0; w < workers; ++w) {
     job_metrics.push_back(worker_metrics->StartJob(spec.name, w, spec.cluster.servers));
   }
-  auto run = with_cpu(RunWorkers(spec, data, test, addresses, tls, job_metrics));
+  auto run = with_cpu(RunWorkers(spec, data, test, addresses, tls, trace, job_metrics));
   done.Notify();
   scraper.join();
   auto last = testing::ScrapeMetrics((*exposer)->port());
@@ -225,6 +226,8 @@ int Main() {
     bool fp16;
     bool tls = false;
     bool metrics = false;
+    bool trace = false;
+    size_t base = 0;  // the configuration of the same cluster and transport, metrics and trace off
   };
   absl::StatusOr<std::vector<bool>> security =
       bench::ParseModeList("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
@@ -240,12 +243,16 @@ int Main() {
     return 2;
   }
   const std::vector<bool> metrics_modes = *metrics;
+  absl::StatusOr<std::vector<bool>> trace =
+      bench::ParseModeList("--trace", absl::GetFlag(FLAGS_trace), "off", "on");
+  if (!trace.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(trace.status().message()).c_str());
+    return 2;
+  }
+  const std::vector<bool> trace_modes = *trace;
   std::printf("transport: %s (the accuracy runs: %s); metrics: %s; trace: %s\n",
               absl::GetFlag(FLAGS_security).c_str(), modes.back() ? "tls" : "plaintext",
-              absl::GetFlag(FLAGS_metrics).c_str(),
-              absl::GetFlag(FLAGS_trace_steps) > 0
-                  ? absl::StrCat("armed for steps 0-", absl::GetFlag(FLAGS_trace_steps) - 1).c_str()
-                  : "off");
+              absl::GetFlag(FLAGS_metrics).c_str(), absl::GetFlag(FLAGS_trace).c_str());
   std::vector<Config> configs = {{"no parameter server", 0, 1, false}};
   std::vector<Config> clusters = {{"1 server x 1 worker", 1, 1, false},
                                   {"2 servers x 2 workers", 2, 2, false}};
@@ -255,13 +262,19 @@ int Main() {
   }
   for (const Config& c : clusters) {
     for (bool tls : modes) {
+      const size_t base = configs.size();
       for (bool metrics : metrics_modes) {
-        Config with = c;
-        with.tls = tls;
-        with.metrics = metrics;
-        if (modes.size() > 1) with.name += tls ? ", tls" : ", plaintext";
-        if (metrics_modes.size() > 1) with.name += metrics ? ", metrics on" : ", metrics off";
-        configs.push_back(with);
+        for (bool traced : trace_modes) {
+          Config with = c;
+          with.tls = tls;
+          with.metrics = metrics;
+          with.trace = traced;
+          with.base = base;
+          if (modes.size() > 1) with.name += tls ? ", tls" : ", plaintext";
+          if (metrics_modes.size() > 1) with.name += metrics ? ", metrics on" : ", metrics off";
+          if (trace_modes.size() > 1) with.name += traced ? ", trace on" : ", trace off";
+          configs.push_back(with);
+        }
       }
     }
   }
@@ -278,8 +291,8 @@ int Main() {
       // same neighbour).
       const size_t i = r % 2 == 0 ? k : configs.size() - 1 - k;
       const Config& c = configs[i];
-      auto run =
-          Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls, c.metrics);
+      auto run = Measure(WithWire(timed, c.fp16), *data, nullptr, c.servers, c.workers, c.tls,
+                         c.metrics, c.trace);
       if (!run.ok()) {
         std::fprintf(stderr, "%s: %s\n", c.name.c_str(),
                      std::string(run.status().message()).c_str());
@@ -298,48 +311,44 @@ int Main() {
   if (rounds > 1) {
     std::printf("\n%d rounds; samples/s of each round:\n", rounds);
     for (size_t i = 0; i < configs.size(); ++i) {
-      std::printf("  %-36s", configs[i].name.c_str());
+      std::printf("  %-50s", configs[i].name.c_str());
       for (double v : seen[i]) std::printf(" %8.0f", v);
       std::printf("\n");
     }
   }
-  std::printf("\n%-36s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
+  std::printf("\n%-52s %12s %10s\n", "configuration", "samples/s", "vs no-PS");
   for (const Figure& f : figures) {
-    std::printf("%-36s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
+    std::printf("%-52s %12.0f %10.2f\n", f.name.c_str(), f.samples_per_sec,
                 f.samples_per_sec / figures[0].samples_per_sec);
   }
-  if (metrics_modes.size() > 1) {
-    // Configurations come in (off, on) pairs; each round's ratio too, for the spread.
-    std::printf("\nMetrics cost (samples/s with metrics / without; 1.00 is free):\n");
-    for (size_t i = 1; i + 1 < configs.size(); i += 2) {
-      const size_t off = configs[i].metrics ? i + 1 : i, on = configs[i].metrics ? i : i + 1;
-      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
-      std::printf("  %-34s %.3f", name.c_str(),
-                  figures[on].samples_per_sec / figures[off].samples_per_sec);
+  if (metrics_modes.size() > 1 || trace_modes.size() > 1) {
+    // Each configuration with metrics or trace on against its cluster's with both off, and
+    // each round's ratio too, for the spread.
+    auto mean = [](const std::vector<double>& v) {
+      double sum = 0;
+      for (double x : v) sum += x;
+      return sum / static_cast<double>(v.size());
+    };
+    std::printf(
+        "\nObservability cost (samples/s on / off; 1.00 is free) and CPU ms per 1000 "
+        "samples (all threads):\n");
+    for (size_t i = 1; i < configs.size(); ++i) {
+      const size_t off = configs[i].base;
+      if (i == off) continue;
+      std::printf("  %-50s %.3f", configs[i].name.c_str(),
+                  figures[i].samples_per_sec / figures[off].samples_per_sec);
       if (rounds > 1) {
         std::vector<double> ratios;
-        for (int r = 0; r < rounds; ++r) ratios.push_back(seen[on][r] / seen[off][r]);
+        for (int r = 0; r < rounds; ++r) ratios.push_back(seen[i][r] / seen[off][r]);
         std::sort(ratios.begin(), ratios.end());
-        std::printf("  (rounds: %.3f .. %.3f, median %.3f)", ratios.front(), ratios.back(),
+        std::printf("  (rounds %.3f .. %.3f, median %.3f)", ratios.front(), ratios.back(),
                     ratios[ratios.size() / 2]);
       }
-      std::printf("\n");
-    }
-    // CPU time per sample moves less than wall time when other processes share the cores.
-    std::printf("\nMetrics cost in CPU time (CPU ms per 1000 samples, all threads; mean):\n");
-    for (size_t i = 1; i + 1 < configs.size(); i += 2) {
-      const size_t off = configs[i].metrics ? i + 1 : i, on = configs[i].metrics ? i : i + 1;
-      auto mean = [](const std::vector<double>& v) {
-        double s = 0;
-        for (double x : v) s += x;
-        return s / static_cast<double>(v.size());
-      };
-      std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
-      std::printf("  %-34s off %.1f  on %.1f  on/off %.3f\n", name.c_str(), mean(cpu[off]),
-                  mean(cpu[on]), mean(cpu[on]) / mean(cpu[off]));
+      std::printf("  cpu %.1f vs %.1f (%.3f)\n", mean(cpu[i]), mean(cpu[off]),
+                  mean(cpu[i]) / mean(cpu[off]));
     }
   }
-  if (modes.size() > 1 && metrics_modes.size() == 1) {
+  if (modes.size() > 1 && metrics_modes.size() == 1 && trace_modes.size() == 1) {
     std::printf("\nTLS cost (samples/s with TLS / plaintext; 1.00 is free):\n");
     for (size_t i = 1; i + 1 < figures.size(); i += 2) {
       std::string name = configs[i].name.substr(0, configs[i].name.rfind(", "));
