@@ -14,6 +14,9 @@ namespace psd::bench {
 // and the word otherwise ("--security: expected plaintext, tls or both, got 'tsl'").
 absl::StatusOr<std::vector<bool>> ParseModeList(const std::string& flag, const std::string& value,
                                                 const std::string& off, const std::string& on);
+// The same for a benchmark's main: on an error, prints it and exits with status 2.
+std::vector<bool> ModeListOrExit(const std::string& flag, const std::string& value,
+                                 const std::string& off, const std::string& on);
 
 }  // namespace psd::bench
 

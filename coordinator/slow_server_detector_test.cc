@@ -9,11 +9,7 @@ namespace psd {
 namespace {
 
 // The cases below count in threes: named after 3 slow reports, cleared after 3 normal ones.
-StragglerOptions ThreeReports() {
-  StragglerOptions o;
-  o.reports = 3;
-  return o;
-}
+const StragglerOptions kThreeReports{1.5, 3};
 
 // One worker's report of an interval of 10 steps of 20 ms, at `step`: `calls` chunk RPCs to
 // each server, taking `rpc(server)` seconds each, of which the server spent `apply(server)`.
@@ -51,7 +47,7 @@ std::vector<NamingChange> Run(SlowServerDetector& d, int workers, int servers, i
 }
 
 TEST_CASE("a server that applies 10x slower is named 'apply' after 3 intervals, then cleared") {
-  SlowServerDetector d{ThreeReports()};
+  SlowServerDetector d{kThreeReports};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 2 ? 0.012 : 0.0015; };
   auto apply = [](int s) { return s == 2 ? 0.011 : 0.0005; };
@@ -84,7 +80,7 @@ TEST_CASE("a server that applies 10x slower is named 'apply' after 3 intervals, 
 }
 
 TEST_CASE("a server whose round trips are slow while its own time is not is named 'network'") {
-  SlowServerDetector d{ThreeReports()};
+  SlowServerDetector d{kThreeReports};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 0 ? 0.010 : 0.0015; };
   auto apply = [](int) { return 0.0005; };
@@ -99,7 +95,7 @@ TEST_CASE("a server whose round trips are slow while its own time is not is name
 TEST_CASE("even servers, jitter under the minimum excess and one server name nobody") {
   int64_t step = 0;
   {
-    SlowServerDetector d{ThreeReports()};
+    SlowServerDetector d{kThreeReports};
     // 3x slower but only 1 ms per call more: under the 2 ms minimum excess.
     auto rpc = [](int s) { return s == 1 ? 0.0015 : 0.0005; };
     auto apply = [](int s) { return s == 1 ? 0.001 : 0.0001; };
@@ -107,7 +103,7 @@ TEST_CASE("even servers, jitter under the minimum excess and one server name nob
     CHECK(d.Current().empty());
   }
   {
-    SlowServerDetector d{ThreeReports()};
+    SlowServerDetector d{kThreeReports};
     auto rpc = [](int) { return 0.5; };
     CHECK(Run(d, 4, 1, 10, rpc, rpc, step).empty());
     REQUIRE(d.loads().size() == 1);
@@ -115,7 +111,7 @@ TEST_CASE("even servers, jitter under the minimum excess and one server name nob
 }
 
 TEST_CASE("servers are compared on calls of like size: big chunks are not slowness") {
-  SlowServerDetector d{ThreeReports()};
+  SlowServerDetector d{kThreeReports};
   // Server 0 holds one 1 MB chunk (size class 10) and takes 30 ms per call; server 1 holds
   // small chunks (class 5) at 1 ms, and one 1 MB chunk that it serves as fast as server 0.
   auto report = [](int64_t step, double big1) {
@@ -152,7 +148,7 @@ TEST_CASE("servers are compared on calls of like size: big chunks are not slowne
 }
 
 TEST_CASE("judged once every worker reported, or when one reports again before the others") {
-  SlowServerDetector d{ThreeReports()};
+  SlowServerDetector d{kThreeReports};
   int64_t step = 0;
   auto rpc = [](int s) { return s == 1 ? 0.02 : 0.001; };
   auto apply = [](int s) { return s == 1 ? 0.019 : 0.0005; };

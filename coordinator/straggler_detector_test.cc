@@ -8,11 +8,7 @@ namespace psd {
 namespace {
 
 // The cases below count in threes: named after 3 slow reports, cleared after 3 normal ones.
-StragglerOptions ThreeReports() {
-  StragglerOptions o;
-  o.reports = 3;
-  return o;
-}
+const StragglerOptions kThreeReports{1.5, 3};
 
 // Mean seconds per step over 10 steps: `compute` of its own work, then push, wait and pull.
 StepPhases Phases(double compute, double push = 0.001, double wait = 0.002, double pull = 0.0005) {
@@ -44,7 +40,7 @@ std::vector<StragglerDetector::Change> Run(StragglerDetector& d, int workers, in
 }
 
 TEST_CASE("a worker whose steps compute 3x longer is named after 3 reports, then cleared") {
-  StragglerDetector d(ThreeReports(), /*sync=*/true);
+  StragglerDetector d(kThreeReports, /*sync=*/true);
   int64_t step = 0;
   // In sync the fast workers wait for the slow one: their wait grows, their compute does not.
   auto slow1 = [](int rank) { return rank == 1 ? Phases(0.030) : Phases(0.010, 0.001, 0.022); };
@@ -71,7 +67,7 @@ TEST_CASE("a worker whose steps compute 3x longer is named after 3 reports, then
 }
 
 TEST_CASE("equal workers, jitter and a single slow report name nobody") {
-  StragglerDetector d(ThreeReports(), /*sync=*/true);
+  StragglerDetector d(kThreeReports, /*sync=*/true);
   int64_t step = 0;
   int round = 0;
   // +-30% jitter, and every 7th report one worker at 2x.
@@ -87,14 +83,14 @@ TEST_CASE("equal workers, jitter and a single slow report name nobody") {
   }
   CHECK(all.empty());
   // Tiny steps: 3x slower, but by less than min_excess (2 ms) per step.
-  StragglerDetector tiny(ThreeReports(), true);
+  StragglerDetector tiny(kThreeReports, true);
   auto micro = [](int rank) { return Phases(rank == 0 ? 0.0003 : 0.0001, 0, 0, 0); };
   CHECK(Run(tiny, 2, 10, micro, step).empty());
 }
 
 TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async") {
   int64_t step = 0;
-  StragglerDetector sync(ThreeReports(), /*sync=*/true);
+  StragglerDetector sync(kThreeReports, /*sync=*/true);
   // Worker 2's pushes block on its window; the others wait as long in total.
   auto slow_link = [](int rank) {
     return rank == 2 ? Phases(0.010, 0.020, 0.002) : Phases(0.010, 0.001, 0.021);
@@ -106,7 +102,7 @@ TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async
   CHECK(changes[0].straggler.seconds_per_step() == Approx(0.020));
 
   // Async: nobody waits for anybody; worker 0's round trips are 4x longer.
-  StragglerDetector async(ThreeReports(), /*sync=*/false);
+  StragglerDetector async(kThreeReports, /*sync=*/false);
   auto slow_rtt = [](int rank) {
     return rank == 0 ? Phases(0.010, 0.001, 0.030) : Phases(0.010, 0.001, 0.006);
   };
@@ -117,7 +113,7 @@ TEST_CASE("network stragglers: pushes that block in sync, slow exchange in async
   CHECK(changes[0].straggler.phase() == "network");
   // ... whereas in an async job a fast worker's long wait (ssp's bound) is not a straggler
   // unless its whole step is slower too: the slow computer is the one named.
-  StragglerDetector ssp(ThreeReports(), /*sync=*/false);
+  StragglerDetector ssp(kThreeReports, /*sync=*/false);
   auto bound = [](int rank) {
     return rank == 0 ? Phases(0.030, 0.001, 0.001) : Phases(0.010, 0.001, 0.020);
   };

@@ -6,16 +6,16 @@
 // cancelled. Calls are not authorised (as under --insecure): the caller checks are tested by
 // the coordinator's own tests; here every request reaches the code that reads it.
 //
-// Input: calls, each a method byte (mod 12: RegisterNode, Heartbeat, ListNodes, SubmitJob,
+// Input: calls, each a method byte (mod 14: RegisterNode, Heartbeat, ListNodes, SubmitJob,
 // GetJob, ListJobs, CancelJob, CheckpointJob, ReportProgress, ReportTask, Barrier,
-// WatchAssignments), a 16-bit length and that many bytes of the request; requests that
-// protobuf cannot parse are dropped (gRPC refuses them before psd). Node ids are the client's
-// to choose (a node re-registers with its id), so seeds name fixed ids; job ids are
+// WatchAssignments, ReportTrace, TraceJob), a 16-bit length and that many bytes of the request;
+// requests that protobuf cannot parse are dropped (gRPC refuses them before psd). Node ids are the
+// client's to choose (a node re-registers with its id), so seeds name fixed ids; job ids are
 // "<spec name>-<n>".
 //
 // Kept from the machine the fuzzer runs on: node addresses become 127.0.0.1:1 (nothing
 // listens there; the coordinator dials servers on CheckpointJob), checkpoint directories one
-// inside the scratch directory, and barriers wait at most 10 ms.
+// inside the scratch directory, and barriers and traces wait at most 10 ms.
 //
 // Beyond not crashing: every error says what was wrong (a non-empty message).
 #include <grpc/grpc.h>
@@ -53,6 +53,10 @@ void Call(absl::string_view bytes, Handler handler, void (*confine)(Request*) = 
 void ConfineRegister(RegisterNodeRequest* r) {
   if (r->has_node()) r->mutable_node()->set_address("127.0.0.1:1");
 }
+void ConfineTrace(TraceJobRequest* r) {
+  r->set_timeout_ms(std::clamp<int64_t>(r->timeout_ms(), 1, 10));  // 0 would be 5 minutes
+}
+
 void ConfineSubmit(SubmitJobRequest* r) {
   if (!r->resume_from().empty()) r->set_resume_from(fuzz::ScratchDir() + "/confined");
 }
@@ -83,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fuzz::Input in(data, size);
   for (int calls = 0; !in.empty() && calls < 32; ++calls) {
-    const int method = in.Byte() % 12;
+    const int method = in.Byte() % 14;
     const absl::string_view b = in.Record();
     switch (method) {
       case 0:
@@ -132,6 +136,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(next.ok() || !next.status().message().empty(), next.status().ToString());
         break;
       }
+      case 12:
+        Call<TraceReport, ReportTraceResponse>(b, [s](auto... a) { return s->ReportTrace(a...); });
+        break;
+      case 13:
+        Call<TraceJobRequest, TraceJobResponse>(
+            b, [s](auto... a) { return s->TraceJob(a...); }, &ConfineTrace);
+        break;
     }
   }
   (*manager)->Shutdown();

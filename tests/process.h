@@ -80,6 +80,10 @@ bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout,
 
 // A new empty directory under $TEST_TMPDIR (else /tmp).
 std::string MakeTempDir(const std::string& prefix);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), for a
+// program that takes its port as a flag.
+int FreeLoopbackPort();
 // The contents of a file; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
 

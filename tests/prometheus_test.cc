@@ -33,18 +33,6 @@ using testing::LocalCluster;
 
 constexpr char kPrometheus[] = "/usr/bin/prometheus";
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string UrlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
@@ -109,7 +97,7 @@ TEST_CASE("Prometheus scrapes every daemon of a running job with the shipped con
                                         {"refresh_interval: 10s", "refresh_interval: 1s"}});
   const std::string dir = testing::MakeTempDir("prometheus");
   { std::ofstream(dir + "/prometheus.yml") << config; }
-  const int port = FreePort();
+  const int port = testing::FreeLoopbackPort();
   testing::SpawnOptions spawn;
   spawn.stdout_path = dir + "/prometheus.log";
   spawn.stderr_path = dir + "/prometheus.log";

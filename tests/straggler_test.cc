@@ -33,6 +33,22 @@ JobOptions Job(const std::string& name, int64_t steps) {
   return job;
 }
 
+// The coordinator's gauge `metric` (psd_job_stragglers, psd_job_slow_servers) of `job` and
+// `phase` (cluster.sh records the coordinator's metrics port in RUN_DIR/metrics); -1: absent.
+double NamedByPhase(const LocalCluster& c, const std::string& metric, const std::string& job,
+                    const std::string& phase) {
+  int port = 0;
+  if (!absl::SimpleAtoi(
+          absl::StripAsciiWhitespace(testing::ReadFile(c.run_dir() + "/metrics/coordinator")),
+          &port)) {
+    return -1;
+  }
+  auto scrape = testing::ScrapeMetrics(port);
+  if (!scrape.ok()) return -1;
+  return scrape->Get(
+      absl::StrCat(metric, "{job=\"", job, "\",phase=\"", phase, "\",role=\"coordinator\"}"));
+}
+
 TEST_CASE("a slowed worker is named a straggler, with its phase, within 30 steps",
           "[straggler][e2e]") {
   auto cluster = LocalCluster::Start(1, 2, {"--slow-worker", "1:4"});
@@ -67,17 +83,9 @@ TEST_CASE("a slowed worker is named a straggler, with its phase, within 30 steps
   CHECK(std::regex_search(status, std::regex("\n  0 +\\S+ +[0-9]+ .* -\n")));
   const CommandResult top = c.Psdctl({"top", "--once"});
   CHECK_THAT(top.out, Catch::Contains("straggler in " + job + ": worker 1 ("));
-  // ... and the coordinator's metric (cluster.sh records its metrics port in RUN_DIR/metrics).
-  int metrics_port = 0;
-  REQUIRE(absl::SimpleAtoi(
-      absl::StripAsciiWhitespace(testing::ReadFile(c.run_dir() + "/metrics/coordinator")),
-      &metrics_port));
-  auto scrape = testing::ScrapeMetrics(metrics_port);
-  REQUIRE(scrape.ok());
-  CHECK(scrape->Get("psd_job_stragglers{job=\"" + job +
-                    "\",phase=\"compute\",role=\"coordinator\"}") == 1);
-  CHECK(scrape->Get("psd_job_stragglers{job=\"" + job +
-                    "\",phase=\"network\",role=\"coordinator\"}") == 0);
+  // ... and the coordinator's metric.
+  CHECK(NamedByPhase(c, "psd_job_stragglers", job, "compute") == 1);
+  CHECK(NamedByPhase(c, "psd_job_stragglers", job, "network") == 0);
   CHECK_THAT(c.Log("coordinator"), Catch::Contains("worker 1 ("));
   CHECK_THAT(c.Log("coordinator"), Catch::Contains(") is a straggler at step "));
   CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
@@ -120,16 +128,8 @@ TEST_CASE("a slowed server is named slow, with its phase, within 30 steps", "[st
   CHECK(std::regex_search(status, std::regex("\n  0 +\\S+ +[0-9]+ .* -\n")));
   const CommandResult top = c.Psdctl({"top", "--once"});
   CHECK_THAT(top.out, Catch::Contains("slow server in " + job + ": server 1 ("));
-  int metrics_port = 0;
-  REQUIRE(absl::SimpleAtoi(
-      absl::StripAsciiWhitespace(testing::ReadFile(c.run_dir() + "/metrics/coordinator")),
-      &metrics_port));
-  auto scrape = testing::ScrapeMetrics(metrics_port);
-  REQUIRE(scrape.ok());
-  CHECK(scrape->Get("psd_job_slow_servers{job=\"" + job +
-                    "\",phase=\"apply\",role=\"coordinator\"}") == 1);
-  CHECK(scrape->Get("psd_job_slow_servers{job=\"" + job +
-                    "\",phase=\"network\",role=\"coordinator\"}") == 0);
+  CHECK(NamedByPhase(c, "psd_job_slow_servers", job, "apply") == 1);
+  CHECK(NamedByPhase(c, "psd_job_slow_servers", job, "network") == 0);
   CHECK_THAT(c.Log("coordinator"), Catch::Contains(") is slow at step "));
   CHECK(c.Psdctl({"cancel", job}).exit_code == 0);
 }

@@ -76,18 +76,6 @@ std::string Runfile(const char* argv0, const std::string& path) {
   return path;
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 double iperf_cpu = 0;  // CPU s/GB of the iperf3 run (client + server)
 
 double JsonNumber(const std::string& json, const std::string& key, size_t from) {
@@ -102,7 +90,7 @@ double Iperf3(const std::string& dir) {
     std::printf("iperf3 not found (apt-get install iperf3; bench/pushpull/run.sh does it)\n");
     return -1;
   }
-  const std::string port = absl::StrCat(FreePort());
+  const std::string port = absl::StrCat(testing::FreeLoopbackPort());
   psd::testing::SpawnOptions output;
   output.stdout_path = dir + "/iperf3-server.out";
   output.stderr_path = dir + "/iperf3-server.err";
@@ -403,13 +391,8 @@ int Main(const char* argv0) {
   if (iperf > 0) std::printf("iperf3 -P 1 -l 1M on 127.0.0.1: %.2f GB/s\n", iperf);
   std::fflush(stdout);
 
-  absl::StatusOr<std::vector<bool>> security =
-      bench::ParseModeList("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
-  if (!security.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(security.status().message()).c_str());
-    return 2;
-  }
-  const std::vector<bool> modes = *security;
+  const std::vector<bool> modes =
+      bench::ModeListOrExit("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
   std::printf("transport: %s\n", absl::GetFlag(FLAGS_security).c_str());
   std::vector<Row> rows;
   for (absl::string_view config : absl::StrSplit(absl::GetFlag(FLAGS_configs), ',')) {

@@ -229,27 +229,12 @@ int Main() {
     bool trace = false;
     size_t base = 0;  // the configuration of the same cluster and transport, metrics and trace off
   };
-  absl::StatusOr<std::vector<bool>> security =
-      bench::ParseModeList("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
-  if (!security.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(security.status().message()).c_str());
-    return 2;
-  }
-  const std::vector<bool> modes = *security;
-  absl::StatusOr<std::vector<bool>> metrics =
-      bench::ParseModeList("--metrics", absl::GetFlag(FLAGS_metrics), "off", "on");
-  if (!metrics.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(metrics.status().message()).c_str());
-    return 2;
-  }
-  const std::vector<bool> metrics_modes = *metrics;
-  absl::StatusOr<std::vector<bool>> trace =
-      bench::ParseModeList("--trace", absl::GetFlag(FLAGS_trace), "off", "on");
-  if (!trace.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(trace.status().message()).c_str());
-    return 2;
-  }
-  const std::vector<bool> trace_modes = *trace;
+  const std::vector<bool> modes =
+      bench::ModeListOrExit("--security", absl::GetFlag(FLAGS_security), "plaintext", "tls");
+  const std::vector<bool> metrics_modes =
+      bench::ModeListOrExit("--metrics", absl::GetFlag(FLAGS_metrics), "off", "on");
+  const std::vector<bool> trace_modes =
+      bench::ModeListOrExit("--trace", absl::GetFlag(FLAGS_trace), "off", "on");
   std::printf("transport: %s (the accuracy runs: %s); metrics: %s; trace: %s\n",
               absl::GetFlag(FLAGS_security).c_str(), modes.back() ? "tls" : "plaintext",
               absl::GetFlag(FLAGS_metrics).c_str(), absl::GetFlag(FLAGS_trace).c_str());

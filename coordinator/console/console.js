@@ -218,7 +218,7 @@
     const slowByRank = new Map(slow.map((s) => [s.rank, s]));
     $('slow-servers').hidden = slow.length === 0;
     $('slow-servers').textContent = slow.map((s) => 'slow server ' + s.rank + ' (' + s.node_id + '): ' + s.phase + ' ' +
-      ms(s.seconds_per_step) + ' ms, the others ' + ms(s.others_seconds_per_step) + ' ms').join('; ');
+      ms(s.seconds_per_step) + ' ms per call, the others ' + ms(s.others_seconds_per_step) + ' ms').join('; ');
     const servers = (j.servers || []).map((s) => {
       const tr = document.createElement('tr');
       if (slowByRank.has(s.rank)) tr.className = 'straggler';
@@ -227,6 +227,7 @@
       cell(tr, String(num(s.calls)), 'num');
       cell(tr, ms(s.rpc_seconds), 'num');
       cell(tr, ms(s.apply_seconds), 'num');
+      cell(tr, ms(Math.max(0, num(s.rpc_seconds) - num(s.apply_seconds))), 'num');
       cell(tr, fixed(num(s.bytes_per_second) / 1e6, 2), 'num');
       cell(tr, slowByRank.has(s.rank) ? slowByRank.get(s.rank).phase : '-');
       return tr;
@@ -234,7 +235,7 @@
     if (servers.length === 0) {
       const tr = document.createElement('tr');
       const td = cell(tr, 'no server load reported yet', 'muted');
-      td.colSpan = 7;
+      td.colSpan = 8;
       servers.push(tr);
     }
     replaceRows($('servers').tBodies[0], servers);
