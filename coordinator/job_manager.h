@@ -133,6 +133,9 @@ class JobManager {
   };
   struct TraceState {
     TraceSteps steps;
+    // Workers hear of the trace only once every server is armed: else a worker could reach
+    // the window (and leave it) while the servers are still being armed, one after another.
+    bool servers_armed = false;
     std::map<int, WorkerTrace> workers;  // by rank
   };
   struct Job {

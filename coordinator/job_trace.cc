@@ -157,6 +157,13 @@ absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& req
                           absl::StrCat("cannot arm the trace: ", r.status().message()));
     }
   }
+  {
+    absl::MutexLock lock(&mu_);
+    if (Job* job = FindJob(id);
+        job != nullptr && job->trace.has_value() && job->trace->steps.trace_id() == trace_id) {
+      job->trace->servers_armed = true;
+    }
+  }
   // Workers: they arm with their next progress report and send once past the last step.
   std::vector<std::string> missing;
   std::map<int, WorkerTrace> workers;
