@@ -571,7 +571,7 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
         absl::StrCat("generation ", report.generation(), " is stale: job ", job.info().job_id(),
                      " is at generation ", job.info().generation()));
   }
-  if (trace != nullptr && job.trace.has_value() && job.trace->servers_armed) {
+  if (trace != nullptr && job.trace.has_value() && job.trace_servers_armed) {
     auto sent = job.trace->workers.find(report.worker_rank());
     if (sent == job.trace->workers.end() || !sent->second.done) *trace = job.trace->steps;
   }

@@ -133,13 +133,15 @@ class JobManager {
   };
   struct TraceState {
     TraceSteps steps;
-    // Workers hear of the trace only once every server is armed: else a worker could reach
-    // the window (and leave it) while the servers are still being armed, one after another.
-    bool servers_armed = false;
     std::map<int, WorkerTrace> workers;  // by rank
   };
   struct Job {
     std::optional<TraceState> trace;  // psdctl trace running
+    // Workers hear of the trace only once every server is armed: else a worker could reach
+    // the window (and leave it) while the servers are still being armed, one after another.
+    // (Here, not in TraceState: clang 14 cannot default-construct a nested class with member
+    // initializers inside std::optional within its enclosing class.)
+    bool trace_servers_armed = false;
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;

@@ -114,6 +114,7 @@ absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& req
                        job.spec.training.log_every, " steps)"));
     }
     job.trace.emplace();
+    job.trace_servers_armed = false;
     job.trace->steps.set_trace_id(next_trace_id_++);
     job.trace->steps.set_first_step(request.first_step());
     job.trace->steps.set_last_step(request.last_step());
@@ -161,7 +162,7 @@ absl::StatusOr<TraceJobResponse> JobManager::TraceJob(const TraceJobRequest& req
     absl::MutexLock lock(&mu_);
     if (Job* job = FindJob(id);
         job != nullptr && job->trace.has_value() && job->trace->steps.trace_id() == trace_id) {
-      job->trace->servers_armed = true;
+      job->trace_servers_armed = true;
     }
   }
   // Workers: they arm with their next progress report and send once past the last step.
