@@ -110,7 +110,11 @@ npm_ci() {
 # The console's uPlot (psd-coordinator --console_assets_dir, default
 # /var/cache/psd/console/uplot/node_modules/uplot/dist).
 if [[ $console -eq 1 ]]; then
-  npm_ci console "$repo/coordinator/console/npm" "${PSD_CONSOLE_DEPS:-/var/cache/psd/console}/uplot"
+  console_dir=${PSD_CONSOLE_DEPS:-/var/cache/psd/console}
+  npm_ci console "$repo/coordinator/console/npm" "$console_dir/uplot"
+  # The marker file tells .ci/run that the directory is psd's to remove.
+  echo "the web console's chart library (deploy/local/install_deps.sh)" \
+    >"$console_dir/.psd-console-deps"
 fi
 [[ $tests -eq 1 ]] || exit 0
 
