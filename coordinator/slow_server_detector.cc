@@ -50,7 +50,7 @@ void SlowServerDetector::Aggregate() {
       if (report.interval_seconds > 0) {
         load.set_bytes_per_second(load.bytes_per_second() + t.bytes() / report.interval_seconds);
       }
-      Sums& c = classes_[{t.rank(), t.size_class()}];
+      Sums& c = classes_[t.size_class()][t.rank()];
       c.calls += t.calls();
       c.rpc += t.rpc_seconds();
       c.apply += t.apply_seconds();
@@ -74,11 +74,13 @@ Verdict SlowServerDetector::Judge(int rank) const {
   // Each size class of this server's calls against the other servers' median of that class;
   // summed over the classes some other server also has: mine, and what the others would take.
   Sums mine, others;
-  for (const auto& [key, c] : classes_) {
-    if (key.first != rank || c.calls == 0) continue;
+  for (const auto& [size_class, servers] : classes_) {
+    auto found = servers.find(rank);
+    if (found == servers.end() || found->second.calls == 0) continue;
+    const Sums& c = found->second;
     std::vector<double> rpc, apply;
-    for (const auto& [other, o] : classes_) {
-      if (other.second != key.second || other.first == rank || o.calls == 0) continue;
+    for (const auto& [other, o] : servers) {
+      if (other == rank || o.calls == 0) continue;
       rpc.push_back(o.rpc / o.calls);
       apply.push_back(o.apply / o.calls);
     }

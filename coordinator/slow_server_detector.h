@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <map>
 #include <set>
-#include <utility>
 #include <vector>
 
 #include "coordinator/persistent_verdict.h"
@@ -63,9 +62,9 @@ class SlowServerDetector {
   std::map<int, Report> workers_;  // by worker rank
   std::set<int> fresh_;            // workers that reported since the last judgment
   std::vector<ServerLoad> loads_;
-  std::map<std::pair<int, int>, Sums> classes_;  // (server rank, size class) -> its calls
-  double step_seconds_ = 0;                      // the workers' median step
-  std::map<int, PersistentVerdict> servers_;     // by server rank
+  std::map<int, std::map<int, Sums>> classes_;  // size class -> server rank -> its calls
+  double step_seconds_ = 0;                     // the workers' median step
+  std::map<int, PersistentVerdict> servers_;    // by server rank
 };
 
 }  // namespace psd
