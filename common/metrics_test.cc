@@ -1,7 +1,5 @@
 #include "common/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -123,13 +121,8 @@ TEST_CASE("the exposer answers only GET /metrics") {
 TEST_CASE("a client that dribbles its request holds the exposer at most 5 s") {
   auto exposer = MetricsExposer::Start("127.0.0.1", 0);
   REQUIRE(exposer.ok());
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = testing::ConnectLoopback((*exposer)->port());
   REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>((*exposer)->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   // One byte of "GET /metrics ..." every 0.5 s (each recv returns before its timeout) for 8 s.
   std::atomic<bool> done{false};
   std::thread dribbler([&] {

@@ -2,16 +2,13 @@
 // status codes and messages, bounded answers, the security headers, over a real socket too.
 #include "coordinator/console_http.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/job_history.h"
 #include "coordinator/test_util.h"
+#include "tests/metrics_scrape.h"
 #include "tests/process.h"
 #include "tests/testing.h"
 
@@ -62,26 +59,6 @@ TEST_CASE("the history forgets the least recently updated job beyond max_jobs") 
   CHECK(h.Since("a", -1, 10).size() == 2);
   CHECK(h.Since("b", -1, 10).empty());
   CHECK(h.Since("c", -1, 10).size() == 1);
-}
-
-// A raw request over a socket; returns the whole answer.
-std::string Raw(int port, const std::string& request) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
 }
 
 struct Fixture {
@@ -206,24 +183,25 @@ TEST_CASE("console: a running job's history is incremental and bounded per answe
 TEST_CASE("console over HTTP: GET only, security headers on every answer") {
   Fixture f;
   const int port = f.console->port();
-  const std::string ok = Raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string ok = testing::RawHttp(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK_THAT(ok, Catch::StartsWith("HTTP/1.1 200 OK\r\n"));
   CHECK_THAT(ok, Catch::Contains("\r\nContent-Security-Policy: default-src 'self'\r\n"));
   CHECK_THAT(ok, Catch::Contains("\r\nX-Content-Type-Options: nosniff\r\n"));
   CHECK_THAT(ok, Catch::Contains("<title>psd console</title>"));
-  const std::string post = Raw(port, "POST /api/jobs HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string post = testing::RawHttp(port, "POST /api/jobs HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK_THAT(post, Catch::StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"));
   CHECK_THAT(post, Catch::Contains("\r\nAllow: GET, HEAD\r\n"));
   CHECK_THAT(post, Catch::Contains("\r\nX-Content-Type-Options: nosniff\r\n"));
-  CHECK_THAT(Raw(port, "DELETE /api/jobs/x HTTP/1.1\r\n\r\n"), Catch::Contains(" 405 "));
-  const std::string missing = Raw(port, "GET /api/jobs/none-1 HTTP/1.1\r\n\r\n");
+  CHECK_THAT(testing::RawHttp(port, "DELETE /api/jobs/x HTTP/1.1\r\n\r\n"),
+             Catch::Contains(" 405 "));
+  const std::string missing = testing::RawHttp(port, "GET /api/jobs/none-1 HTTP/1.1\r\n\r\n");
   CHECK_THAT(missing, Catch::StartsWith("HTTP/1.1 404 Not Found\r\n"));
   CHECK_THAT(missing, Catch::Contains("Content-Security-Policy"));
-  const std::string head = Raw(port, "HEAD /api/nodes HTTP/1.1\r\n\r\n");
+  const std::string head = testing::RawHttp(port, "HEAD /api/nodes HTTP/1.1\r\n\r\n");
   CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200 OK\r\n"));
   CHECK(absl::EndsWith(head, "\r\n\r\n"));  // no body
-  CHECK_THAT(Raw(port, std::string(9000, 'G')), Catch::Contains(" 431 "));
-  CHECK_THAT(Raw(port, "GET\r\n\r\n"), Catch::Contains(" 400 "));
+  CHECK_THAT(testing::RawHttp(port, std::string(9000, 'G')), Catch::Contains(" 431 "));
+  CHECK_THAT(testing::RawHttp(port, "GET\r\n\r\n"), Catch::Contains(" 400 "));
 }
 
 }  // namespace

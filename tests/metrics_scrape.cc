@@ -62,27 +62,39 @@ absl::StatusOr<Scrape> ParseMetrics(const std::string& text) {
   return s;
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    const int e = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port, ": ", strerror(e)));
+    return -1;
   }
-  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return absl::UnavailableError("short write");
+  return fd;
+}
+
+std::string RawHttp(int port, const std::string& request) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return "";
+  std::string out;
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+      static_cast<ssize_t>(request.size())) {
+    char buf[16384];
+    for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) out.append(buf, n);
   }
-  std::string response;
-  char buf[16384];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
   close(fd);
+  return out;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
+  const std::string response =
+      RawHttp(port, absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+  if (response.empty()) {
+    return absl::UnavailableError(absl::StrCat("127.0.0.1:", port, ": no answer to GET ", target));
+  }
   if (!absl::StartsWith(response, "HTTP/1.") || !absl::StrContains(response.substr(0, 16), "200")) {
     return absl::UnavailableError(absl::StrCat(target, ": not 200: ", response.substr(0, 300)));
   }

@@ -25,6 +25,11 @@ struct Scrape {
 };
 
 absl::StatusOr<Scrape> ScrapeMetrics(int port);
+// A TCP connection to 127.0.0.1:port: its file descriptor, or -1.
+int ConnectLoopback(int port);
+// Sends `request` as it is on a new connection to 127.0.0.1:port and returns everything the
+// server answers until it closes ("" when it cannot connect).
+std::string RawHttp(int port, const std::string& request);
 // GET `target` ("/metrics", "/api/v1/query?query=up") from 127.0.0.1:port over HTTP/1.0; the
 // body of a 200 reply, else Unavailable with the status line.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& target);
