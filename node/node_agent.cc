@@ -84,6 +84,9 @@ NodeAgent::NodeAgent(NodeAgentOptions options, AssignmentHandler handler)
   // Reconnect quickly once a restarted coordinator listens again.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A connection of its own, also when several agents share a process (bench/scale's light
+  // workers), as separate daemons have.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // Start() checked that the TLS options are usable.
   channel_ = *MakeChannel(options_.coordinator, PeerRole::kCoordinator, options_.tls, args);
   stub_ = Coordinator::NewStub(channel_);
