@@ -59,9 +59,9 @@ constexpr EnumName<Consistency> kConsistencies[] = {
     {Consistency::kSync, "sync"}, {Consistency::kAsync, "async"}, {Consistency::kSsp, "ssp"}};
 constexpr EnumName<WorkerFailurePolicy> kFailurePolicies[] = {
     {WorkerFailurePolicy::kContinue, "continue"}, {WorkerFailurePolicy::kFail, "fail"}};
-constexpr EnumName<NonfinitePolicy> kNonfinitePolicies[] = {
-    {NonfinitePolicy::kReject, "reject"}, {NonfinitePolicy::kSkip, "skip"},
-    {NonfinitePolicy::kFail, "fail"}};
+constexpr EnumName<NonfinitePolicy> kNonfinitePolicies[] = {{NonfinitePolicy::kReject, "reject"},
+                                                            {NonfinitePolicy::kSkip, "skip"},
+                                                            {NonfinitePolicy::kFail, "fail"}};
 constexpr EnumName<CheckpointFailurePolicy> kCheckpointFailurePolicies[] = {
     {CheckpointFailurePolicy::kContinue, "continue"}, {CheckpointFailurePolicy::kFail, "fail"}};
 constexpr EnumName<OptimizerType> kOptimizers[] = {
@@ -633,6 +633,7 @@ const std::vector<Field<ClusterSpec>>& ClusterFields() {
       ByteSizeField("chunk_bytes", &ClusterSpec::chunk_bytes, 4, int64_t{64} << 20, 4),
       EnumField("wire_dtype", &ClusterSpec::wire_dtype, kWireDTypes),
       BoolField("wire_fp16_params", &ClusterSpec::wire_fp16_params),
+      BoolField("elastic", &ClusterSpec::elastic),
   };
   return *fields;
 }

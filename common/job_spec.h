@@ -80,6 +80,8 @@ struct ClusterSpec {
   int64_t chunk_bytes = 1 << 20;           // the unit of placement, transfer and checkpoint
   WireDType wire_dtype = WireDType::kF32;  // gradients on the wire
   bool wire_fp16_params = false;           // also send parameters as fp16 when wire_dtype is fp16
+  // Workers may join and leave while the job runs (psdctl scale; docs/operations.md).
+  bool elastic = false;
 };
 
 struct CheckpointSpec {

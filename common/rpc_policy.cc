@@ -37,6 +37,7 @@ const std::vector<RpcRule>* MakePolicy() {
        "psd.Coordinator/CheckpointJob",
        {R::kAdmin, R::kServer},
        "a server only for a job it serves (it asks before it shuts down)"},
+      {RpcMethod::kScaleJob, "psd.Coordinator/ScaleJob", {R::kAdmin}, ""},
       {RpcMethod::kReportProgress,
        "psd.Coordinator/ReportProgress",
        {R::kWorker},

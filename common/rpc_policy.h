@@ -40,6 +40,7 @@ enum class RpcMethod {
   kListJobs,
   kCancelJob,
   kCheckpointJob,
+  kScaleJob,
   kReportProgress,
   kReportTask,
   kBarrier,

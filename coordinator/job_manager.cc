@@ -114,6 +114,7 @@ void JobManager::Shutdown() {
     absl::MutexLock lock(&mu_);
     shutting_down_ = true;
     changed_.SignalAll();
+    for (auto& [id, watch] : watches_) watch.cv.SignalAll();
   }
   if (monitor_.joinable()) monitor_.join();
 }
@@ -291,6 +292,7 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
     AssignNode(id, std::move(stop));
     spdlog::info("node {} told to stop job {}: {}", id, request.job_id(), refusal);
   }
+  WakeWatchers(id);
   changed_.SignalAll();
   Schedule();
 
@@ -345,8 +347,16 @@ absl::StatusOr<std::optional<Assignment>> JobManager::NextAssignment(const std::
       return absl::NotFoundError(absl::StrCat("node '", node_id, "' is not registered"));
     }
     if (node->assignment.version() > after_version) return node->assignment;
-    if (changed_.WaitWithDeadline(&mu_, deadline)) return std::nullopt;
+    Watch& watch = watches_[node_id];
+    ++watch.waiters;
+    const bool timed_out = watch.cv.WaitWithDeadline(&mu_, deadline);
+    if (--watch.waiters == 0) watches_.erase(node_id);
+    if (timed_out) return std::nullopt;
   }
+}
+
+void JobManager::WakeWatchers(const std::string& node_id) {
+  if (auto it = watches_.find(node_id); it != watches_.end()) it->second.cv.SignalAll();
 }
 
 void JobManager::OnNodeDead(const std::string& node_id, absl::Time now) {
@@ -365,6 +375,7 @@ void JobManager::OnNodeDead(const std::string& node_id, absl::Time now) {
   if (Job* job = FindJob(job_id); job != nullptr && job->running()) {
     OnMemberLost(*job, role, rank, why);
   }
+  WakeWatchers(node_id);
   changed_.SignalAll();
 }
 
@@ -556,7 +567,8 @@ absl::StatusOr<MemberRecord*> JobManager::CheckMember(Job& job, Role role, int r
   return &list[rank];
 }
 
-absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, TraceSteps* trace) {
+absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, TraceSteps* trace,
+                                                ReportProgressResponse* answer) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Job*> found = GetJobOrError(report.job_id());
   if (!found.ok()) return found.status();
@@ -574,6 +586,12 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
   if (trace != nullptr && job.trace.has_value() && job.trace_servers_armed) {
     auto sent = job.trace->workers.find(report.worker_rank());
     if (sent == job.trace->workers.end() || !sent->second.done) *trace = job.trace->steps;
+  }
+  if (answer != nullptr && job.spec.cluster.elastic) {
+    answer->set_step_horizon(GrantHorizon(job, report.progress().step()));
+    if (report.membership_size() < job.info().membership_size()) {
+      *answer->mutable_membership() = job.info().membership();
+    }
   }
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();
@@ -664,6 +682,34 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       return OnCheckpointFailed(job, report);
     case TaskReport::KIND_NONFINITE_GRADIENTS:
       return OnNonfiniteGradients(job, report);
+    case TaskReport::KIND_MEMBERSHIP_APPLIED:
+      if (report.role() != ROLE_SERVER) {
+        return absl::InvalidArgumentError(
+            "kind: KIND_MEMBERSHIP_APPLIED is reported by servers only");
+      }
+      OnMembershipApplied(job, report.rank(), report.step());
+      return absl::OkStatus();
+    case TaskReport::KIND_RELEASED: {
+      if (report.role() != ROLE_WORKER) {
+        return absl::InvalidArgumentError("kind: KIND_RELEASED is reported by workers only");
+      }
+      if (member.state != MemberRecord::State::kLive) return absl::OkStatus();
+      member.state = MemberRecord::State::kDone;
+      if (NodeEntry* node = members_.Find(member.node_id); node != nullptr && node->job_id == id) {
+        members_.SetIdle(*node);
+      }
+      job.latest.erase(report.rank());
+      if (job.stragglers) job.stragglers->Forget(report.rank());
+      if (job.slow_servers) job.slow_servers->Forget(report.rank());
+      UpdateWorkerReports(job, ProgressReport());
+      AddEvent(job, absl::StrCat(who, " released at step ", report.step()));
+      spdlog::info("job {}: {} released at step {}", id, who, report.step());
+      Persist(job, Durability::kFull);
+      CheckBarriers(job);
+      MaybeSucceed(job);
+      Schedule();  // the released worker is idle: a queued job may start
+      return absl::OkStatus();
+    }
     default:
       return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", report.kind()));
   }
@@ -801,7 +847,7 @@ absl::StatusOr<bool> JobManager::Barrier(const BarrierRequest& request, absl::Ti
   if (!found.ok()) return found.status();
   Job& job = **found;
   if (!job.running()) return false;
-  if (BarrierMembers(job, request.role()).count(request.node_id()) == 0) {
+  if (!IsBarrierMember(job, request.role(), request.node_id())) {
     return absl::FailedPreconditionError(
         absl::StrCat("node '", request.node_id(), "' is not a live ",
                      request.role() == ROLE_UNSPECIFIED ? "member" : Role_Name(request.role()),
@@ -929,8 +975,11 @@ void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
 }
 
 void JobManager::Schedule() {
-  // Running jobs that lost a server come first.
+  // Running jobs that lost a server come first, then those that wait for workers to join.
   for (const auto& owned : jobs_) FillServerHoles(*owned);
+  for (const auto& owned : jobs_) {
+    if (owned->info().scale_target() > 0) MaybeScale(*owned);
+  }
   std::string head;  // the first queued job that cannot start; later ones wait behind it
   for (const auto& owned : jobs_) {
     Job& job = *owned;
@@ -1034,6 +1083,7 @@ void JobManager::MaybeStartWorkers(Job& job) {
   }
   spdlog::info("job {}: all {} servers ready; starting {} workers", job.info().job_id(),
                job.rec.servers.size(), LiveWorkerRanks(job).size());
+  GrantHorizon(job, job.checkpoints.resume().step);
   for (size_t rank = 0; rank < job.rec.workers.size(); ++rank) {
     if (job.rec.workers[rank].state != MemberRecord::State::kLive) continue;
     AssignNode(job.rec.workers[rank].node_id,
@@ -1174,6 +1224,11 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   Persist(job, Durability::kFull);
   CheckBarriers(job);
   MaybeSucceed(job);
+  if (job.running() && job.spec.cluster.elastic && job.info().scale_target() == 0) {
+    // The others re-shard the data without the lost worker's slice (MaybeScale).
+    job.info().set_scale_target(static_cast<int>(TrainingRanks(job).size()));
+    MaybeScale(job);
+  }
 }
 
 // --- Recovery from a lost server ------------------------------------------------------------
@@ -1312,6 +1367,13 @@ std::vector<int> JobManager::LostServerRanks(const Job& job) const {
 void JobManager::CheckBarriers(Job& job) {
   for (auto& [name, barrier] : job.barriers) {
     if (barrier.arrived.empty()) continue;
+    size_t live = 0;  // a count first: the set of members is built only when it may be complete
+    auto count = [&live](const std::vector<MemberRecord>& list) {
+      for (const MemberRecord& m : list) live += m.state == MemberRecord::State::kLive;
+    };
+    if (barrier.role != ROLE_WORKER) count(job.rec.servers);
+    if (barrier.role != ROLE_SERVER) count(job.rec.workers);
+    if (barrier.arrived.size() < live) continue;
     const std::set<std::string> members = BarrierMembers(job, barrier.role);
     if (std::includes(barrier.arrived.begin(), barrier.arrived.end(), members.begin(),
                       members.end())) {
@@ -1333,6 +1395,10 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
   a.set_num_workers(static_cast<int>(job.rec.workers.size()));
   a.set_generation(job.rec.info.generation());
   a.set_resume_step(job.checkpoints.resume().step);
+  *a.mutable_membership() = job.rec.info.membership();
+  if (role == ROLE_WORKER && job.spec.cluster.elastic) {
+    a.set_step_horizon(std::max<int64_t>(job.horizon, 1));
+  }
   if (role == ROLE_SERVER) {
     a.set_resume_dir(job.checkpoints.resume().dir);
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
@@ -1367,7 +1433,7 @@ void JobManager::AssignNode(const std::string& node_id, Assignment assignment) {
                 Assignment::Action_Name(assignment.action()), assignment.job_id(),
                 assignment.rank());
   members_.Assign(*node, std::move(assignment));
-  changed_.SignalAll();
+  WakeWatchers(node_id);
 }
 
 std::vector<int> JobManager::LiveWorkerRanks(const Job& job) const {
@@ -1388,6 +1454,16 @@ std::set<std::string> JobManager::BarrierMembers(const Job& job, Role role) cons
     if (m.state == MemberRecord::State::kLive && role != ROLE_SERVER) ids.insert(m.node_id);
   }
   return ids;
+}
+
+bool JobManager::IsBarrierMember(const Job& job, Role role, const std::string& node_id) const {
+  auto in = [&](const std::vector<MemberRecord>& list) {
+    return std::any_of(list.begin(), list.end(), [&](const MemberRecord& m) {
+      return m.state == MemberRecord::State::kLive && m.node_id == node_id;
+    });
+  };
+  return (role != ROLE_WORKER && in(job.rec.servers)) ||
+         (role != ROLE_SERVER && in(job.rec.workers));
 }
 
 }  // namespace psd

@@ -96,8 +96,15 @@ class JobManager {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // True when the job no longer runs (the worker should stop). While a trace of the job runs
-  // and this worker has not sent it, `trace` (if given) gets the steps to record.
-  absl::StatusOr<bool> ReportProgress(const ProgressReport& report, TraceSteps* trace = nullptr);
+  // and this worker has not sent it, `trace` (if given) gets the steps to record. Elastic
+  // jobs: `answer` (if given) gets the worker's new step horizon and, when the worker knows
+  // fewer segments than the job has, the membership.
+  absl::StatusOr<bool> ReportProgress(const ProgressReport& report, TraceSteps* trace = nullptr,
+                                      ReportProgressResponse* answer = nullptr);
+  // Elastic workers (cluster.elastic): the running job is to train on `workers` live workers.
+  // Fewer: the highest ranks leave at the next safe step. More: idle workers join at the next
+  // safe step, once that many are registered (the job's scale_target says it waits).
+  absl::StatusOr<JobInfo> ScaleJob(const ScaleJobRequest& request);
 
   // --- Step timelines (coordinator/job_trace.cc; psdctl trace) ---
   // Arms steps first..last on every worker and server of a running job, waits until every
@@ -156,6 +163,14 @@ class JobManager {
     int64_t nonfinite_generation = 0;
     std::map<int, JobFaults> nonfinite;
     absl::Time last_progress_save = absl::InfinitePast();
+    // Elastic workers: the highest step horizon granted (no worker starts a step past it
+    // unheard); the membership segments the servers must apply before workers go past the
+    // newest segment's first step (0: none pending), the servers that did, and the ranks
+    // that join at that step.
+    int64_t horizon = 0;
+    int membership_pending = 0;
+    std::set<int> membership_applied;
+    std::vector<int> joining;
     JobInfo& info() { return rec.info; }
     bool running() const { return rec.info.state() == JOB_RUNNING; }
     bool recovering() const { return running() && rec.recovery.active; }
@@ -229,6 +244,24 @@ class JobManager {
   absl::Status OnCheckpointUnusable(Job& job, const TaskReport& report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnNodeDead(const std::string& node_id, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --- Elastic workers (coordinator/job_manager.cc, "Elastic workers") ---
+  // Starts the change the job's scale_target asks for when it can (idle workers, no change
+  // pending, not recovering).
+  void MaybeScale(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new membership segment from the step after every granted horizon: `ranks` train, the
+  // servers learn it first. `why` is the event's text.
+  void ChangeMembership(Job& job, std::vector<int> ranks, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A server applied `segments` segments of the membership; starts the joining workers once
+  // every server has.
+  void OnMembershipApplied(Job& job, int server_rank, int64_t segments)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ranks of the newest segment that are still live (every live rank without elastic).
+  std::vector<int> TrainingRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The horizon a worker at `step` may have: two reporting intervals ahead, held below a
+  // pending change's step.
+  int64_t GrantHorizon(Job& job, int64_t step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Completes barriers whose live members have all arrived.
   void CheckBarriers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -245,10 +278,22 @@ class JobManager {
   std::vector<int> LiveWorkerRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::set<std::string> BarrierMembers(const Job& job, Role role) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `node_id` is a live member of the barriers that wait for `role` (a scan, no copies).
+  bool IsBarrierMember(const Job& job, Role role, const std::string& node_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
   absl::Mutex mu_;
-  absl::CondVar changed_;  // signalled on every assignment, job or barrier change
+  absl::CondVar changed_;  // signalled on job, barrier and trace changes (not assignments)
+  // Each watched node's own wake-up, so that an assignment wakes only its node's watchers (one
+  // shared condition woke every watcher on every assignment: quadratic in nodes at job start).
+  struct Watch {
+    absl::CondVar cv;
+    int waiters = 0;  // the entry goes when the last watcher leaves
+  };
+  std::map<std::string, Watch> watches_ ABSL_GUARDED_BY(mu_);
+  // Wakes the watchers of `node_id` (AssignNode, a node dead or re-registered).
+  void WakeWatchers(const std::string& node_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<JobStore> store_ ABSL_GUARDED_BY(mu_);
   Membership members_ ABSL_GUARDED_BY(mu_);

@@ -194,6 +194,13 @@ grpc::Status CoordinatorService::CheckpointJob(grpc::ServerContext* context,
   return Reply(manager_->CheckpointJob(request->job_id()), response);
 }
 
+grpc::Status CoordinatorService::ScaleJob(grpc::ServerContext* context,
+                                          const ScaleJobRequest* request, JobInfo* response) {
+  auto peer = Check(context, RpcMethod::kScaleJob);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  return Reply(manager_->ScaleJob(*request), response);
+}
+
 grpc::Status CoordinatorService::ReportProgress(grpc::ServerContext* context,
                                                 const ProgressReport* request,
                                                 ReportProgressResponse* response) {
@@ -204,7 +211,7 @@ grpc::Status CoordinatorService::ReportProgress(grpc::ServerContext* context,
     return ToGrpcStatus(s);
   }
   TraceSteps trace;
-  absl::StatusOr<bool> cancelled = manager_->ReportProgress(*request, &trace);
+  absl::StatusOr<bool> cancelled = manager_->ReportProgress(*request, &trace, response);
   if (!cancelled.ok()) return ToGrpcStatus(cancelled.status());
   response->set_cancelled(*cancelled);
   if (trace.trace_id() > 0) *response->mutable_trace() = trace;

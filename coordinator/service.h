@@ -49,6 +49,8 @@ class CoordinatorService final : public Coordinator::Service {
                          JobInfo* response) override;
   grpc::Status CheckpointJob(grpc::ServerContext* context, const CheckpointJobRequest* request,
                              CheckpointJobResponse* response) override;
+  grpc::Status ScaleJob(grpc::ServerContext* context, const ScaleJobRequest* request,
+                        JobInfo* response) override;
   grpc::Status ReportProgress(grpc::ServerContext* context, const ProgressReport* request,
                               ReportProgressResponse* response) override;
   grpc::Status ReportTask(grpc::ServerContext* context, const TaskReport* request,

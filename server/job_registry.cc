@@ -12,6 +12,9 @@
 
 namespace psd {
 
+// The most worker ranks a job may have had, elastic workers included.
+constexpr int kMaxJobWorkers = 65536;
+
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobRequest& request) {
   PSD_RETURN_IF_ERROR(ValidateJobId(request.job_id()));
   if (std::shared_ptr<ServedJob> existing = Find(request.job_id());
@@ -25,10 +28,11 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobReques
                                                    " differs from cluster.servers ",
                                                    spec.cluster.servers));
   }
-  if (request.num_workers() != spec.cluster.workers) {
-    return absl::InvalidArgumentError(absl::StrCat("num_workers ", request.num_workers(),
-                                                   " differs from cluster.workers ",
-                                                   spec.cluster.workers));
+  // Elastic workers: ranks added while the job ran (psdctl scale) come after cluster.workers.
+  if (request.num_workers() < spec.cluster.workers || request.num_workers() > kMaxJobWorkers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_workers ", request.num_workers(), " is below cluster.workers ",
+                     spec.cluster.workers, " or above ", kMaxJobWorkers));
   }
   return Init(request.job_id(), request.generation(), spec, request.server_rank(),
               request.num_workers(), {request.live_workers().begin(), request.live_workers().end()},
@@ -73,7 +77,7 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
   }
   if (!created.ok()) return created.status();
   std::shared_ptr<ServedJob> job = *std::move(created);
-  job->worker_identities = std::move(worker_identities);
+  job->SetWorkerIdentities(std::move(worker_identities));
   job->memory_bytes = need.total();
   if (options_.metrics) {
     job->metrics = std::make_shared<ServerJobMetrics>();

@@ -28,8 +28,23 @@ struct ServedJob {
   std::unique_ptr<ShardStore> store;
   int64_t memory_bytes = 0;  // common/memory_estimate.h's figure for the job
   // The certificate name of each worker rank (the coordinator's assignment); a push or pull
-  // for rank r is accepted only from that certificate. Empty under --insecure.
-  std::vector<std::string> worker_identities;
+  // for rank r is accepted only from that certificate. Empty under --insecure. Elastic
+  // workers add ranks while the job runs.
+  std::string WorkerIdentity(int rank) const {
+    absl::MutexLock lock(&identities_mu);
+    return rank >= 0 && rank < static_cast<int>(worker_identities.size()) ? worker_identities[rank]
+                                                                          : std::string();
+  }
+  bool HasWorkerIdentities() const {
+    absl::MutexLock lock(&identities_mu);
+    return !worker_identities.empty();
+  }
+  void SetWorkerIdentities(std::vector<std::string> names) {
+    absl::MutexLock lock(&identities_mu);
+    if (!names.empty()) worker_identities = std::move(names);
+  }
+  mutable absl::Mutex identities_mu;
+  std::vector<std::string> worker_identities ABSL_GUARDED_BY(identities_mu);
   // The job's metrics (server/job_metrics.h); null when metrics are off.
   std::shared_ptr<ServerJobMetrics> metrics;
 };

@@ -396,16 +396,16 @@ grpc::ServerUnaryReactor* PsService::InitJob(grpc::CallbackServerContext* ctx,
 absl::Status PsService::CheckWorker(RpcMethod method, const std::optional<PeerIdentity>& peer,
                                     const ServedJob& job, int worker) {
   if (!peer.has_value()) return absl::OkStatus();  // --insecure: no identities
-  const std::vector<std::string>& names = job.worker_identities;
-  if (worker < 0 || worker >= static_cast<int>(names.size()) || names[worker].empty()) {
+  const std::string name = job.WorkerIdentity(worker);
+  if (name.empty()) {
     return authz_.Deny(method, *peer,
                        absl::StrCat("the coordinator named no certificate for worker rank ", worker,
                                     " of job ", job.id));
   }
-  if (names[worker] != peer->name) {
-    return authz_.Deny(method, *peer,
-                       absl::StrCat("worker rank ", worker, " of job ", job.id, " is assigned to '",
-                                    names[worker], "'"));
+  if (name != peer->name) {
+    return authz_.Deny(
+        method, *peer,
+        absl::StrCat("worker rank ", worker, " of job ", job.id, " is assigned to '", name, "'"));
   }
   return absl::OkStatus();
 }
@@ -513,8 +513,7 @@ void PsService::HandlePull(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
     trace.received_us = TraceMicros(received);
   }
   StartPull(*std::move(job), reactor, {req.keys().begin(), req.keys().end()}, req.worker(),
-            req.step(), req.dtype(), response, &counters_->pull_bytes, received,
-            std::move(trace));
+            req.step(), req.dtype(), response, &counters_->pull_bytes, received, std::move(trace));
 }
 
 grpc::ServerUnaryReactor* PsService::Push(grpc::CallbackServerContext* ctx,

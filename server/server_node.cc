@@ -51,8 +51,20 @@ void ServerNode::OnAssignment(const Assignment& a) {
   }
   if (a.action() != Assignment::ACTION_RUN || a.role() != ROLE_SERVER) return;
   const std::vector<int> live(a.live_workers().begin(), a.live_workers().end());
+  std::vector<WorkerSegment> segments;
+  for (const MembershipSegment& m : a.membership()) {
+    segments.push_back({m.from_step(), {m.ranks().begin(), m.ranks().end()}});
+  }
   if (auto served = jobs_->Get(a.job_id(), a.generation()); served.ok()) {
-    (*served)->store->SetLiveWorkers(live);  // the same generation: membership changed
+    // The same generation: membership changed (a worker lost, or elastic workers).
+    (*served)->SetWorkerIdentities({a.worker_identities().begin(), a.worker_identities().end()});
+    (*served)->store->SetMembership(a.num_workers(), live, std::move(segments));
+    if (a.membership_size() > 0) {
+      TaskReport applied = ReportFor(a.job_id(), a.rank(), a.generation());
+      applied.set_kind(TaskReport::KIND_MEMBERSHIP_APPLIED);
+      applied.set_step(a.membership_size());
+      Send(applied);
+    }
     return;
   }
   InitJobRequest init;
@@ -68,6 +80,9 @@ void ServerNode::OnAssignment(const Assignment& a) {
   *init.mutable_worker_identities() = a.worker_identities();
   TaskReport report = ReportFor(a.job_id(), a.rank(), a.generation());
   auto job = jobs_->Init(init);
+  if (job.ok() && a.membership_size() > 0) {
+    (*job)->store->SetMembership(a.num_workers(), live, std::move(segments));
+  }
   if (job.ok()) {
     report.set_kind(TaskReport::KIND_READY);
     report.set_step(a.resume_step());

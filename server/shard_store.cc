@@ -65,7 +65,10 @@ ShardStore::ShardStore(const JobSpec& spec, const Placement& placement, int rank
       num_workers_(num_workers),
       keys_(placement.ServerKeys(rank)),
       chunks_(placement.chunks().size()) {
-  for (int w = 0; w < num_workers; ++w) live_workers_.push_back(w);
+  for (int w = 0; w < num_workers; ++w) not_lost_.push_back(w);
+  segments_.push_back({0, not_lost_});
+  absl::MutexLock lock(&live_mu_);
+  RecomputeLive();
 }
 
 ShardStore::~ShardStore() { Close(absl::CancelledError("job state dropped")); }
@@ -160,7 +163,7 @@ absl::Status ShardStore::CheckPush(int worker, int64_t step, int64_t total_steps
                                    absl::Span<const ChunkPush> chunks, PushItems* items) {
   if (worker < 0 || worker >= num_workers_) {
     return absl::InvalidArgumentError(
-        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")"));
+        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_.load(), ")"));
   }
   if (step < 0) return absl::InvalidArgumentError(absl::StrCat("negative step ", step));
   if (total_steps <= 0) {
@@ -326,7 +329,11 @@ void ShardStore::MaybeCompleteSyncStep(Chunk& c) {
   if (c.arrived == 0) return;
   {
     absl::MutexLock lock(&live_mu_);
-    for (int w : live_workers_) {
+    const std::vector<int>& live = LiveAt(c.clock);
+    // Every live worker's push is among the step's arrivals: until there are that many, no
+    // scan (one scan per step and chunk, not one per push: that was quadratic in workers).
+    if (static_cast<size_t>(c.arrived) < live.size()) return;
+    for (int w : live) {
       if (c.worker_clock[w] <= c.clock) return;
     }
   }
@@ -407,7 +414,7 @@ uint64_t ShardStore::WhenReadable(uint64_t key, int worker, int64_t step, ReadyC
   }
   if (worker < 0 || worker >= num_workers_) {
     ready(absl::InvalidArgumentError(
-        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_, ")")));
+        absl::StrCat("worker ", worker, " out of range [0, ", num_workers_.load(), ")")));
     return 0;
   }
   // A pull of step t reads what step t computes from; the last one is of the job's last step.
@@ -482,11 +489,70 @@ absl::StatusOr<int64_t> ShardStore::Read(uint64_t key, absl::Span<float> out) co
 void ShardStore::SetLiveWorkers(const std::vector<int>& workers) {
   {
     absl::MutexLock lock(&live_mu_);
-    live_workers_.clear();
+    not_lost_.clear();
     for (int w : workers) {
-      if (w >= 0 && w < num_workers_) live_workers_.push_back(w);
+      if (w >= 0 && w < num_workers_) not_lost_.push_back(w);
+    }
+    RecomputeLive();
+  }
+  AfterMembershipChange();
+}
+
+const std::vector<int>& ShardStore::LiveAt(int64_t clock) const {
+  auto it = std::upper_bound(
+      live_by_step_.begin(), live_by_step_.end(), clock,
+      [](int64_t c, const WorkerSegment& segment) { return c < segment.from_step; });
+  return it == live_by_step_.begin() ? live_by_step_.front().ranks : std::prev(it)->ranks;
+}
+
+void ShardStore::RecomputeLive() {
+  live_by_step_.clear();
+  for (const WorkerSegment& segment : segments_) {
+    WorkerSegment live{segment.from_step, {}};
+    for (int r : segment.ranks) {
+      if (std::binary_search(not_lost_.begin(), not_lost_.end(), r)) live.ranks.push_back(r);
+    }
+    live_by_step_.push_back(std::move(live));
+  }
+  live_workers_ = live_by_step_.back().ranks;
+}
+
+void ShardStore::SetMembership(int num_workers, const std::vector<int>& live,
+                               std::vector<WorkerSegment> segments) {
+  if (segments.empty()) segments.push_back({0, live});
+  for (WorkerSegment& segment : segments) std::sort(segment.ranks.begin(), segment.ranks.end());
+  // Each rank's first step: its clocks start there (a rank that joins at step t next pushes t).
+  std::map<int, int64_t> first;
+  for (const WorkerSegment& segment : segments) {
+    for (int r : segment.ranks) first.try_emplace(r, segment.from_step);
+  }
+  const int grown = std::max(num_workers, num_workers_.load());
+  for (uint64_t key : keys_) {
+    Chunk& c = *chunks_[key];
+    absl::MutexLock lock(&c.mu);
+    if (static_cast<int>(c.worker_clock.size()) < grown) {
+      c.worker_clock.resize(grown, 0);
+      c.worker_read_clock.resize(grown, c.clock);
+    }
+    for (const auto& [r, from] : first) {
+      if (r >= 0 && r < grown && c.worker_clock[r] < from) c.worker_clock[r] = from;
     }
   }
+  num_workers_.store(grown);  // pushes of the new ranks are accepted from here on
+  {
+    absl::MutexLock lock(&live_mu_);
+    not_lost_.clear();
+    for (int w : live) {
+      if (w >= 0 && w < grown) not_lost_.push_back(w);
+    }
+    std::sort(not_lost_.begin(), not_lost_.end());
+    segments_ = std::move(segments);
+    RecomputeLive();
+  }
+  AfterMembershipChange();
+}
+
+void ShardStore::AfterMembershipChange() {
   for (uint64_t key : keys_) {
     Chunk& c = *chunks_[key];
     std::vector<Waiter> ready;

@@ -61,6 +61,12 @@ struct ShardStats {
   int64_t nonfinite_skipped = 0;   // chunks whose contribution was dropped (skip)
 };
 
+// Elastic workers: from `from_step` on, these worker ranks train (Assignment.membership).
+struct WorkerSegment {
+  int64_t from_step = 0;
+  std::vector<int> ranks;
+};
+
 // One chunk of a push: its key and the gradient as received.
 struct ChunkPush {
   uint64_t key = 0;
@@ -133,6 +139,12 @@ class ShardStore {
   // The workers the clocks wait for. Steps that were waiting only for removed workers
   // complete now with the gradients that arrived.
   void SetLiveWorkers(const std::vector<int>& workers);
+  // Elastic workers: the job now has `num_workers` ranks (never fewer than before), of which
+  // `live` are not lost, and `segments` (oldest first) say which train from which step. A sync
+  // step t waits for the live ranks of t's segment; async and ssp follow the newest segment (its
+  // count shares the learning rate). A rank's first step is its first segment's.
+  void SetMembership(int num_workers, const std::vector<int>& live,
+                     std::vector<WorkerSegment> segments);
 
   // Fails every waiting pull with `reason` and refuses later calls.
   void Close(const absl::Status& reason);
@@ -184,12 +196,22 @@ class ShardStore {
 
   const JobSpec spec_;
   const std::string job_id_;
-  const bool aggregate_;  // sync, or ssp with staleness 0
-  const int num_workers_;
+  const bool aggregate_;          // sync, or ssp with staleness 0
+  std::atomic<int> num_workers_;  // grows with SetMembership, after the clocks have
   std::vector<uint64_t> keys_;
   std::vector<std::unique_ptr<Chunk>> chunks_;  // indexed by key; null where not owned
   mutable absl::Mutex live_mu_;
+  // The newest segment's live ranks; and each segment's (from_step, live ranks), oldest first.
   std::vector<int> live_workers_ ABSL_GUARDED_BY(live_mu_);
+  std::vector<int> not_lost_ ABSL_GUARDED_BY(live_mu_);
+  std::vector<WorkerSegment> segments_ ABSL_GUARDED_BY(live_mu_);
+  std::vector<WorkerSegment> live_by_step_ ABSL_GUARDED_BY(live_mu_);
+  // The live ranks a sync step `clock` waits for.
+  const std::vector<int>& LiveAt(int64_t clock) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(live_mu_);
+  // Recomputes live_workers_ and live_by_step_ from not_lost_ and segments_.
+  void RecomputeLive() ABSL_EXCLUSIVE_LOCKS_REQUIRED(live_mu_);
+  // Completes what the new membership allows: sync steps, checkpoints, waiting pulls.
+  void AfterMembershipChange();
   std::atomic<bool> closed_{false};
   // Checkpoints being collected: step -> chunks copied so far; and steps asked for.
   mutable absl::Mutex snap_mu_;

@@ -153,6 +153,55 @@ TEST_CASE("dropping a worker completes the step it held up", "[shard_store]") {
         "from the job)");
 }
 
+TEST_CASE("a worker added from step t: sync steps before t do not wait for it", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync), 2);
+  const std::vector<float> before = f.Params(1);
+  f.store->SetMembership(3, {0, 1, 2}, {{0, {0, 1}}, {2, {0, 1, 2}}});
+  // Steps 0 and 1: workers 0 and 1 only, their mean gradient.
+  for (int s = 0; s < 2; ++s) {
+    REQUIRE(f.store->Push(0, s, 1, std::vector<float>{2, 0}, 10).ok());
+    REQUIRE(f.store->Push(1, s, 1, std::vector<float>{4, 0}, 10).ok());
+  }
+  CHECK(f.Params(1)[0] == Approx(before[0] - 2 * 0.5f * 3.0f));
+  // Rank 2's first step is 2: step 2 waits for it.
+  REQUIRE(f.store->Push(0, 2, 1, std::vector<float>{3, 0}, 10).ok());
+  REQUIRE(f.store->Push(1, 2, 1, std::vector<float>{3, 0}, 10).ok());
+  Flag pull;
+  f.store->WhenReadable(1, 0, 3, pull.Callback());
+  CHECK_FALSE(pull.fired);
+  REQUIRE(f.store->Push(2, 2, 1, std::vector<float>{6, 0}, 10).ok());
+  CHECK(pull.fired);
+  CHECK(f.Params(1)[0] == Approx(before[0] - 3.0f - 0.5f * 4.0f));
+}
+
+TEST_CASE("a worker removed from step t: step t completes without it", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kSync), 3);
+  f.store->SetMembership(3, {0, 1, 2}, {{0, {0, 1, 2}}, {1, {0, 1}}});
+  const std::vector<float> g{1, 1};
+  for (int w = 0; w < 3; ++w) REQUIRE(f.store->Push(w, 0, 1, g, 10).ok());
+  Flag pull;
+  f.store->WhenReadable(1, 0, 2, pull.Callback());
+  const std::vector<float> before = f.Params(1);
+  REQUIRE(f.store->Push(0, 1, 1, std::vector<float>{1, 0}, 10).ok());
+  REQUIRE(f.store->Push(1, 1, 1, std::vector<float>{3, 0}, 10).ok());
+  CHECK(pull.fired);
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.5f * 2.0f));  // the two workers' mean
+  // Then one worker alone.
+  f.store->SetMembership(3, {0, 1, 2}, {{0, {0, 1, 2}}, {1, {0, 1}}, {2, {0}}});
+  REQUIRE(f.store->Push(0, 2, 1, std::vector<float>{4, 0}, 10).ok());
+  CHECK(f.Params(1)[0] == Approx(before[0] - 1.0f - 2.0f));
+}
+
+TEST_CASE("async shares the learning rate among the newest segment's workers", "[shard_store]") {
+  Fixture f(SmallJob(Consistency::kAsync), 2);
+  const std::vector<float> before = f.Params(1);
+  REQUIRE(f.store->Push(0, 0, 1, std::vector<float>{1, 0}, 10).ok());  // 0.5 / 2
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.25f));
+  f.store->SetMembership(4, {0, 1, 2, 3}, {{0, {0, 1}}, {5, {0, 1, 2, 3}}});
+  REQUIRE(f.store->Push(3, 5, 1, std::vector<float>{1, 0}, 10).ok());  // 0.5 / 4
+  CHECK(f.Params(1)[0] == Approx(before[0] - 0.25f - 0.125f));
+}
+
 TEST_CASE("close fails waiting pulls", "[shard_store]") {
   Fixture f(SmallJob(Consistency::kSync));
   Flag pull;

@@ -175,6 +175,13 @@ std::vector<Row> Rows() {
          r.set_job_id("nope-1");
          return r.SerializeAsString();
        }},
+      {RpcMethod::kScaleJob,
+       [](PeerRole) {
+         ScaleJobRequest r;
+         r.set_job_id("nope-1");
+         r.set_workers(2);
+         return r.SerializeAsString();
+       }},
       {RpcMethod::kReportProgress,
        [](PeerRole) {
          ProgressReport r;

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -490,6 +491,31 @@ int RunCheckpoint(const Invocation& inv) {
   return kExitOk;
 }
 
+int RunScale(const Invocation& inv) {
+  int workers = 0;
+  const std::optional<std::string> text = inv.String("workers");
+  if (!text || !absl::SimpleAtoi(*text, &workers) || workers < 1) {
+    std::fprintf(stderr, "psdctl scale: --workers: expected a number of workers >= 1, got '%s'\n",
+                 text.value_or("").c_str());
+    return kExitUsage;
+  }
+  Client client(inv);
+  ScaleJobRequest request;
+  request.set_job_id(inv.args[0]);
+  request.set_workers(workers);
+  JobInfo info;
+  const grpc::Status status = client.Call(&Coordinator::Stub::ScaleJob, request, &info);
+  if (!status.ok()) return client.Fail(status);
+  if (info.scale_target() > 0) {
+    std::printf("job %s: scaling to %d workers: %s\n", inv.args[0].c_str(), workers,
+                info.reason().c_str());
+  } else {
+    std::printf("job %s: %s\n", inv.args[0].c_str(),
+                info.events_size() > 0 ? info.events(info.events_size() - 1).c_str() : "scaled");
+  }
+  return kExitOk;
+}
+
 // How long `psdctl trace` waits for the job to pass the window when --timeout is not given.
 constexpr absl::Duration kDefaultTraceWait = absl::Minutes(5);
 
@@ -570,7 +596,7 @@ int Main(int argc, char** argv) {
   // Job ids travel in proto strings, and gRPC refuses a request whose strings are not UTF-8.
   const CommandId id = inv->command->id;
   if (id == CommandId::kStatus || id == CommandId::kCancel || id == CommandId::kWait ||
-      id == CommandId::kCheckpoint || id == CommandId::kTrace) {
+      id == CommandId::kCheckpoint || id == CommandId::kScale || id == CommandId::kTrace) {
     for (const std::string& arg : inv->args) {
       if (FirstInvalidUtf8(arg) != absl::string_view::npos) {
         std::fprintf(stderr, "psdctl: job id \"%s\" is not valid UTF-8\n", Utf8Escape(arg).c_str());
@@ -597,6 +623,8 @@ int Main(int argc, char** argv) {
       return RunWait(*inv);
     case CommandId::kCheckpoint:
       return RunCheckpoint(*inv);
+    case CommandId::kScale:
+      return RunScale(*inv);
     case CommandId::kTrace:
       return RunTrace(*inv);
     case CommandId::kEval:

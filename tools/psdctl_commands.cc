@@ -137,6 +137,19 @@ const CommandTable& PsdctlCommands() {
            "checkpoint.dir; `psdctl status` shows \"checkpoint of step N complete\" once every\n"
            "server has written it.",
            {}},
+          {CommandId::kScale,
+           "scale",
+           {"JOB"},
+           1,
+           "grow or shrink a running job's workers",
+           "Asks the coordinator to run the job on --workers N live workers from a step every\n"
+           "worker will hear of in time (printed by `psdctl status` as an event). Fewer: the\n"
+           "highest ranks leave and become idle. More: idle workers join, as soon as enough are\n"
+           "registered (status says it waits for them; on Kubernetes, raise the worker Job's\n"
+           "parallelism). The job must be running and have cluster.elastic: true; the data is\n"
+           "re-sharded over the new workers and the sync global batch follows their count\n"
+           "(docs/operations.md, \"Elastic workers\").",
+           {{"workers", FlagType::kString, "N", "the live workers wanted (required)"}}},
           {CommandId::kTrace,
            "trace",
            {"JOB"},

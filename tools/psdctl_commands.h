@@ -43,6 +43,7 @@ enum class CommandId {
   kTop,
   kWait,
   kCheckpoint,
+  kScale,
   kTrace,
   kEval,
   kHelp,

@@ -129,6 +129,20 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
   return absl::OkStatus();
 }
 
+absl::Status Trainer::set_membership(std::vector<PlanSegment> segments, int64_t horizon) {
+  if (!segments.empty()) PSD_RETURN_IF_ERROR(plan_.SetMembership(std::move(segments)));
+  horizon_ = std::max(horizon_, horizon);
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool HasRank(const PlanSegment& segment, int rank) {
+  return std::binary_search(segment.ranks.begin(), segment.ranks.end(), rank);
+}
+
+}  // namespace
+
 absl::StatusOr<StepResult> Trainer::Evaluate() { return model_->Evaluate(test_x_, test_y_); }
 
 absl::Status Trainer::PullAll(int64_t step) {
@@ -156,7 +170,18 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
     return absl::InvalidArgumentError(absl::StrCat("cannot resume at step ", start_step_,
                                                    " of a job of ", total_steps_, " steps"));
   }
-  PSD_RETURN_IF_ERROR(PullAll(start_step_));
+  // A rank that joins later (elastic workers) starts at its first segment; one no segment
+  // from the start step on names is released at once.
+  int64_t first = start_step_;
+  if (!HasRank(plan_.SegmentAt(first), rank_)) {
+    first = total_steps_;
+    for (const PlanSegment& segment : plan_.membership()) {
+      if (segment.from_step > start_step_ && HasRank(segment, rank_)) {
+        first = std::min(first, segment.from_step);
+      }
+    }
+  }
+  PSD_RETURN_IF_ERROR(PullAll(std::min(first, total_steps_)));
 
   const absl::Time start = absl::Now();
   const int64_t spe = plan_.steps_per_epoch();
@@ -167,8 +192,16 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
   StepResult interval;
   StepPhaseAccumulator phases;
   absl::Time interval_start = start;
-  for (int64_t step = start_step_; step < total_steps_; ++step) {
+  int64_t step = first;
+  for (; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
+    if (horizon_ > 0 && step > horizon_ && wait_for_horizon_) {
+      PSD_RETURN_IF_ERROR(wait_for_horizon_(step));
+    }
+    if (!HasRank(plan_.SegmentAt(step), rank_)) {
+      released_ = true;
+      break;
+    }
     StepTimes times;
     const int64_t examples_before = interval.examples;
     PSD_RETURN_IF_ERROR(Step(step, &interval, &times));
@@ -193,7 +226,7 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
     if ((step + 1) % spec_.training.log_every == 0 || last || eval) {
       const absl::Time now = absl::Now();
       report.set_step(step + 1);
-      report.set_epoch(static_cast<int32_t>(step / spe));
+      report.set_epoch(static_cast<int32_t>(plan_.EpochOf(step)));
       report.set_loss(interval.loss_sum / std::max<int64_t>(1, interval.examples));
       report.set_train_accuracy(static_cast<double>(interval.correct) /
                                 std::max<int64_t>(1, interval.examples));
@@ -210,6 +243,12 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
       interval = {};
       interval_start = now;
     }
+  }
+  if (released_) {
+    JobResult result;
+    result.set_steps(step);
+    result.set_wall_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+    return result;
   }
   if (wait_for_others_) {
     PSD_RETURN_IF_ERROR(wait_for_others_());

@@ -50,6 +50,17 @@ class Trainer {
   // Step timelines (psdctl trace): each armed step's phases, on track "phases"; null (the
   // default): none recorded. Off, a step costs one relaxed load.
   void set_trace(std::shared_ptr<TraceRecorder> trace) { trace_ = std::move(trace); }
+  // Elastic workers: the job's membership (segments oldest first, worker/batch_plan.h) and the
+  // step horizon (0: none): Run() does not start a step past the horizon before
+  // `wait_for_horizon` (called with that step) has extended it through set_membership, and
+  // it ends early, released, at the first step whose segment leaves this rank out.
+  absl::Status set_membership(std::vector<PlanSegment> segments, int64_t horizon);
+  void set_wait_for_horizon(std::function<absl::Status(int64_t step)> fn) {
+    wait_for_horizon_ = std::move(fn);
+  }
+  const BatchPlan& plan() const { return plan_; }
+  // Whether Run() ended because this worker left the membership (a scale-down).
+  bool released() const { return released_; }
   // The parameters after the last step Run() completed, one vector per tensor.
   const std::vector<std::vector<float>>& params() const { return params_; }
   // Runs every step; `progress` gets a report every training.log_every steps and at the end,
@@ -75,6 +86,9 @@ class Trainer {
   double slowdown_ = 1.0;
   int64_t start_step_ = 0;
   std::function<absl::Status()> wait_for_others_;
+  std::function<absl::Status(int64_t)> wait_for_horizon_;
+  int64_t horizon_ = 0;
+  bool released_ = false;
   std::shared_ptr<WorkerJobMetrics> metrics_;
   std::shared_ptr<TraceRecorder> trace_;
   // The armed step's pushes: (tensor, start, end).

@@ -31,6 +31,15 @@ bool MayBeRecovery(const absl::Status& s) {
          s.code() == absl::StatusCode::kNotFound;
 }
 
+std::vector<PlanSegment> PlanSegments(
+    const google::protobuf::RepeatedPtrField<MembershipSegment>& membership) {
+  std::vector<PlanSegment> segments;
+  for (const MembershipSegment& m : membership) {
+    segments.push_back({m.from_step(), {m.ranks().begin(), m.ranks().end()}});
+  }
+  return segments;
+}
+
 }  // namespace
 
 std::vector<Device> LocalDevices() {
@@ -109,7 +118,12 @@ void WorkerNode::RunJob(const Assignment& a) {
     spdlog::info("job {}: stopped", a.job_id());
     return;
   }
-  if (result.ok()) {
+  if (result.ok() && released_) {
+    report.set_kind(TaskReport::KIND_RELEASED);
+    report.set_step(result->steps());
+    spdlog::info("job {}: released at step {} (the job goes on with fewer workers)", a.job_id(),
+                 result->steps());
+  } else if (result.ok()) {
     report.set_kind(TaskReport::KIND_SUCCEEDED);
     *report.mutable_result() = *result;
     spdlog::info("job {}: done in {:.1f} s", a.job_id(), result->wall_seconds());
@@ -135,7 +149,9 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   }
   SessionOptions session_options;
   session_options.rank = a.rank();
-  session_options.workers = a.num_workers();
+  // The job's first membership fixes its steps and data order; later ranks join it.
+  session_options.workers =
+      a.membership_size() > 0 ? a.membership(0).ranks_size() : a.num_workers();
   session_options.cpu_threads = options_.cpu_threads;
   session_options.servers = {a.server_addresses().begin(), a.server_addresses().end()};
   session_options.client.job_id = a.job_id();
@@ -171,28 +187,69 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   }
   if (stop_) session->exchange().Cancel();  // StopJob() came before the exchange was known
   Trainer& trainer = session->trainer();
+  PSD_RETURN_IF_ERROR(trainer.set_membership(PlanSegments(a.membership()), a.step_horizon()));
+  int known_segments = a.membership_size();
+  // Installs the membership and horizon of a progress report's answer.
+  auto learn = [&](const ReportProgressResponse& answer) -> absl::Status {
+    if (answer.membership_size() > known_segments) {
+      spdlog::info("job {}: membership now {} segments; from step {}: {} workers", a.job_id(),
+                   answer.membership_size(),
+                   answer.membership(answer.membership_size() - 1).from_step(),
+                   answer.membership(answer.membership_size() - 1).ranks_size());
+      PSD_RETURN_IF_ERROR(trainer.set_membership(PlanSegments(answer.membership()), 0));
+      known_segments = answer.membership_size();
+    }
+    return trainer.set_membership({}, answer.step_horizon());
+  };
+  Progress last_progress;
+  auto report_progress = [&](const Progress& p) {
+    ProgressReport r;
+    r.set_job_id(a.job_id());
+    r.set_worker_rank(a.rank());
+    r.set_generation(a.generation());
+    r.set_membership_size(known_segments);
+    *r.mutable_progress() = p;
+    return link_->ReportProgressFully(std::move(r));
+  };
+  // At the horizon: ask until the coordinator extends it (it holds it while a membership
+  // change reaches the servers).
+  trainer.set_wait_for_horizon([&](int64_t step) -> absl::Status {
+    Progress p = last_progress;
+    p.clear_phases();  // not a new interval: the straggler detector ignores it
+    p.clear_servers();
+    while (!stop_) {
+      absl::StatusOr<ReportProgressResponse> answer = report_progress(p);
+      if (answer.ok()) {
+        if (answer->cancelled()) return absl::CancelledError("cancelled");
+        PSD_RETURN_IF_ERROR(learn(*answer));
+        if (answer->step_horizon() >= step) return absl::OkStatus();
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::CancelledError("stopped");
+  });
   spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
                session->backend().name(), session->backend().description());
   TraceUploader tracing(link_, trace_, a.job_id(), a.rank(), a.generation());
   auto result = trainer.Run(stop_, [&](const Progress& p) {
-    ProgressReport r;
-    r.set_job_id(a.job_id());
-    r.set_worker_rank(a.rank());
-    r.set_generation(a.generation());
-    *r.mutable_progress() = p;
+    last_progress = p;
     const absl::Time sent = absl::Now();
-    absl::StatusOr<ReportProgressResponse> answer = link_->ReportProgressFully(std::move(r));
+    absl::StatusOr<ReportProgressResponse> answer = report_progress(p);
     const absl::Time answered = absl::Now();
     if (!answer.ok()) return;
     if (answer->cancelled()) stop_ = true;
+    if (absl::Status s = learn(*answer); !s.ok()) {
+      spdlog::error("job {}: membership from the coordinator refused: {}", a.job_id(), s);
+    }
     tracing.OnProgress(sent, answered, *answer, p.step());
   });
   {
     absl::MutexLock lock(&mu_);
     exchange_ = nullptr;
   }
-  if (result.ok() && a.rank() == 0 && !spec.checkpoint.dir.empty()) {
+  released_ = trainer.released();
+  if (result.ok() && !released_ && a.rank() == 0 && !spec.checkpoint.dir.empty()) {
     const std::string path = ExportedModelPath(spec.checkpoint.dir, a.job_id());
     PSD_RETURN_IF_ERROR(
         WriteModelFile(path, {a.spec_yaml(), session->placement().tensors(), trainer.params()}));

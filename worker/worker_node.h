@@ -77,7 +77,8 @@ class WorkerNode {
   DatasetCache datasets_;
   // What `psdctl trace` asks this worker to record (worker/trace_uploader.h).
   std::shared_ptr<TraceRecorder> trace_ = std::make_shared<TraceRecorder>();
-  bool ran_job_ = false;  // touched by the assignment thread only
+  bool ran_job_ = false;   // touched by the assignment thread only
+  bool released_ = false;  // the job's thread only: the last Train() ended released
   std::atomic<bool> stop_{false};
   std::thread thread_;
   absl::Mutex mu_;
