@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -199,8 +200,10 @@ class Sink {
     if (gz_ != nullptr) gzclose(gz_);
     if (file_ != nullptr) std::fclose(file_);
   }
-  std::string* buffer() { return &buf_; }
-  absl::Status MaybeFlush() { return buf_.size() >= kBuffer ? Flush() : absl::OkStatus(); }
+  absl::Status Write(absl::string_view bytes) {
+    buf_.append(bytes.data(), bytes.size());
+    return buf_.size() >= kBuffer ? Flush() : absl::OkStatus();
+  }
   absl::Status Close() {
     absl::Status s = Flush();
     if (gz_ != nullptr) {
@@ -237,6 +240,80 @@ class Sink {
 };
 
 double Sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+// Draws and formats rows on spec.threads threads, in blocks of kBlockRows consecutive rows,
+// and writes the blocks in row order: the bytes do not depend on the number of threads.
+class RowWriter {
+ public:
+  RowWriter(const CtrSpec& spec, const PlantedModel& model) {
+    int threads = spec.threads;
+    if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+    threads = std::max(1, std::min(threads, 256));
+    blocks_.resize(threads);
+    for (int t = 0; t < threads; ++t) gens_.push_back(std::make_unique<RowGenerator>(spec, model));
+  }
+
+  // Rows [begin, end) of `split` into `sink`; counts positives; keeps the true probabilities
+  // and labels when `probs` is given.
+  absl::Status Write(uint64_t split, int64_t begin, int64_t end, Sink* sink, int64_t* positives,
+                     std::vector<double>* probs, std::vector<float>* labels) {
+    const int threads = static_cast<int>(blocks_.size());
+    for (int64_t base = begin; base < end; base += kBlockRows * threads) {
+      std::vector<std::thread> pool;
+      int used = 0;
+      for (int t = 0; t < threads; ++t) {
+        const int64_t b = base + t * kBlockRows;
+        const int64_t e = std::min(end, b + kBlockRows);
+        if (b >= e) break;
+        ++used;
+        auto work = [this, t, b, e, split, keep = probs != nullptr] {
+          Block& block = blocks_[t];
+          block.text.clear();
+          block.probs.clear();
+          block.labels.clear();
+          block.positives = 0;
+          float label;
+          for (int64_t i = b; i < e; ++i) {
+            const Row& row = gens_[t]->Draw(split, static_cast<uint64_t>(i), &label);
+            FormatRow(row, label, &block.text);
+            block.positives += label == 1.0f ? 1 : 0;
+            if (keep) {
+              block.probs.push_back(PlantedModel::Probability(row.logit));
+              block.labels.push_back(label);
+            }
+          }
+        };
+        if (threads == 1) {
+          work();
+        } else {
+          pool.emplace_back(work);
+        }
+      }
+      for (std::thread& th : pool) th.join();
+      for (int t = 0; t < used; ++t) {
+        const Block& block = blocks_[t];
+        if (absl::Status s = sink->Write(block.text); !s.ok()) return s;
+        *positives += block.positives;
+        if (probs != nullptr) {
+          probs->insert(probs->end(), block.probs.begin(), block.probs.end());
+          labels->insert(labels->end(), block.labels.begin(), block.labels.end());
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static constexpr int64_t kBlockRows = 8192;
+  struct Block {
+    std::string text;
+    int64_t positives = 0;
+    std::vector<double> probs;
+    std::vector<float> labels;
+  };
+  std::vector<std::unique_ptr<RowGenerator>> gens_;
+  std::vector<Block> blocks_;
+};
 
 // The bias whose mean click probability over the calibration rows is the target.
 double FitBias(const CtrSpec& spec, PlantedModel* model) {
@@ -319,6 +396,9 @@ absl::Status ValidateCtrSpec(CtrSpec* spec) {
                          {"dense_scale", spec->dense_scale}}) {
     if (!(v >= 0 && v <= 100)) return bad(flag, v, "must be in [0, 100]");
   }
+  if (spec->threads < 0 || spec->threads > 256) {
+    return bad("threads", spec->threads, "must be in [0, 256]");
+  }
   if (spec->train_files < 1 || spec->train_files > 100000) {
     return bad("train_files", spec->train_files, "must be in [1, 100000]");
   }
@@ -385,8 +465,7 @@ absl::StatusOr<CtrGroundTruth> GenerateCtr(const CtrSpec& spec_in) {
   CtrGroundTruth truth;
   truth.bias = model.bias();
   truth.pairs = model.pairs();
-  RowGenerator gen(spec, model);
-  float label;
+  RowWriter writer(spec, model);
   // Train: file k holds rows [k N / K, (k + 1) N / K).
   for (int k = 0; k < spec.train_files; ++k) {
     truth.train_files.push_back(FileName("train", k, spec.train_files, spec.gzip));
@@ -395,11 +474,10 @@ absl::StatusOr<CtrGroundTruth> GenerateCtr(const CtrSpec& spec_in) {
     if (!sink.ok()) return sink.status();
     const int64_t begin = spec.train_rows * k / spec.train_files;
     const int64_t end = spec.train_rows * (k + 1) / spec.train_files;
-    for (int64_t i = begin; i < end; ++i) {
-      const Row& row = gen.Draw(kTrain, i, &label);
-      FormatRow(row, label, (*sink)->buffer());
-      truth.train_positives += label == 1.0f ? 1 : 0;
-      if (absl::Status s = (*sink)->MaybeFlush(); !s.ok()) return s;
+    if (absl::Status s =
+            writer.Write(kTrain, begin, end, sink->get(), &truth.train_positives, nullptr, nullptr);
+        !s.ok()) {
+      return s;
     }
     if (absl::Status s = (*sink)->Close(); !s.ok()) return s;
   }
@@ -413,13 +491,10 @@ absl::StatusOr<CtrGroundTruth> GenerateCtr(const CtrSpec& spec_in) {
     absl::StatusOr<std::unique_ptr<Sink>> sink =
         Sink::Open(spec.out_dir + "/" + truth.test_file, spec.gzip);
     if (!sink.ok()) return sink.status();
-    for (int64_t i = 0; i < spec.test_rows; ++i) {
-      const Row& row = gen.Draw(kTest, i, &label);
-      FormatRow(row, label, (*sink)->buffer());
-      probs.push_back(PlantedModel::Probability(row.logit));
-      labels.push_back(label);
-      truth.test_positives += label == 1.0f ? 1 : 0;
-      if (absl::Status s = (*sink)->MaybeFlush(); !s.ok()) return s;
+    if (absl::Status s = writer.Write(kTest, 0, spec.test_rows, sink->get(), &truth.test_positives,
+                                      &probs, &labels);
+        !s.ok()) {
+      return s;
     }
     if (absl::Status s = (*sink)->Close(); !s.ok()) return s;
   }

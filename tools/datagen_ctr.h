@@ -33,6 +33,7 @@ struct CtrSpec {
   double interaction_scale = 0.4;  // scale of an interaction (the product of two factors)
   double dense_scale = 0.1;        // sd of an integer feature's weight on log(1 + x)
   int train_files = 1;             // the train rows split into this many files
+  int threads = 0;  // rows drawn on this many threads (0: one per core); the same bytes on any
 };
 
 // Checks every field of `spec`; expands a single cardinality to one per field. Errors name the

@@ -37,9 +37,12 @@ CtrSpec SmallSpec(const std::string& dir) {
   return spec;
 }
 
-TEST_CASE("The same seed writes the same bytes; another seed other bytes") {
+TEST_CASE("The same seed writes the same bytes, on any number of threads; another seed not") {
   CtrSpec a = SmallSpec("det_a"), b = SmallSpec("det_b"), c = SmallSpec("det_c");
-  a.train_rows = b.train_rows = c.train_rows = 3000;
+  a.train_rows = b.train_rows = c.train_rows = 30000;  // several blocks of rows
+  a.test_rows = b.test_rows = c.test_rows = 20000;
+  a.threads = 1;
+  b.threads = 3;
   c.seed = 2;
   REQUIRE(GenerateCtr(a).ok());
   REQUIRE(GenerateCtr(b).ok());
@@ -192,6 +195,9 @@ TEST_CASE("A bad spec is an error naming its flag") {
   s = CtrSpec{};
   s.train_files = 0;
   CHECK(error(s) == "--train_files 0: must be in [1, 100000]");
+  s = CtrSpec{};
+  s.threads = -1;
+  CHECK(error(s) == "--threads -1: must be in [0, 256]");
 }
 
 TEST_CASE("No test rows: no AUC, and the JSON says so") {

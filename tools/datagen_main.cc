@@ -125,6 +125,8 @@ std::vector<Flag> CtrFlags(CtrSpec* spec) {
                            "X: sd of an integer feature's weight on log(1+x) (0.1)"));
   flags.push_back(
       CountFlag("train_files", &spec->train_files, "N: split the train rows into N files (1)"));
+  flags.push_back(CountFlag("threads", &spec->threads,
+                            "N: draw rows on N threads; 0, one per core; same bytes (0)"));
   return flags;
 }
 
