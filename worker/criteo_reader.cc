@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -37,12 +38,19 @@ bool ParseInt64(absl::string_view s, int64_t* out) {
   return true;
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Hex digit values; -1 for every other byte.
+struct HexTable {
+  int8_t value[256];
+  constexpr HexTable() : value() {
+    for (int c = 0; c < 256; ++c) {
+      value[c] = c >= '0' && c <= '9'   ? static_cast<int8_t>(c - '0')
+                 : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+                 : c >= 'A' && c <= 'F' ? static_cast<int8_t>(c - 'A' + 10)
+                                        : int8_t{-1};
+    }
+  }
+};
+constexpr HexTable kHex;
 
 }  // namespace
 
@@ -69,12 +77,14 @@ bool ParseCriteoLine(absl::string_view line, const CriteoLayout& layout, CtrBatc
                      " (label, ", layout.dense, " integer, ", layout.categorical, " categorical)"));
   }
   const int64_t rows_before = batch->rows();
-  size_t pos = 0;
+  const char* const line_end = line.data() + line.size();
+  const char* p = line.data();
+  // The next tab-separated field (the column count is known to be right).
   auto next = [&]() {
-    const size_t tab = line.find('\t', pos);
-    const size_t end = tab == absl::string_view::npos ? line.size() : tab;
-    absl::string_view field = line.substr(pos, end - pos);
-    pos = end + 1;
+    const void* tab = std::memchr(p, '\t', line_end - p);
+    const char* end = tab == nullptr ? line_end : static_cast<const char*>(tab);
+    absl::string_view field(p, end - p);
+    p = end + 1;
     return field;
   };
   const absl::string_view label = next();
@@ -82,6 +92,10 @@ bool ParseCriteoLine(absl::string_view line, const CriteoLayout& layout, CtrBatc
     return Fail(bad, BadRowReason::kBadLabel, 1,
                 absl::StrCat("label must be 0 or 1: ", QuoteToken(label)));
   }
+  // Sized once, then written in place; a bad field truncates back.
+  const size_t dense_at = batch->dense.size();
+  batch->dense.resize(dense_at + layout.dense);
+  float* dense = batch->dense.data() + dense_at;
   for (int j = 0; j < layout.dense; ++j) {
     const absl::string_view f = next();
     int64_t x = 0;
@@ -90,19 +104,22 @@ bool ParseCriteoLine(absl::string_view line, const CriteoLayout& layout, CtrBatc
       return Fail(bad, BadRowReason::kBadInteger, 2 + j,
                   absl::StrCat("not an integer: ", QuoteToken(f)));
     }
-    batch->dense.push_back(CriteoDense(x));
+    dense[j] = CriteoDense(x);
   }
+  const size_t keys_at = batch->keys.size();
+  batch->keys.resize(keys_at + layout.categorical);
+  batch->values.resize(keys_at + layout.categorical, 1.0f);
+  uint64_t* keys = batch->keys.data() + keys_at;
   for (int j = 0; j < layout.categorical; ++j) {
     const absl::string_view f = next();
     const int column = 2 + layout.dense + j;
     if (f.empty()) {
-      batch->keys.push_back(CriteoMissingKey(j));
-      batch->values.push_back(1.0f);
+      keys[j] = CriteoMissingKey(j);
       continue;
     }
     uint64_t h = 0;
     for (char c : f) {
-      const int d = HexDigit(c);
+      const int d = kHex.value[static_cast<unsigned char>(c)];
       if (d < 0) {
         batch->Truncate(rows_before);
         return Fail(bad, BadRowReason::kBadHash, column,
@@ -115,8 +132,7 @@ bool ParseCriteoLine(absl::string_view line, const CriteoLayout& layout, CtrBatc
       }
       h = (h << 4) | static_cast<uint64_t>(d);
     }
-    batch->keys.push_back(CriteoKey(j, h));
-    batch->values.push_back(1.0f);
+    keys[j] = CriteoKey(j, h);
   }
   batch->labels.push_back(label[0] == '1' ? 1.0f : 0.0f);
   batch->row_offsets.push_back(static_cast<int64_t>(batch->keys.size()));
