@@ -49,6 +49,8 @@ class LineSource {
   absl::StatusOr<bool> Next(Line* line);
   // Starts again at the first file (the next epoch).
   absl::Status Rewind();
+  // The bytes of the line buffer now: at most max(buffer_bytes, max_line_bytes + 1).
+  size_t buffer_capacity() const { return buf_.size(); }
 
  private:
   LineSource(std::vector<std::string> paths, const LineSourceOptions& options);

@@ -37,6 +37,9 @@ class CtrReader {
   // Starts again at the first row of the shard (the next epoch); counters keep counting.
   absl::Status Rewind();
 
+  // The bytes of the reader's line buffer (see LineSource::buffer_capacity).
+  size_t buffer_capacity() const { return lines_->buffer_capacity(); }
+
   // Rows returned so far; rows skipped (kSkip), in total and per reason.
   int64_t rows_read() const { return rows_read_; }
   int64_t skipped() const;

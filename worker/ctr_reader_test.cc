@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -234,6 +235,7 @@ TEST_CASE("A file much bigger than the read buffer, lines across its edges") {
       REQUIRE(reader.ok());
       std::vector<uint64_t> ids = ReadIds(reader->get(), 1000);
       REQUIRE(ids.size() == 3000);
+      CHECK((*reader)->buffer_capacity() <= std::max<size_t>(buffer, 65));  // not the file
       for (int i = 0; i < 3000; ++i) CHECK(ids[i] == static_cast<uint64_t>(i));
     }
   }
@@ -260,6 +262,7 @@ TEST_CASE("A line longer than max_line_bytes is a bad row, not held") {
   REQUIRE(reader.ok());
   CHECK(ReadIds(reader->get()) == std::vector<uint64_t>{0, 2});
   CHECK((*reader)->skipped(BadRowReason::kLineTooLong) == 2);
+  CHECK((*reader)->buffer_capacity() <= 65);  // the long lines were not held
 }
 
 TEST_CASE("Files that cannot be read are errors naming them") {
