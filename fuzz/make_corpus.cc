@@ -155,6 +155,26 @@ void IdxSeeds() {
   fs::remove(tmp);
 }
 
+// ---- ctr_fuzz ----
+
+void CtrSeeds() {
+  std::string criteo = "1";
+  for (int j = 0; j < 13; ++j) criteo += j == 3 ? "\t" : absl::StrCat("\t", j * 7);
+  for (int j = 0; j < 26; ++j) criteo += j == 5 ? "\t" : absl::StrCat("\t", absl::Hex(j * 977 + 1));
+  const std::string bad_criteo = "0\t1\t2\tzz\n\n2\t\t\t\t\t\n";
+  Seed("ctr_fuzz", "criteo_lines", std::string(1, '\0') + criteo + "\n" + bad_criteo);
+  Seed("ctr_fuzz", "libsvm_lines",
+       std::string(1, '\x01') + "+1 3:0.5 7:1e-3\n-1\n0 1:x\n1 2:3 4\n");
+  const std::string small = "1\t5\t\tabc\t\t7f\n0\t\t-3\t\t1\tff\r\nbad\n1\t1\t1\t1\t1\t1";
+  Seed("ctr_fuzz", "criteo_file", std::string("\x02\x07\x02\x00", 4) + small);
+  Seed("ctr_fuzz", "libsvm_file", std::string("\x02\x03\x01\x01", 4) + "1 1:1\n0 2:2 3:3\nx\n");
+  Seed("ctr_fuzz", "criteo_gzip", std::string("\x03\x10\x00\x00", 4) + small);
+  const std::string tmp = g_root + "/.ctr.gz";
+  testing::WriteGzip(tmp, small);
+  Seed("ctr_fuzz", "criteo_gzip_file", std::string("\x02\x05\x01\x00", 4) + ReadAll(tmp));
+  fs::remove(tmp);
+}
+
 // ---- checkpoint_fuzz ----
 
 constexpr char kCheckpointSpec[] = R"(
@@ -371,6 +391,7 @@ int main(int argc, char** argv) {
   psd::JobSpecSeeds();
   psd::WireSeeds();
   psd::IdxSeeds();
+  psd::CtrSeeds();
   psd::CheckpointSeeds();
   psd::ModelFileSeeds();
   psd::PsRequestSeeds();
