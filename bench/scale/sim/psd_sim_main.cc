@@ -24,7 +24,7 @@ ABSL_FLAG(std::string, model, "mlp", "mlp (784-256-128-10), mlp100m, embedding, 
 ABSL_FLAG(int, workers, 16, "Workers (single configuration).");
 ABSL_FLAG(int, servers, 4, "Servers (single configuration).");
 ABSL_FLAG(int, batch, 0, "Batch per worker (0: the model's: 64, embedding 512).");
-ABSL_FLAG(int, steps, 4, "Simulated steps per configuration.");
+ABSL_FLAG(int, steps, 2, "Simulated steps per configuration (every step is alike).");
 ABSL_FLAG(double, link_gbps, 25, "Link speed of each host (cluster platform).");
 ABSL_FLAG(double, latency_us, 5, "One-way host-to-host latency (cluster platform).");
 ABSL_FLAG(int, worker_cores, 8, "Cores per worker host (compute uses one; gRPC the others).");
@@ -32,16 +32,17 @@ ABSL_FLAG(int, server_cores, 8, "Cores per server host.");
 ABSL_FLAG(double, worker_tflops, 0,
           "Worker compute rate in TFLOP/s (0: the calibrated CPU rate, one BLAS thread).");
 ABSL_FLAG(bool, shared, false, "Single configuration on one shared host (this machine).");
-ABSL_FLAG(int, max_messages_per_group, 4,
+ABSL_FLAG(int, max_messages_per_group, 2,
           "A tensor's chunks on one server go as at most this many messages (0: one per chunk).");
 ABSL_FLAG(std::string, sweep_models, "mlp,mlp100m,embedding", "Models of the sweep.");
 ABSL_FLAG(std::string, sweep_links, "25,100", "Link speeds (Gbps) of the sweep.");
 ABSL_FLAG(std::string, sweep_compute, "cpu,gpu",
           "Worker compute of the sweep: cpu (calibrated) and/or gpu (--gpu_tflops).");
-ABSL_FLAG(double, gpu_tflops, 50, "Effective TFLOP/s of a 'gpu' worker in the sweep.");
-ABSL_FLAG(std::string, sweep_configs,
-          "16x4,32x8,64x16,128x32,256x64,512x128,128x4,128x8,128x16,128x64,128x128",
-          "WORKERSxSERVERS pairs of the sweep.");
+ABSL_FLAG(double, gpu_tflops, 10, "Effective TFLOP/s of a 'gpu' worker in the sweep.");
+ABSL_FLAG(int, gpu_batch, 1024, "Batch per 'gpu' worker in the sweep.");
+ABSL_FLAG(std::string, sweep_configs, "16x4,32x8,64x16,128x32,256x64,512x32,128x8,128x128",
+          "WORKERSxSERVERS pairs of the sweep (the simulation holds ~3 actors per pair that "
+          "talks, ~60 KB each: 512x128 of a model spread over every server needs ~12 GB).");
 
 namespace psd::sim {
 namespace {
@@ -149,8 +150,9 @@ int Sweep(const Calibration& cal) {
       base.platform.server_cores = absl::GetFlag(FLAGS_server_cores);
       base.platform.link_latency = absl::GetFlag(FLAGS_latency_us) * 1e-6;
       if (compute == "gpu") {
+        if (absl::GetFlag(FLAGS_batch) <= 0) base.batch = absl::GetFlag(FLAGS_gpu_batch);
         base.costs.compute_flops_per_second = absl::GetFlag(FLAGS_gpu_tflops) * 1e12;
-        base.compute_seconds = StepFlops(model, batch) / base.costs.compute_flops_per_second;
+        base.compute_seconds = StepFlops(model, base.batch) / base.costs.compute_flops_per_second;
       } else if (compute != "cpu") {
         std::fprintf(stderr, "psd_sim: --sweep_compute: cpu or gpu, not '%s'\n", compute.c_str());
         return 2;
@@ -163,7 +165,7 @@ int Sweep(const Calibration& cal) {
           model.kind == ModelKind::kEmbedding
               ? absl::StrCat(model.fields, " fields x ", model.dim, " dim rows by hash").c_str()
               : "dense",
-          batch, compute.c_str(), batch / one * 1e3, one);
+          base.batch, compute.c_str(), base.batch / one * 1e3, one);
       std::printf("%-11s", "W x S");
       for (const std::string& g : List(absl::GetFlag(FLAGS_sweep_links)))
         std::printf(" %14s %6s %9s", absl::StrCat(g, "G samples/s").c_str(), "eff", "step ms");

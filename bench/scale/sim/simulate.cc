@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <simgrid/s4u.hpp>
@@ -203,7 +204,10 @@ SimResult RunHere(const SimConfig& c, const Workload& wl) {
   sg4::Engine::set_config("network/model:CM02");
   sg4::Engine::set_config("network/crosstraffic:0");
   sg4::Engine::set_config("network/TCP-gamma:1e15");
-  sg4::Engine::set_config("contexts/stack-size:64");
+  sg4::Engine::set_config("contexts/stack-size:16");
+  // No guard page per actor stack: big clusters have ~3 actors per worker-server pair, more
+  // than the kernel allows mappings (vm.max_map_count).
+  sg4::Engine::set_config("contexts/guard-size:0");
   const Calibration& k = c.costs;
 
   auto* zone = sg4::create_star_zone("psd");
@@ -372,6 +376,7 @@ absl::StatusOr<SimResult> Simulate(const SimConfig& config) {
   int fds[2];
   if (pipe(fds) != 0) return absl::InternalError("simulate: pipe failed");
   const auto t0 = std::chrono::steady_clock::now();
+  std::fflush(nullptr);  // or the child would print the parent's buffered output again
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("simulate: fork failed");
   if (pid == 0) {
