@@ -13,8 +13,8 @@ namespace psd::sim {
 
 struct MeasuredRun {
   int servers = 0, workers = 0;
-  double samples_per_sec = 0;
-  double spread = 0;  // (max - min) / mean over the rounds, 0 when one round
+  double samples_per_sec = 0;  // the best round's
+  double spread = 0;           // (best - worst) / best over the rounds, 0 when one round
 };
 
 struct Calibration {

@@ -24,7 +24,9 @@ ABSL_FLAG(std::string, model, "mlp", "mlp (784-256-128-10), mlp100m, embedding, 
 ABSL_FLAG(int, workers, 16, "Workers (single configuration).");
 ABSL_FLAG(int, servers, 4, "Servers (single configuration).");
 ABSL_FLAG(int, batch, 0, "Batch per worker (0: the model's: 64, embedding 512).");
-ABSL_FLAG(int, steps, 2, "Simulated steps per configuration (every step is alike).");
+ABSL_FLAG(int, steps, 1,
+          "Simulated steps per configuration of the sweep (sync steps of identical workers are "
+          "alike: one is enough).");
 ABSL_FLAG(double, link_gbps, 25, "Link speed of each host (cluster platform).");
 ABSL_FLAG(double, latency_us, 5, "One-way host-to-host latency (cluster platform).");
 ABSL_FLAG(int, worker_cores, 8, "Cores per worker host (compute uses one; gRPC the others).");
@@ -37,7 +39,8 @@ ABSL_FLAG(int, max_messages_per_group, 2,
 ABSL_FLAG(std::string, sweep_models, "mlp,mlp100m,embedding", "Models of the sweep.");
 ABSL_FLAG(std::string, sweep_links, "25,100", "Link speeds (Gbps) of the sweep.");
 ABSL_FLAG(std::string, sweep_compute, "cpu,gpu",
-          "Worker compute of the sweep: cpu (calibrated) and/or gpu (--gpu_tflops).");
+          "Worker compute of the sweep: cpu (calibrated) and/or gpu (--gpu_tflops; not for the "
+          "small mlp, whose step is all communication already).");
 ABSL_FLAG(double, gpu_tflops, 10, "Effective TFLOP/s of a 'gpu' worker in the sweep.");
 ABSL_FLAG(int, gpu_batch, 1024, "Batch per 'gpu' worker in the sweep.");
 ABSL_FLAG(std::string, sweep_configs, "16x4,32x8,64x16,128x32,256x64,512x32,128x8,128x128",
@@ -139,6 +142,7 @@ int Sweep(const Calibration& cal) {
     }
     if (absl::GetFlag(FLAGS_batch) > 0) batch = absl::GetFlag(FLAGS_batch);
     for (const std::string& compute : List(absl::GetFlag(FLAGS_sweep_compute))) {
+      if (compute == "gpu" && model_name == "mlp") continue;
       SimConfig base;
       base.costs = cal;
       base.model = model;
