@@ -33,6 +33,7 @@ ABSL_FLAG(int, worker_cores, 8, "Cores per worker host (compute uses one; gRPC t
 ABSL_FLAG(int, server_cores, 8, "Cores per server host.");
 ABSL_FLAG(double, worker_tflops, 0,
           "Worker compute rate in TFLOP/s (0: the calibrated CPU rate, one BLAS thread).");
+ABSL_FLAG(int64_t, chunk_bytes, 0, "cluster.chunk_bytes (0: the calibration's, the job's).");
 ABSL_FLAG(bool, shared, false, "Single configuration on one shared host (this machine).");
 ABSL_FLAG(int, max_messages_per_group, 2,
           "A tensor's chunks on one server go as at most this many messages (0: one per chunk).");
@@ -129,9 +130,11 @@ int Check(const Calibration& cal) {
 
 int Sweep(const Calibration& cal) {
   std::printf(
-      "Predictions (sync, PushPull per chunk, psd's placement; %d cores per worker and server "
-      "host, %.0f us one-way latency; efficiency = samples/s / (workers x one worker with no "
-      "parameter server))\n",
+      "Predictions (sync, PushPull per chunk, psd's placement of %lld-byte chunks; %d cores per "
+      "worker and server host, %.0f us one-way latency; efficiency = samples/s / (workers x "
+      "one worker with no parameter server))\n",
+      static_cast<long long>(absl::GetFlag(FLAGS_chunk_bytes) > 0 ? absl::GetFlag(FLAGS_chunk_bytes)
+                                                                  : cal.chunk_bytes),
       absl::GetFlag(FLAGS_worker_cores), absl::GetFlag(FLAGS_latency_us));
   for (const std::string& model_name : List(absl::GetFlag(FLAGS_sweep_models))) {
     ModelConfig model;
@@ -147,7 +150,8 @@ int Sweep(const Calibration& cal) {
       base.costs = cal;
       base.model = model;
       base.batch = batch;
-      base.chunk_bytes = cal.chunk_bytes;
+      base.chunk_bytes =
+          absl::GetFlag(FLAGS_chunk_bytes) > 0 ? absl::GetFlag(FLAGS_chunk_bytes) : cal.chunk_bytes;
       base.steps = absl::GetFlag(FLAGS_steps);
       base.max_messages_per_group = absl::GetFlag(FLAGS_max_messages_per_group);
       base.platform.worker_cores = absl::GetFlag(FLAGS_worker_cores);
@@ -214,7 +218,8 @@ int One(const Calibration& cal) {
     return 2;
   }
   c.batch = absl::GetFlag(FLAGS_batch) > 0 ? absl::GetFlag(FLAGS_batch) : batch;
-  c.chunk_bytes = cal.chunk_bytes;
+  c.chunk_bytes =
+      absl::GetFlag(FLAGS_chunk_bytes) > 0 ? absl::GetFlag(FLAGS_chunk_bytes) : cal.chunk_bytes;
   c.workers = absl::GetFlag(FLAGS_workers);
   c.servers = absl::GetFlag(FLAGS_servers);
   c.steps = absl::GetFlag(FLAGS_steps);
