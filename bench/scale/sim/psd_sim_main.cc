@@ -46,7 +46,8 @@ ABSL_FLAG(double, gpu_tflops, 10, "Effective TFLOP/s of a 'gpu' worker in the sw
 ABSL_FLAG(int, gpu_batch, 1024, "Batch per 'gpu' worker in the sweep.");
 ABSL_FLAG(std::string, sweep_configs, "16x4,32x8,64x16,128x32,256x64,512x32,128x8,128x128",
           "WORKERSxSERVERS pairs of the sweep (the simulation holds ~3 actors per pair that "
-          "talks, ~60 KB each: 512x128 of a model spread over every server needs ~12 GB).");
+          "talks, ~20 KB each: 512x128 of a model spread over every server needs ~4 GB and "
+          "about a minute).");
 
 namespace psd::sim {
 namespace {
