@@ -32,6 +32,8 @@ _LIBRARIES = {
         "prometheus-cpp-pull",
     ],
     "protobuf": ["protobuf"],
+    # SimGrid (Debian's libsimgrid-dev, 3.32): the cluster simulator of bench/scale.
+    "simgrid": ["simgrid"],
     "spdlog": ["spdlog"],
     "sqlite3": ["sqlite3"],
     "yaml_cpp": ["yaml-cpp"],

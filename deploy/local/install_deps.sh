@@ -27,6 +27,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev catch2 libyaml-cpp-dev libopenblas-dev
   libsqlite3-dev zlib1g-dev prometheus-cpp-dev dataset-fashion-mnist iproute2 procps
+  libsimgrid-dev
   "$@"
 )
 
