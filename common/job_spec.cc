@@ -59,9 +59,9 @@ constexpr EnumName<Consistency> kConsistencies[] = {
     {Consistency::kSync, "sync"}, {Consistency::kAsync, "async"}, {Consistency::kSsp, "ssp"}};
 constexpr EnumName<WorkerFailurePolicy> kFailurePolicies[] = {
     {WorkerFailurePolicy::kContinue, "continue"}, {WorkerFailurePolicy::kFail, "fail"}};
-constexpr EnumName<NonfinitePolicy> kNonfinitePolicies[] = {
-    {NonfinitePolicy::kReject, "reject"}, {NonfinitePolicy::kSkip, "skip"},
-    {NonfinitePolicy::kFail, "fail"}};
+constexpr EnumName<NonfinitePolicy> kNonfinitePolicies[] = {{NonfinitePolicy::kReject, "reject"},
+                                                            {NonfinitePolicy::kSkip, "skip"},
+                                                            {NonfinitePolicy::kFail, "fail"}};
 constexpr EnumName<CheckpointFailurePolicy> kCheckpointFailurePolicies[] = {
     {CheckpointFailurePolicy::kContinue, "continue"}, {CheckpointFailurePolicy::kFail, "fail"}};
 constexpr EnumName<OptimizerType> kOptimizers[] = {
@@ -709,10 +709,10 @@ absl::Status CheckTraining(const Context& ctx, const TrainingSpec& training) {
 absl::Status CheckCluster(const Context& ctx, const JobSpec& spec) {
   const int devices = spec.cluster.devices_per_worker;
   if (devices > spec.training.batch_size) {
-    return ErrorAt(ctx, LineOf(ctx, "cluster.devices_per_worker"), "cluster.devices_per_worker",
-                   absl::StrCat("must not exceed training.batch_size (", spec.training.batch_size,
-                                "): every device needs at least one row of the batch, got ",
-                                devices));
+    return ErrorAt(
+        ctx, LineOf(ctx, "cluster.devices_per_worker"), "cluster.devices_per_worker",
+        absl::StrCat("must not exceed training.batch_size (", spec.training.batch_size,
+                     "): every device needs at least one row of the batch, got ", devices));
   }
   return absl::OkStatus();
 }
