@@ -22,7 +22,7 @@ usage() {
 }
 
 # Test binaries (bazel target -> name in DIR/bin) and the kernel benchmark.
-TESTS=(//kernels:select_test //kernels:cuda_backend_test //worker:model_test)
+TESTS=(//kernels:select_test //kernels:cuda_backend_test //worker:model_test //worker:device_group_test)
 BENCHES=(//bench/kernels:kernels)
 
 # Libraries every Linux system has, or that must come from the machine's own CUDA install.
