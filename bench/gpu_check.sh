@@ -8,8 +8,8 @@
 # `package` builds the CUDA tests, //bench/kernels and //bench/devices (plus any extra
 # benchmark targets, e.g. a training benchmark, each run without arguments), copies them to
 # DIR/bin and every shared library they load that is not part of the base system or of CUDA
-# to DIR/lib. libstdc++ and libgcc_s go to DIR/lib/fallback, used only when the machine's own are too old. CUDA's
-# libcudart/libcublas come from the GPU machine's CUDA install ($CUDA_HOME, /usr/local/cuda,
+# to DIR/lib. libstdc++ and libgcc_s go to DIR/lib/fallback, used only when the machine's own
+# are too old. CUDA's libcudart/libcublas come from the GPU machine's CUDA install ($CUDA_HOME, /usr/local/cuda,
 # or the nvidia-* Python packages). `run` writes each log to DIR/results/ and prints the table
 # last.
 set -uo pipefail
