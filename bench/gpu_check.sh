@@ -5,11 +5,11 @@
 #   bench/gpu_check.sh package DIR [BENCH_TARGET...]   # here: build, copy binaries + libraries
 #   DIR/gpu_check.sh run DIR                           # there: CUDA tests, benchmarks, a table
 #
-# `package` builds the CUDA tests and //bench/kernels (plus any extra benchmark targets, e.g. a
-# training benchmark, each run without arguments), copies them to DIR/bin and every shared
-# library they load that is not part of the base system or of CUDA to DIR/lib. libstdc++ and
-# libgcc_s go to DIR/lib/fallback, used only when the machine's own are too old. CUDA's
-# libcudart/libcublas come from the GPU machine's CUDA install ($CUDA_HOME, /usr/local/cuda,
+# `package` builds the CUDA tests, //bench/kernels and //bench/devices (plus any extra
+# benchmark targets, e.g. a training benchmark, each run without arguments), copies them to
+# DIR/bin and every shared library they load that is not part of the base system or of CUDA
+# to DIR/lib. libstdc++ and libgcc_s go to DIR/lib/fallback, used only when the machine's own
+# are too old. CUDA's libcudart/libcublas come from the GPU machine's CUDA install ($CUDA_HOME, /usr/local/cuda,
 # or the nvidia-* Python packages). `run` writes each log to DIR/results/ and prints the table
 # last.
 set -uo pipefail
@@ -22,8 +22,8 @@ usage() {
 }
 
 # Test binaries (bazel target -> name in DIR/bin) and the kernel benchmark.
-TESTS=(//kernels:select_test //kernels:cuda_backend_test //worker:model_test)
-BENCHES=(//bench/kernels:kernels)
+TESTS=(//kernels:select_test //kernels:cuda_backend_test //worker:model_test //worker:device_group_test)
+BENCHES=(//bench/kernels:kernels //bench/devices:devices)
 
 # Libraries every Linux system has, or that must come from the machine's own CUDA install.
 SKIP_RE='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libcuda\.|libcudart\.|libcublas\.|libcublasLt\.|libnvidia)'

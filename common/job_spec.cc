@@ -630,6 +630,7 @@ const std::vector<Field<ClusterSpec>>& ClusterFields() {
       IntField("servers", &ClusterSpec::servers, 1, 1024),
       IntField("workers", &ClusterSpec::workers, 1, 4096),
       EnumField("device", &ClusterSpec::device, kDevices),
+      IntField("devices_per_worker", &ClusterSpec::devices_per_worker, 1, kMaxDevicesPerWorker),
       ByteSizeField("chunk_bytes", &ClusterSpec::chunk_bytes, 4, int64_t{64} << 20, 4),
       EnumField("wire_dtype", &ClusterSpec::wire_dtype, kWireDTypes),
       BoolField("wire_fp16_params", &ClusterSpec::wire_fp16_params),
@@ -701,6 +702,18 @@ absl::Status CheckTraining(const Context& ctx, const TrainingSpec& training) {
     return ErrorAt(ctx, LineOf(ctx, "training.lr_schedule.min_lr"), "training.lr_schedule.min_lr",
                    absl::StrCat("must not exceed training.optimizer.learning_rate (", lr, "), got ",
                                 training.lr_schedule.min_lr));
+  }
+  return absl::OkStatus();
+}
+
+// Every device of a worker gets at least one row of its batch.
+absl::Status CheckCluster(const Context& ctx, const JobSpec& spec) {
+  const int devices = spec.cluster.devices_per_worker;
+  if (devices > spec.training.batch_size) {
+    return ErrorAt(
+        ctx, LineOf(ctx, "cluster.devices_per_worker"), "cluster.devices_per_worker",
+        absl::StrCat("must not exceed training.batch_size (", spec.training.batch_size,
+                     "): every device needs at least one row of the batch, got ", devices));
   }
   return absl::OkStatus();
 }
@@ -905,6 +918,7 @@ absl::StatusOr<JobSpec> Parse(absl::string_view yaml, Context* ctx, const ParseO
   PSD_RETURN_IF_ERROR(ReadSection(Value{root, "", 1, ctx}, JobFields(), &spec));
   PSD_RETURN_IF_ERROR(CheckModel(*ctx, &spec.model));
   PSD_RETURN_IF_ERROR(CheckTraining(*ctx, spec.training));
+  PSD_RETURN_IF_ERROR(CheckCluster(*ctx, spec));
   PSD_RETURN_IF_ERROR(CheckCheckpoint(*ctx, spec.checkpoint));
   if (options.check_files) PSD_RETURN_IF_ERROR(CheckDataFiles(*ctx, spec, options));
   return spec;

@@ -77,6 +77,10 @@ struct ClusterSpec {
   int servers = 1;
   int workers = 1;
   DeviceKind device = DeviceKind::kAuto;
+  // Local devices each worker splits its batch over (1 .. kMaxDevicesPerWorker, at most
+  // training.batch_size): shards of the batch differ by at most one row, their gradients are
+  // summed on the worker and pushed once.
+  int devices_per_worker = 1;
   int64_t chunk_bytes = 1 << 20;           // the unit of placement, transfer and checkpoint
   WireDType wire_dtype = WireDType::kF32;  // gradients on the wire
   bool wire_fp16_params = false;           // also send parameters as fp16 when wire_dtype is fp16
@@ -108,6 +112,8 @@ inline constexpr int64_t kDefaultMaxSpecBytes = int64_t{1} << 20;  // 1 MiB
 inline constexpr int64_t kMaxSpecNodes = 10000;
 // Entries of model.hidden.
 inline constexpr int kMaxHiddenLayers = 1024;
+// cluster.devices_per_worker.
+inline constexpr int kMaxDevicesPerWorker = 64;
 // Bytes of a path (data files, checkpoint.dir): Linux's PATH_MAX.
 inline constexpr size_t kMaxPathBytes = 4096;
 

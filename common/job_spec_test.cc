@@ -134,6 +134,8 @@ TEST_CASE("omitted fields take the header's defaults", "[job_spec]") {
   CHECK(spec.cluster.servers == def.cluster.servers);
   CHECK(spec.cluster.workers == def.cluster.workers);
   CHECK(spec.cluster.device == def.cluster.device);
+  CHECK(spec.cluster.devices_per_worker == 1);
+  CHECK(def.cluster.devices_per_worker == 1);
   CHECK(spec.cluster.chunk_bytes == def.cluster.chunk_bytes);
   CHECK(spec.cluster.wire_dtype == def.cluster.wire_dtype);
   CHECK(spec.cluster.wire_fp16_params == def.cluster.wire_fp16_params);
@@ -165,6 +167,7 @@ TEST_CASE("every field is read into its struct member", "[job_spec]") {
       "  servers: 1024\n"
       "  workers: 4096\n"
       "  device: cuda\n"
+      "  devices_per_worker: 64\n"
       "  chunk_bytes: 4096\n"
       "  wire_dtype: fp16\n"
       "  wire_fp16_params: true\n"
@@ -199,6 +202,7 @@ TEST_CASE("every field is read into its struct member", "[job_spec]") {
   CHECK(spec.cluster.servers == 1024);
   CHECK(spec.cluster.workers == 4096);
   CHECK(spec.cluster.device == DeviceKind::kCuda);
+  CHECK(spec.cluster.devices_per_worker == 64);
   CHECK(spec.cluster.chunk_bytes == 4096);
   CHECK(spec.cluster.wire_dtype == WireDType::kF16);
   CHECK(spec.cluster.wire_fp16_params);
@@ -329,6 +333,11 @@ TEST_CASE("accepted edge cases", "[job_spec]") {
   const std::string name64(64, 'a');
   CHECK(MustParse("name: \"" + name64 + "\"\n" + std::string(kMinimal).substr(10)).name == name64);
   CHECK(MustParse(Minimal("checkpoint: {dir: /c, every_steps: 1}\n")).checkpoint.every_steps == 1);
+  // Batches need not divide evenly over a worker's devices; a device may get a single row.
+  CHECK(MustParse(Minimal("training: {batch_size: 10}\ncluster: {devices_per_worker: 4}\n"))
+            .cluster.devices_per_worker == 4);
+  CHECK(MustParse(Minimal("training: {batch_size: 4}\ncluster: {devices_per_worker: 4}\n"))
+            .cluster.devices_per_worker == 4);
   // Comments and a document start marker are fine.
   CHECK(MustParse("# a job\n---\n" + std::string(kMinimal)).name == "job");
 }
@@ -393,6 +402,10 @@ TEST_CASE("out-of-range values are rejected", "[job_spec]") {
        "job.yaml:8: cluster.servers: must be between 1 and 1024, got 0"},
       {Minimal("cluster:\n  workers: 5000\n"),
        "job.yaml:8: cluster.workers: must be between 1 and 4096, got 5000"},
+      {Minimal("cluster:\n  devices_per_worker: 0\n"),
+       "job.yaml:8: cluster.devices_per_worker: must be between 1 and 64, got 0"},
+      {Minimal("cluster:\n  devices_per_worker: 65\n"),
+       "job.yaml:8: cluster.devices_per_worker: must be between 1 and 64, got 65"},
       {Minimal("model:\n  num_classes: 1\n"),
        "job.yaml:8: model.num_classes: must be between 2 and 65536, got 1"},
       {Minimal("model:\n  hidden:\n    - 256\n    - 0\n"),
@@ -450,7 +463,7 @@ TEST_CASE("unknown, duplicate and missing fields are reported", "[job_spec]") {
        "'training.optimizer.learning_rate'?"},
       {Minimal("cluster:\n  gpus: 2\n"),
        "job.yaml:8: cluster.gpus: unknown field; expected one of servers, workers, device, "
-       "chunk_bytes, wire_dtype, wire_fp16_params"},
+       "devices_per_worker, chunk_bytes, wire_dtype, wire_fp16_params"},
       {Minimal("Name: x\n"), "job.yaml:7: Name: unknown field; did you mean 'name'?"},
       {Minimal("training:\n  epochs: 2\n  epochs: 3\n"),
        "job.yaml:9: training.epochs: duplicate field (first set on line 8)"},
@@ -478,6 +491,11 @@ TEST_CASE("fields that depend on other fields", "[job_spec]") {
        "training.optimizer.learning_rate (0.01), got 0.1"},
       {Minimal("checkpoint:\n  every_steps: 500\n"),
        "job.yaml:8: checkpoint.every_steps: must be 0 when checkpoint.dir is not set, got 500"},
+      {Minimal("training:\n  batch_size: 3\ncluster:\n  devices_per_worker: 4\n"),
+       "job.yaml:10: cluster.devices_per_worker: must not exceed training.batch_size (3): every "
+       "device needs at least one row of the batch, got 4"},
+      {Minimal("cluster:\n  devices_per_worker: 65\n  workers: 2\n"),
+       "job.yaml:8: cluster.devices_per_worker: must be between 1 and 64, got 65"},
   });
 }
 

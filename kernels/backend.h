@@ -105,6 +105,10 @@ class Backend {
   virtual std::string description() const = 0;
   // True when device pointers are host pointers (CPU): callers may skip staging copies.
   virtual bool host_addressable() const = 0;
+  // Makes this backend's device the calling thread's current device (CUDA: cudaSetDevice; the
+  // CPU: nothing). A thread other than the creating one calls it before using the backend,
+  // and so does a thread that uses backends of several devices, each time it switches.
+  virtual absl::Status MakeCurrent() { return absl::OkStatus(); }
 
   // Uninitialised memory for n >= 0 elements; n == 0 gives an empty buffer.
   template <typename T>

@@ -90,6 +90,10 @@ class CudaBackend final : public Backend {
   absl::string_view name() const override { return "cuda"; }
   std::string description() const override { return description_; }
   bool host_addressable() const override { return false; }
+  absl::Status MakeCurrent() override {
+    PSD_CUDA(cudaSetDevice(device_));
+    return absl::OkStatus();
+  }
 
  private:
   absl::StatusOr<void*> DoAllocate(MemoryKind kind, int64_t bytes) override {

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "tests/testing.h"
 
 namespace psd::kernels {
@@ -96,6 +97,69 @@ TEST_CASE("device: cpu gives the CPU backend") {
   REQUIRE(backend.ok());
   CHECK((*backend)->name() == "cpu");
   CHECK((*backend)->description().find("2 threads") != std::string::npos);
+}
+
+// Usable CUDA devices of this machine.
+int UsableCuda() {
+  int n = 0;
+  for (const DeviceInfo& d : DescribeDevices()) n += d.kind == DeviceKind::kCuda && d.usable;
+  return n;
+}
+
+TEST_CASE("CreateBackends: CPU replicas share the BLAS threads, in one log line") {
+  LogCapture log;
+  auto backends = CreateBackends(DeviceKind::kCpu, 4, 2);
+  REQUIRE(backends.ok());
+  REQUIRE(backends->size() == 2);
+  for (const auto& b : *backends) {
+    CHECK(b->name() == "cpu");
+    CHECK(b->description().find(", 2 threads") != std::string::npos);
+    CHECK(b->MakeCurrent().ok());
+  }
+  CHECK(backends->at(0).get() != backends->at(1).get());
+  const std::string text = log.text();
+  INFO(text);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+  CHECK(text.rfind("compute backends: 2 x cpu on threads of their own (device: cpu requested; ",
+                   0) == 0);
+  // More replicas than threads: one thread each.
+  auto many = CreateBackends(DeviceKind::kCpu, 2, 4);
+  REQUIRE(many.ok());
+  REQUIRE(many->size() == 4);
+  CHECK(many->at(3)->description().find(", 1 threads") != std::string::npos);
+}
+
+TEST_CASE("CreateBackends: one device is CreateBackend; zero is an error") {
+  auto one = CreateBackends(DeviceKind::kCpu, 2, 1);
+  REQUIRE(one.ok());
+  REQUIRE(one->size() == 1);
+  CHECK(one->at(0)->description().find(", 2 threads") != std::string::npos);
+  auto none = CreateBackends(DeviceKind::kCpu, 2, 0);
+  REQUIRE(!none.ok());
+  CHECK(none.status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("CreateBackends: more CUDA devices than usable fails naming both counts") {
+  const int usable = UsableCuda();
+  const int want = std::max(2, usable + 1);
+  auto backends = CreateBackends(DeviceKind::kCuda, 0, want);
+  REQUIRE(!backends.ok());
+  CHECK(backends.status().code() == absl::StatusCode::kFailedPrecondition);
+  const std::string message(backends.status().message());
+  INFO(message);
+  CHECK(message.rfind(absl::StrCat("cluster.devices_per_worker is ", want, " but this worker has ",
+                                   usable, " usable CUDA device"),
+                      0) == 0);
+  // auto: with no CUDA device, CPU replicas; with some, the same error as cuda.
+  auto automatic = CreateBackends(DeviceKind::kAuto, 2, want);
+  if (usable == 0) {
+    REQUIRE(automatic.ok());
+    CHECK(automatic->size() == static_cast<size_t>(want));
+    CHECK(automatic->at(0)->name() == "cpu");
+  } else {
+    REQUIRE(!automatic.ok());
+    CHECK(std::string(automatic.status().message()) == message);
+  }
 }
 
 }  // namespace

@@ -22,8 +22,9 @@ std::string FashionJob(const JobOptions& o) {
       "t10k-images-idx3-ubyte.gz\n", "  test_labels: ", kData, "t10k-labels-idx1-ubyte.gz\n",
       "training:\n  batch_size: ", o.batch_size, "\n  ", training, "\n",
       "cluster: {servers: ", o.servers, ", workers: ", o.workers,
-      ", device: cpu, chunk_bytes: ", o.chunk_bytes, "}\n",
-      o.checkpoint.empty() ? "" : absl::StrCat("checkpoint: ", o.checkpoint, "\n"));
+      ", device: cpu, chunk_bytes: ", o.chunk_bytes,
+      o.devices_per_worker == 1 ? "" : absl::StrCat(", devices_per_worker: ", o.devices_per_worker),
+      "}\n", o.checkpoint.empty() ? "" : absl::StrCat("checkpoint: ", o.checkpoint, "\n"));
 }
 
 std::string RunJob(const LocalCluster& cluster, const std::string& name, const std::string& yaml) {
@@ -77,6 +78,7 @@ double TestAccuracy(const std::string& text) {
 std::vector<std::vector<float>> TrainInOneProcess(JobSpec spec) {
   spec.training.batch_size *= spec.cluster.workers;
   spec.cluster.workers = 1;
+  spec.cluster.devices_per_worker = 1;
   auto data = LoadIdxDataset(spec.data.train_images, spec.data.train_labels);
   REQUIRE(data.ok());
   spec.cluster.device = DeviceKind::kCpu;

@@ -25,7 +25,8 @@ struct JobOptions {
   std::string hidden = "[64, 32]";
   int batch_size = 32;
   std::string chunk_bytes = "16KiB";
-  std::string checkpoint;  // the checkpoint section's fields, e.g. "{dir: /x, every_steps: 50}"
+  std::string checkpoint;      // the checkpoint section's fields, e.g. "{dir: /x, every_steps: 50}"
+  int devices_per_worker = 1;  // cluster.devices_per_worker (CPU replicas)
 };
 
 // A job file on Debian's Fashion-MNIST (seed 7, CPU); `training` lines are indented for you.

@@ -43,6 +43,13 @@ TEST_CASE("sync on 2 servers x 2 workers equals SGD with the global batch in one
         **cluster,
         {"sync-equivalence", absl::StrCat("max_steps: 20\nconsistency: sync\n", kMomentumCosine)});
   }
+  SECTION("sync with 2 CPU devices per worker") {
+    JobOptions job{"sync-devices",
+                   absl::StrCat("max_steps: 20\nconsistency: sync\n", kMomentumCosine)};
+    job.batch_size = 33;  // shards of 17 and 16 rows
+    job.devices_per_worker = 2;
+    CheckSyncEqualsOneProcess(**cluster, job);
+  }
   SECTION("ssp with staleness 0 is sync") {
     CheckSyncEqualsOneProcess(**cluster,
                               {"ssp0-equivalence", absl::StrCat("max_steps: 20\nconsistency: ssp\n"

@@ -239,12 +239,12 @@ absl::Status Model::Forward(const float* x, int64_t batch) {
   return absl::OkStatus();
 }
 
-absl::Status Model::Score(const int32_t* y, int64_t batch, bool with_grad) {
+absl::Status Model::Score(const int32_t* y, int64_t batch, bool with_grad, int64_t mean_over) {
   kernels::Backend& b = *backend_;
   Layer& last = layers_.back();
-  // d(mean loss)/d(logits) = (softmax - onehot) / batch.
+  // d(mean loss)/d(logits) = (softmax - onehot) / batch (mean_over for a device's share).
   PSD_RETURN_IF_ERROR(b.SoftmaxXent(compute_, batch, num_classes_, last.y.data(), y,
-                                    1.0f / static_cast<float>(batch),
+                                    1.0f / static_cast<float>(mean_over),
                                     with_grad ? last.dz.data() : nullptr, loss_.data()));
   PSD_RETURN_IF_ERROR(
       b.CountCorrect(compute_, batch, num_classes_, last.y.data(), y, correct_.data()));
@@ -314,14 +314,19 @@ absl::Status Model::Backward(const float* x, int64_t batch, const GradReadyFn& o
 
 absl::StatusOr<StepResult> Model::TrainStep(absl::Span<const float> inputs,
                                             absl::Span<const int32_t> labels,
-                                            const GradReadyFn& on_grad_ready) {
+                                            const GradReadyFn& on_grad_ready, int64_t mean_over) {
   PSD_RETURN_IF_ERROR(CheckBatch(inputs, labels, max_batch_));
   const int64_t batch = static_cast<int64_t>(labels.size());
+  if (mean_over < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: mean_over must be 0 (the batch) or positive, got ", mean_over));
+  }
+  if (mean_over == 0) mean_over = batch;
   const float* x = nullptr;
   const int32_t* y = nullptr;
   PSD_RETURN_IF_ERROR(StageBatch(inputs.data(), labels.data(), batch, &x, &y));
   PSD_RETURN_IF_ERROR(Forward(x, batch));
-  PSD_RETURN_IF_ERROR(Score(y, batch, /*with_grad=*/true));
+  PSD_RETURN_IF_ERROR(Score(y, batch, /*with_grad=*/true, mean_over));
   PSD_RETURN_IF_ERROR(Backward(x, batch, on_grad_ready));
   PSD_RETURN_IF_ERROR(backend_->Synchronize(compute_));
   return StepResult{host_loss_.data()[0], host_correct_.data()[0], batch};
@@ -338,7 +343,7 @@ absl::StatusOr<StepResult> Model::Evaluate(absl::Span<const float> inputs,
     PSD_RETURN_IF_ERROR(
         StageBatch(inputs.data() + first * input_dim_, labels.data() + first, batch, &x, &y));
     PSD_RETURN_IF_ERROR(Forward(x, batch));
-    PSD_RETURN_IF_ERROR(Score(y, batch, /*with_grad=*/false));
+    PSD_RETURN_IF_ERROR(Score(y, batch, /*with_grad=*/false, batch));
     PSD_RETURN_IF_ERROR(backend_->Synchronize(compute_));
     total.loss_sum += host_loss_.data()[0];
     total.correct += host_correct_.data()[0];

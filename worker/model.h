@@ -73,10 +73,12 @@ class Model {
 
   // Forward and backward over inputs [batch, input_dim] and labels [batch] (1 <= batch <=
   // max_batch, labels in [0, num_classes)). Calls on_grad_ready (may be empty) once per tensor,
-  // and returns after every gradient is in HostGrad.
+  // and returns after every gradient is in HostGrad. The gradients are those of the summed loss
+  // divided by `mean_over` (0: batch, the mean loss); a device of a DeviceGroup passes the whole
+  // batch's size, so that the devices' gradients add up to the whole batch's.
   absl::StatusOr<StepResult> TrainStep(absl::Span<const float> inputs,
                                        absl::Span<const int32_t> labels,
-                                       const GradReadyFn& on_grad_ready);
+                                       const GradReadyFn& on_grad_ready, int64_t mean_over = 0);
   // Tensor `id`'s gradient of the last TrainStep (empty for an unknown id).
   absl::Span<const float> HostGrad(uint32_t id) const;
 
@@ -100,8 +102,9 @@ class Model {
   absl::Status StageBatch(const float* inputs, const int32_t* labels, int64_t batch,
                           const float** x, const int32_t** y);
   absl::Status Forward(const float* x, int64_t batch);
-  // Loss sum and correct count of the logits in the last forward pass, copied to the host.
-  absl::Status Score(const int32_t* y, int64_t batch, bool with_grad);
+  // Loss sum and correct count of the logits in the last forward pass, copied to the host;
+  // with_grad: also dLoss/dlogits of the loss sum divided by `mean_over`.
+  absl::Status Score(const int32_t* y, int64_t batch, bool with_grad, int64_t mean_over);
   absl::Status Backward(const float* x, int64_t batch, const GradReadyFn& on_grad_ready);
   // Publishes tensor `id`'s gradient once the compute stream has produced it.
   absl::Status EmitGrad(uint32_t id);

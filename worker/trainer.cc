@@ -18,14 +18,25 @@ int64_t PlannedSteps(const JobSpec& spec, int64_t train_examples, int workers) {
 
 Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train,
                  const Dataset* test, Model* model, ParamExchange* exchange)
+    : Trainer(spec, rank, workers, train, test, std::make_unique<DeviceGroup>(model), nullptr,
+              exchange) {}
+
+Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train,
+                 const Dataset* test, DeviceGroup* devices, ParamExchange* exchange)
+    : Trainer(spec, rank, workers, train, test, nullptr, devices, exchange) {}
+
+Trainer::Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train,
+                 const Dataset* test, std::unique_ptr<DeviceGroup> owned, DeviceGroup* devices,
+                 ParamExchange* exchange)
     : spec_(spec),
       rank_(rank),
       train_(train),
-      model_(model),
+      owned_devices_(std::move(owned)),
+      devices_(devices != nullptr ? devices : owned_devices_.get()),
       exchange_(exchange),
       plan_(train.count, spec.training.batch_size, workers, spec.seed),
       total_steps_(PlannedSteps(spec, train.count, workers)) {
-  for (const TensorInfo& t : model->tensors()) params_.emplace_back(t.size);
+  for (const TensorInfo& t : devices_->tensors()) params_.emplace_back(t.size);
   x_.resize(static_cast<size_t>(spec.training.batch_size) * train.dim);
   y_.resize(spec.training.batch_size);
   if (test != nullptr) {
@@ -91,10 +102,10 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
   const absl::Time t1 = absl::Now();
   absl::Time first_grad = absl::InfiniteFuture();
   absl::Duration pushing;
-  PSD_ASSIGN_OR_RETURN(StepResult r, model_->TrainStep(x_, y_, [&](uint32_t t) {
+  PSD_ASSIGN_OR_RETURN(StepResult r, devices_->TrainStep(x_, y_, [&](uint32_t t) {
     const absl::Time p0 = absl::Now();
     first_grad = std::min(first_grad, p0);
-    exchange_->PushPull(t, step, model_->HostGrad(t), absl::MakeSpan(params_[t]));
+    exchange_->PushPull(t, step, devices_->HostGrad(t), absl::MakeSpan(params_[t]));
     const absl::Time p1 = absl::Now();
     pushing += p1 - p0;
     if (traced) traced_pushes_.push_back({t, p0, p1});
@@ -103,7 +114,7 @@ absl::Status Trainer::Step(int64_t step, StepResult* seen, StepTimes* times) {
   PSD_RETURN_IF_ERROR(exchange_->Wait());
   const absl::Time t3 = absl::Now();
   for (uint32_t t = 0; t < params_.size(); ++t)
-    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+    PSD_RETURN_IF_ERROR(devices_->SetParam(t, params_[t]));
   const absl::Time t4 = absl::Now();
   first_grad = std::min(first_grad, t2);
   times->data = t1 - t0;
@@ -143,7 +154,7 @@ bool HasRank(const PlanSegment& segment, int rank) {
 
 }  // namespace
 
-absl::StatusOr<StepResult> Trainer::Evaluate() { return model_->Evaluate(test_x_, test_y_); }
+absl::StatusOr<StepResult> Trainer::Evaluate() { return devices_->Evaluate(test_x_, test_y_); }
 
 absl::Status Trainer::PullAll(int64_t step) {
   for (uint32_t t = 0; t < params_.size(); ++t) {
@@ -151,7 +162,7 @@ absl::Status Trainer::PullAll(int64_t step) {
   }
   PSD_RETURN_IF_ERROR(exchange_->Wait());
   for (uint32_t t = 0; t < params_.size(); ++t)
-    PSD_RETURN_IF_ERROR(model_->SetParam(t, params_[t]));
+    PSD_RETURN_IF_ERROR(devices_->SetParam(t, params_[t]));
   return absl::OkStatus();
 }
 
@@ -161,8 +172,8 @@ absl::StatusOr<JobResult> Trainer::Run(const std::atomic<bool>& stop, const Prog
                                                    " examples is smaller than one global batch of ",
                                                    spec_.training.batch_size, " x workers"));
   }
-  if (train_.dim != model_->input_dim()) {
-    return absl::InvalidArgumentError(absl::StrCat("model.input_dim is ", model_->input_dim(),
+  if (train_.dim != devices_->input_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.input_dim is ", devices_->input_dim(),
                                                    " but the training examples have ", train_.dim,
                                                    " values"));
   }

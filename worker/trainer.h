@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,7 @@
 #include "common/trace_recorder.h"
 #include "proto/common.pb.h"
 #include "worker/batch_plan.h"
+#include "worker/device_group.h"
 #include "worker/idx_reader.h"
 #include "worker/model.h"
 #include "worker/param_exchange.h"
@@ -32,6 +34,10 @@ class Trainer {
   // `test` may be null (only rank 0 evaluates). Everything must outlive the Trainer.
   Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train, const Dataset* test,
           Model* model, ParamExchange* exchange);
+  // The same on a worker's devices (cluster.devices_per_worker): each step's batch is split
+  // over them and their summed gradient pushed once.
+  Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train, const Dataset* test,
+          DeviceGroup* devices, ParamExchange* exchange);
 
   int64_t total_steps() const { return total_steps_; }
   // Resumes at `step` (a checkpoint's step) instead of 0: parameters are pulled for that step
@@ -69,6 +75,8 @@ class Trainer {
   absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);
 
  private:
+  Trainer(const JobSpec& spec, int rank, int workers, const Dataset& train, const Dataset* test,
+          std::unique_ptr<DeviceGroup> owned, DeviceGroup* devices, ParamExchange* exchange);
   absl::Status Step(int64_t step, StepResult* seen, StepTimes* times);
   absl::StatusOr<StepResult> Evaluate();
   // Fetches every tensor's parameters for computing `step` into the model.
@@ -79,7 +87,8 @@ class Trainer {
   const JobSpec& spec_;
   const int rank_;
   const Dataset& train_;
-  Model* model_;
+  std::unique_ptr<DeviceGroup> owned_devices_;  // a group of the one Model given
+  DeviceGroup* devices_;
   ParamExchange* exchange_;
   BatchPlan plan_;
   int64_t total_steps_;

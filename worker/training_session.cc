@@ -1,6 +1,9 @@
 #include "worker/training_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -32,10 +35,26 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
   }
   PSD_ASSIGN_OR_RETURN(Placement placement, Placement::ForJob(spec));
   std::unique_ptr<TrainingSession> session(new TrainingSession(std::move(placement)));
-  PSD_ASSIGN_OR_RETURN(session->backend_, kernels::CreateBackend(BackendKind(spec.cluster.device),
-                                                                 options.cpu_threads));
-  PSD_ASSIGN_OR_RETURN(session->model_, Model::Create(spec.model, session->backend_.get(),
-                                                      spec.training.batch_size));
+  const int devices = spec.cluster.devices_per_worker;
+  PSD_ASSIGN_OR_RETURN(session->backends_, kernels::CreateBackends(BackendKind(spec.cluster.device),
+                                                                   options.cpu_threads, devices));
+  if (devices == 1) {
+    PSD_ASSIGN_OR_RETURN(session->model_, Model::Create(spec.model, session->backends_[0].get(),
+                                                        spec.training.batch_size));
+    session->devices_ = std::make_unique<DeviceGroup>(session->model_.get());
+  } else {
+    std::vector<kernels::Backend*> backends;
+    for (const auto& b : session->backends_) backends.push_back(b.get());
+    PSD_ASSIGN_OR_RETURN(session->devices_,
+                         DeviceGroup::Create(spec.model, backends, spec.training.batch_size));
+    const ShardRows largest = ShardOf(spec.training.batch_size, devices, 0);
+    const ShardRows smallest = ShardOf(spec.training.batch_size, devices, devices - 1);
+    spdlog::info(
+        "worker {}: {} {} devices, the batch of {} split into shards of {}{}; their gradients "
+        "summed here and pushed once",
+        options.rank, devices, std::string(session->backends_[0]->name()), spec.training.batch_size,
+        smallest.count, largest.count == smallest.count ? "" : absl::StrCat(" or ", largest.count));
+  }
   const int64_t total = PlannedSteps(spec, train.count, options.workers);
   if (options.servers.empty()) {
     session->exchange_ =
@@ -53,7 +72,7 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
   }
   session->trainer_ = std::make_unique<Trainer>(spec, options.rank, options.workers, train,
                                                 options.rank == 0 ? test : nullptr,
-                                                session->model_.get(), session->exchange_.get());
+                                                session->devices_.get(), session->exchange_.get());
   session->trainer_->set_slowdown(options.slowdown);
   session->trainer_->set_metrics(options.metrics);
   session->trainer_->set_trace(options.trace);
@@ -64,8 +83,8 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
   return session;
 }
 
-// Members go in reverse order: the trainer before the exchange it uses, the model before the
-// backend that owns its buffers.
+// Members go in reverse order: the trainer before the exchange it uses, the devices and the
+// model before the backends that own their buffers.
 TrainingSession::~TrainingSession() = default;
 
 }  // namespace psd

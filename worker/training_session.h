@@ -13,6 +13,7 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "kernels/backend.h"
+#include "worker/device_group.h"
 #include "worker/idx_reader.h"
 #include "worker/model.h"
 #include "worker/param_exchange.h"
@@ -24,7 +25,9 @@ namespace psd {
 struct SessionOptions {
   int rank = 0;
   int workers = 1;
-  int cpu_threads = 0;  // BLAS threads of the CPU backend; <= 0: one per core
+  // BLAS threads of the CPU backend; <= 0: one per core. With cluster.devices_per_worker N > 1
+  // on the CPU, each of the N replicas gets max(1, threads / N).
+  int cpu_threads = 0;
   // Parameter servers by rank; empty: one process with a local optimizer (LocalExchange),
   // which is the single-process baseline and needs workers == 1.
   std::vector<std::string> servers;
@@ -53,14 +56,18 @@ class TrainingSession {
   Trainer& trainer() { return *trainer_; }
   ParamExchange& exchange() { return *exchange_; }
   const Placement& placement() const { return placement_; }
-  const kernels::Backend& backend() const { return *backend_; }
+  // Device 0's backend.
+  const kernels::Backend& backend() const { return *backends_[0]; }
+  // The worker's devices (cluster.devices_per_worker of them).
+  DeviceGroup& devices() { return *devices_; }
 
  private:
   explicit TrainingSession(Placement placement) : placement_(std::move(placement)) {}
 
   Placement placement_;
-  std::unique_ptr<kernels::Backend> backend_;
-  std::unique_ptr<Model> model_;
+  std::vector<std::unique_ptr<kernels::Backend>> backends_;  // one per device
+  std::unique_ptr<Model> model_;                             // one device: the model
+  std::unique_ptr<DeviceGroup> devices_;
   std::unique_ptr<ParamExchange> exchange_;
   std::unique_ptr<Trainer> trainer_;
 };
