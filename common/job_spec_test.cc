@@ -463,7 +463,7 @@ TEST_CASE("unknown, duplicate and missing fields are reported", "[job_spec]") {
        "'training.optimizer.learning_rate'?"},
       {Minimal("cluster:\n  gpus: 2\n"),
        "job.yaml:8: cluster.gpus: unknown field; expected one of servers, workers, device, "
-       "devices_per_worker, chunk_bytes, wire_dtype, wire_fp16_params"},
+       "devices_per_worker, chunk_bytes, wire_dtype, wire_fp16_params, elastic"},
       {Minimal("Name: x\n"), "job.yaml:7: Name: unknown field; did you mean 'name'?"},
       {Minimal("training:\n  epochs: 2\n  epochs: 3\n"),
        "job.yaml:9: training.epochs: duplicate field (first set on line 8)"},

@@ -6,11 +6,12 @@
 // cancelled. Calls are not authorised (as under --insecure): the caller checks are tested by
 // the coordinator's own tests; here every request reaches the code that reads it.
 //
-// Input: calls, each a method byte (mod 14: RegisterNode, Heartbeat, ListNodes, SubmitJob,
+// Input: calls, each a method byte (mod 15: RegisterNode, Heartbeat, ListNodes, SubmitJob,
 // GetJob, ListJobs, CancelJob, CheckpointJob, ReportProgress, ReportTask, Barrier,
-// WatchAssignments, ReportTrace, TraceJob), a 16-bit length and that many bytes of the request;
-// requests that protobuf cannot parse are dropped (gRPC refuses them before psd). Node ids are the
-// client's to choose (a node re-registers with its id), so seeds name fixed ids; job ids are
+// WatchAssignments, ReportTrace, TraceJob, ScaleJob), a 16-bit length and that many bytes of the
+// request; requests that protobuf cannot parse are dropped (gRPC refuses them before psd). Node ids
+// are the client's to choose (a node re-registers with its id), so seeds name fixed ids; job ids
+// are
 // "<spec name>-<n>".
 //
 // Kept from the machine the fuzzer runs on: node addresses become 127.0.0.1:1 (nothing
@@ -87,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fuzz::Input in(data, size);
   for (int calls = 0; !in.empty() && calls < 32; ++calls) {
-    const int method = in.Byte() % 14;
+    const int method = in.Byte() % 15;
     const absl::string_view b = in.Record();
     switch (method) {
       case 0:
@@ -142,6 +143,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 13:
         Call<TraceJobRequest, TraceJobResponse>(
             b, [s](auto... a) { return s->TraceJob(a...); }, &ConfineTrace);
+        break;
+      case 14:
+        Call<ScaleJobRequest, JobInfo>(b, [s](auto... a) { return s->ScaleJob(a...); });
         break;
     }
   }
