@@ -22,6 +22,14 @@ namespace {
 using testing::JobOptions;
 using testing::LocalCluster;
 
+// A job on one server and `workers` workers; `training` as in JobOptions.
+JobOptions OneServer(std::string name, std::string training, int workers) {
+  JobOptions job(std::move(name), std::move(training));
+  job.servers = 1;
+  job.workers = workers;
+  return job;
+}
+
 std::string ElasticJob(const JobOptions& job) {
   return absl::StrReplaceAll(testing::FashionJob(job),
                              {{"cluster: {", "cluster: {elastic: true, "}});
@@ -134,19 +142,19 @@ TEST_CASE("sync grown and shrunk by psdctl scale equals one process whose batch 
   auto cluster = LocalCluster::Start(1, 2);
   INFO(cluster.status());
   REQUIRE(cluster.ok());
-  JobOptions grow("elastic-grow",
-                  "max_steps: 600\nlog_every: 10\nconsistency: sync\n"
-                  "optimizer: {type: momentum, learning_rate: 0.05, momentum: 0.9}");
-  grow.servers = 1;
-  grow.workers = 1;
-  CheckScaledSyncEqualsOneProcess(**cluster, grow, 2);
-
-  JobOptions shrink("elastic-shrink",
-                    "max_steps: 600\nlog_every: 10\nconsistency: sync\n"
-                    "optimizer: {type: sgd, learning_rate: 0.1}");
-  shrink.servers = 1;
-  shrink.workers = 2;
-  CheckScaledSyncEqualsOneProcess(**cluster, shrink, 1);
+  constexpr char kSync[] = "max_steps: 600\nlog_every: 10\nconsistency: sync\n";
+  CheckScaledSyncEqualsOneProcess(
+      **cluster,
+      OneServer(
+          "elastic-grow",
+          absl::StrCat(kSync, "optimizer: {type: momentum, learning_rate: 0.05, momentum: 0.9}"),
+          1),
+      2);
+  CheckScaledSyncEqualsOneProcess(
+      **cluster,
+      OneServer("elastic-shrink", absl::StrCat(kSync, "optimizer: {type: sgd, learning_rate: 0.1}"),
+                2),
+      1);
 }
 
 TEST_CASE("async takes a worker mid-job and still converges; a fixed job refuses scale",
@@ -154,11 +162,10 @@ TEST_CASE("async takes a worker mid-job and still converges; a fixed job refuses
   auto cluster = LocalCluster::Start(1, 2);
   INFO(cluster.status());
   REQUIRE(cluster.ok());
-  JobOptions job("elastic-async",
-                 "max_steps: 300\nlog_every: 10\nconsistency: async\n"
-                 "optimizer: {type: sgd, learning_rate: 0.1}");
-  job.servers = 1;
-  job.workers = 1;
+  const JobOptions job = OneServer("elastic-async",
+                                   "max_steps: 300\nlog_every: 10\nconsistency: async\n"
+                                   "optimizer: {type: sgd, learning_rate: 0.1}",
+                                   1);
   const std::string id = testing::SubmitJob(**cluster, job.name, ElasticJob(job));
   REQUIRE(testing::WaitForStep(**cluster, id, 20, absl::Minutes(2)));
   REQUIRE((*cluster)->Psdctl({"scale", id, "--workers", "2"}).exit_code == 0);
@@ -169,9 +176,7 @@ TEST_CASE("async takes a worker mid-job and still converges; a fixed job refuses
   const testing::CommandResult status = (*cluster)->Psdctl({"status", id});
   CHECK(status.out.find("workers [1] join at step") != std::string::npos);
 
-  JobOptions fixed("fixed", "max_steps: 400\nlog_every: 10");
-  fixed.servers = 1;
-  fixed.workers = 1;
+  const JobOptions fixed = OneServer("fixed", "max_steps: 400\nlog_every: 10", 1);
   const std::string other = testing::SubmitJob(**cluster, fixed.name, testing::FashionJob(fixed));
   REQUIRE(testing::WaitForStep(**cluster, other, 10, absl::Minutes(2)));
   const testing::CommandResult refused = (*cluster)->Psdctl({"scale", other, "--workers", "2"});

@@ -18,12 +18,18 @@
 #include "kernels/select.h"
 #include "tests/testing.h"
 #include "worker/local_exchange.h"
+#include "worker/test_data.h"
 #include "worker/trainer.h"
 #include "worker/training_session.h"
 
 namespace psd {
 namespace {
 
+using testing::Batch;
+using testing::Blocks;
+using testing::RandomBatch;
+constexpr int kClasses = testing::kBlockClasses;
+constexpr int kDim = testing::kBlockDim;
 using Backends = std::vector<std::unique_ptr<kernels::Backend>>;
 
 kernels::Backend& Cpu() {
@@ -40,21 +46,6 @@ ModelSpec Mlp() {
   spec.num_classes = 5;
   spec.activation = Activation::kTanh;
   return spec;
-}
-
-struct Batch {
-  std::vector<float> x;
-  std::vector<int32_t> y;
-};
-
-Batch RandomBatch(const ModelSpec& spec, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> value(-1, 1);
-  std::uniform_int_distribution<int32_t> label(0, spec.num_classes - 1);
-  Batch b;
-  for (int i = 0; i < n * spec.input_dim; ++i) b.x.push_back(value(rng));
-  for (int i = 0; i < n; ++i) b.y.push_back(label(rng));
-  return b;
 }
 
 std::vector<kernels::Backend*> Raw(const Backends& backends) {
@@ -236,28 +227,6 @@ TEST_CASE("bad batches and a failing device are errors, and the group keeps work
 
 // ---------------------------------------------------------------------------------------------
 // Through TrainingSession, as the worker daemon builds it (no servers: a LocalExchange).
-
-constexpr int kClasses = 4;
-constexpr int kDim = 16;
-
-// Class c lights up pixels [4c, 4c + 4), plus deterministic noise.
-Dataset Blocks(int64_t count, uint32_t seed) {
-  Dataset d;
-  d.count = count;
-  d.dim = kDim;
-  d.pixels.resize(count * kDim);
-  d.labels.resize(count);
-  uint32_t x = seed;
-  for (int64_t i = 0; i < count; ++i) {
-    const int label = static_cast<int>(i % kClasses);
-    d.labels[i] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kDim; ++p) {
-      x = x * 1664525u + 1013904223u;
-      d.pixels[i * kDim + p] = static_cast<uint8_t>(p / 4 == label ? 200 + (x >> 28) : (x >> 27));
-    }
-  }
-  return d;
-}
 
 JobSpec SessionSpec(int devices) {
   JobSpec spec;

@@ -12,9 +12,13 @@
 
 #include "kernels/select.h"
 #include "tests/testing.h"
+#include "worker/test_data.h"
 
 namespace psd {
 namespace {
+
+using testing::Batch;
+using testing::RandomBatch;
 
 using Params = std::vector<std::vector<double>>;
 
@@ -32,21 +36,6 @@ ModelSpec Mlp(std::vector<int> hidden, Activation act, int inputs = 5, int class
   spec.num_classes = classes;
   spec.activation = act;
   return spec;
-}
-
-struct Batch {
-  std::vector<float> x;
-  std::vector<int32_t> y;
-};
-
-Batch RandomBatch(const ModelSpec& spec, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> value(-1, 1);
-  std::uniform_int_distribution<int32_t> label(0, spec.num_classes - 1);
-  Batch b;
-  for (int i = 0; i < n * spec.input_dim; ++i) b.x.push_back(value(rng));
-  for (int i = 0; i < n; ++i) b.y.push_back(label(rng));
-  return b;
 }
 
 Params ReadParams(Model& model) {

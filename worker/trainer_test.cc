@@ -10,33 +10,14 @@
 #include "kernels/select.h"
 #include "tests/testing.h"
 #include "worker/local_exchange.h"
+#include "worker/test_data.h"
 
 namespace psd {
 namespace {
 
-constexpr int kClasses = 4;
-constexpr int kDim = 16;
-
-// Class c lights up pixels [4c, 4c + 4) (plus a little deterministic noise elsewhere), so a
-// linear model separates the classes perfectly.
-Dataset Blocks(int64_t count, uint32_t seed) {
-  Dataset d;
-  d.count = count;
-  d.dim = kDim;
-  d.pixels.resize(count * kDim);
-  d.labels.resize(count);
-  uint32_t x = seed;
-  for (int64_t i = 0; i < count; ++i) {
-    const int label = static_cast<int>(i % kClasses);
-    d.labels[i] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kDim; ++p) {
-      x = x * 1664525u + 1013904223u;
-      const bool lit = p / 4 == label;
-      d.pixels[i * kDim + p] = static_cast<uint8_t>(lit ? 200 + (x >> 28) : (x >> 27));
-    }
-  }
-  return d;
-}
+using testing::Blocks;
+constexpr int kClasses = testing::kBlockClasses;
+constexpr int kDim = testing::kBlockDim;
 
 JobSpec Spec() {
   JobSpec spec;
