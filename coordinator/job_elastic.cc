@@ -61,6 +61,12 @@ int64_t JobManager::GrantHorizon(Job& job, int64_t step) {
     horizon = std::min(horizon, membership[membership.size() - 1].from_step() - 1);
   }
   job.horizon = std::max(job.horizon, horizon);
+  if (job.horizon > job.info().step_horizon()) {
+    // Persisted ahead, ten reporting intervals at a time: a restarted coordinator starts from it.
+    job.info().set_step_horizon(job.horizon +
+                                10 * std::max<int64_t>(1, job.spec.training.log_every));
+    Persist(job, Durability::kFull);
+  }
   return horizon;
 }
 

@@ -172,6 +172,20 @@ absl::Status JobManager::Load() {
         ++awaited;
       }
     }
+    if (j.spec.cluster.elastic && j.info().membership_size() > 1) {
+      // The newest membership is applied again as the servers re-register (in case the restart
+      // came before they all had), and its joining ranks are started once they have.
+      j.horizon = j.info().step_horizon();
+      const auto& m = j.info().membership();
+      const MembershipSegment& newest = m[m.size() - 1];
+      const MembershipSegment& before = m[m.size() - 2];
+      for (int r : newest.ranks()) {
+        if (std::find(before.ranks().begin(), before.ranks().end(), r) == before.ranks().end()) {
+          j.joining.push_back(r);
+        }
+      }
+      j.membership_pending = m.size();
+    }
     spdlog::info(
         "job {}: was running before the restart{}; waiting up to {} for its {} nodes to "
         "re-register",
