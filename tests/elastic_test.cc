@@ -35,46 +35,70 @@ std::string ElasticJob(const JobOptions& job) {
                              {{"cluster: {", "cluster: {elastic: true, "}});
 }
 
-// The job trained in this process on the union of the workers' batches at every step, whose
-// width follows `segments`, with the servers' optimizer applied locally.
+// The job trained in this process, the servers' optimizer applied locally, on the workers'
+// batches at every step as `segments` say. `slice_wise`: each worker's slice through its own
+// model and their gradients averaged, as the sync servers do; else the union of the slices as
+// one batch. The two are equal up to float rounding (the order of the sums), which training can
+// amplify: a shrink at step 91 of the 2-worker job below differs from the whole-batch run by
+// 0.0116 after 600 steps, in the servers' arithmetic as much as in psd, while other steps stay
+// near 5e-7. psd is checked against the slice-wise run; the whole-batch one is printed.
 std::vector<std::vector<float>> TrainInOneProcess(const JobSpec& spec,
-                                                  const std::vector<PlanSegment>& segments) {
+                                                  const std::vector<PlanSegment>& segments,
+                                                  bool slice_wise) {
   auto data = LoadIdxDataset(spec.data.train_images, spec.data.train_labels);
   REQUIRE(data.ok());
   auto backend = kernels::CreateBackend(kernels::DeviceKind::kCpu, 1);
   REQUIRE(backend.ok());
   size_t widest = 0;
   for (const PlanSegment& s : segments) widest = std::max(widest, s.ranks.size());
-  const int max_batch = spec.training.batch_size * static_cast<int>(widest);
-  auto model = Model::Create(spec.model, backend->get(), max_batch);
-  REQUIRE(model.ok());
-  BatchPlan plan(data->count, spec.training.batch_size, spec.cluster.workers, spec.seed);
+  const int b = spec.training.batch_size;
+  const int rows = slice_wise ? b : b * static_cast<int>(widest);
+  std::vector<std::unique_ptr<Model>> models;  // one per slice, or one for the union
+  for (size_t m = 0; m < (slice_wise ? widest : 1); ++m) {
+    auto model = Model::Create(spec.model, backend->get(), rows);
+    REQUIRE(model.ok());
+    models.push_back(*std::move(model));
+  }
+  BatchPlan plan(data->count, b, spec.cluster.workers, spec.seed);
   REQUIRE(plan.SetMembership(segments).ok());
   const int64_t total = PlannedSteps(spec, data->count, spec.cluster.workers);
-  LocalExchange exchange(spec, (*model)->tensors(), total);
+  LocalExchange exchange(spec, models[0]->tensors(), total);
   std::vector<std::vector<float>> params;
-  for (const TensorInfo& t : (*model)->tensors()) params.emplace_back(t.size);
-  for (uint32_t t = 0; t < params.size(); ++t) {
-    exchange.Pull(t, 0, absl::MakeSpan(params[t]));
-    REQUIRE((*model)->SetParam(t, params[t]).ok());
-  }
-  std::vector<float> x(static_cast<size_t>(max_batch) * data->dim);
-  std::vector<int32_t> y(max_batch);
+  for (const TensorInfo& t : models[0]->tensors()) params.emplace_back(t.size);
+  for (uint32_t t = 0; t < params.size(); ++t) exchange.Pull(t, 0, absl::MakeSpan(params[t]));
+  std::vector<float> x(static_cast<size_t>(rows) * data->dim);
+  std::vector<int32_t> y(rows);
   for (int64_t step = 0; step < total; ++step) {
-    std::vector<int64_t> indices;
-    for (int r : plan.SegmentAt(step).ranks) {
-      absl::Span<const int64_t> b = plan.Batch(step, r);
-      indices.insert(indices.end(), b.begin(), b.end());
+    const std::vector<int>& ranks = plan.SegmentAt(step).ranks;
+    std::vector<std::vector<int64_t>> slices;
+    for (int r : ranks) {
+      absl::Span<const int64_t> slice = plan.Batch(step, r);
+      if (slice_wise || slices.empty()) slices.emplace_back();
+      slices.back().insert(slices.back().end(), slice.begin(), slice.end());
     }
-    FillBatch(*data, indices, spec.data.normalize, x.data(), y.data());
-    const size_t rows = indices.size();
-    auto result = (*model)->TrainStep(absl::MakeConstSpan(x.data(), rows * data->dim),
-                                      absl::MakeConstSpan(y.data(), rows), [&](uint32_t t) {
-                                        exchange.PushPull(t, step, (*model)->HostGrad(t),
-                                                          absl::MakeSpan(params[t]));
-                                      });
-    REQUIRE(result.ok());
-    for (uint32_t t = 0; t < params.size(); ++t) REQUIRE((*model)->SetParam(t, params[t]).ok());
+    std::vector<std::vector<float>> mean;
+    for (const TensorInfo& t : models[0]->tensors()) mean.emplace_back(t.size, 0.0f);
+    for (size_t m = 0; m < slices.size(); ++m) {
+      Model& model = *models[m];
+      for (uint32_t t = 0; t < params.size(); ++t) REQUIRE(model.SetParam(t, params[t]).ok());
+      const size_t n = slices[m].size();
+      FillBatch(*data, slices[m], spec.data.normalize, x.data(), y.data());
+      REQUIRE(model
+                  .TrainStep(absl::MakeConstSpan(x.data(), n * data->dim),
+                             absl::MakeConstSpan(y.data(), n), nullptr)
+                  .ok());
+      for (uint32_t t = 0; t < params.size(); ++t) {
+        absl::Span<const float> g = model.HostGrad(t);
+        for (size_t i = 0; i < g.size(); ++i) mean[t][i] += g[i];
+      }
+    }
+    for (uint32_t t = 0; t < params.size(); ++t) {
+      if (slices.size() > 1) {
+        const float inv = 1.0f / static_cast<float>(slices.size());
+        for (float& v : mean[t]) v *= inv;
+      }
+      exchange.PushPull(t, step, mean[t], absl::MakeSpan(params[t]));
+    }
   }
   return params;
 }
@@ -127,16 +151,17 @@ void CheckScaledSyncEqualsOneProcess(const LocalCluster& cluster, JobOptions job
        << cluster.Log("coordinator") << "\nworker-1 log:\n"
        << cluster.Log("worker-1") << "\nserver-0 log:\n"
        << cluster.Log("server-0"));
-  const double diff = testing::MaxAbsDiff(*model, TrainInOneProcess(*spec, segments));
-  std::printf("%s: %d -> %d workers at step %lld: max |servers - one process| = %.3g\n",
-              job.name.c_str(), job.workers, to, static_cast<long long>(change.from_step), diff);
+  const double diff = testing::MaxAbsDiff(*model, TrainInOneProcess(*spec, segments, true));
+  const double whole = testing::MaxAbsDiff(*model, TrainInOneProcess(*spec, segments, false));
+  std::printf(
+      "%s: %d -> %d workers at step %lld: max |servers - one process| = %.3g (slice-wise), "
+      "%.3g (whole batch)\n",
+      job.name.c_str(), job.workers, to, static_cast<long long>(change.from_step), diff, whole);
   CHECK(diff <= 1e-4);
 }
 
-// Worker counts that are powers of 2: the servers' mean of N workers' gradients (x 1/N) is then
-// exactly one process's mean over N batches, and sync training matches it to 1e-6 over hundreds
-// of steps. With 3 workers 1/3 is rounded, and SGD amplifies that last bit (4e-4 after 60 steps,
-// 0.02 after 600, with no worker added or removed), so 3 is kept out of these comparisons.
+// 1 and 2 workers: with 3, the whole-batch run's 1/96 and the servers' 1/3 of 1/32 round
+// differently too (4e-4 after 60 steps, 0.02 after 600, with no worker added or removed).
 TEST_CASE("sync grown and shrunk by psdctl scale equals one process whose batch changes then",
           "[elastic][e2e]") {
   auto cluster = LocalCluster::Start(1, 2);
