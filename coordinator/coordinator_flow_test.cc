@@ -16,16 +16,9 @@ using testing::InProcessCoordinator;
 using testing::JobYaml;
 using testing::JobYamlOptions;
 
-CoordinatorOptions FastOptions() {
-  CoordinatorOptions options;
-  options.heartbeat_interval = absl::Milliseconds(100);
-  options.heartbeat_timeout = absl::Milliseconds(1500);
-  options.restart_grace = absl::Seconds(2);
-  return options;
-}
-
 std::unique_ptr<InProcessCoordinator> StartCoordinator() {
-  auto c = InProcessCoordinator::Start(testing::MakeTempDir("flow"), FastOptions());
+  auto c =
+      InProcessCoordinator::Start(testing::MakeTempDir("flow"), testing::FastCoordinatorOptions());
   REQUIRE(c.ok());
   return *std::move(c);
 }

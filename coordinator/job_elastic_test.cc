@@ -14,14 +14,6 @@ namespace {
 using testing::FakeNode;
 using testing::InProcessCoordinator;
 
-CoordinatorOptions FastOptions() {
-  CoordinatorOptions options;
-  options.heartbeat_interval = absl::Milliseconds(100);
-  options.heartbeat_timeout = absl::Milliseconds(1500);
-  options.restart_grace = absl::Seconds(2);
-  return options;
-}
-
 // A job on one server and `workers` workers, log_every 10, elastic unless `fixed`.
 std::string ElasticYaml(int workers, bool fixed = false) {
   testing::JobYamlOptions o;
@@ -70,7 +62,8 @@ struct Cluster {
 // `registered` workers, the first `in_job` of them in the job.
 Cluster Start(int registered, int in_job, bool fixed = false) {
   Cluster k;
-  auto c = InProcessCoordinator::Start(testing::MakeTempDir("elastic"), FastOptions());
+  auto c = InProcessCoordinator::Start(testing::MakeTempDir("elastic"),
+                                       testing::FastCoordinatorOptions());
   REQUIRE(c.ok());
   k.c = *std::move(c);
   k.server = std::make_unique<FakeNode>(k.c->address(), ROLE_SERVER, 0);

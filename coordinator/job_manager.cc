@@ -712,10 +712,7 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       if (NodeEntry* node = members_.Find(member.node_id); node != nullptr && node->job_id == id) {
         members_.SetIdle(*node);
       }
-      job.latest.erase(report.rank());
-      if (job.stragglers) job.stragglers->Forget(report.rank());
-      if (job.slow_servers) job.slow_servers->Forget(report.rank());
-      UpdateWorkerReports(job, ProgressReport());
+      ForgetWorkerReports(job, report.rank());
       AddEvent(job, absl::StrCat(who, " released at step ", report.step()));
       spdlog::info("job {}: {} released at step {}", id, who, report.step());
       Persist(job, Durability::kFull);
@@ -904,6 +901,13 @@ void JobManager::ResetWorkerReports(Job& job) {
   job.info().clear_workers();
   job.info().clear_servers();
   job.info().clear_slow_servers();
+}
+
+void JobManager::ForgetWorkerReports(Job& job, int rank) {
+  job.latest.erase(rank);
+  if (job.stragglers) job.stragglers->Forget(rank);
+  if (job.slow_servers) job.slow_servers->Forget(rank);
+  UpdateWorkerReports(job, ProgressReport());
 }
 
 void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
@@ -1225,10 +1229,7 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   const std::string continuing = absl::StrCat("continuing with ", Plural(live.size(), "worker"));
   AddEvent(job, absl::StrCat("worker ", rank, " lost; ", continuing));
   spdlog::warn("job {}: {}; {} (on_worker_failure: continue)", id, lost, continuing);
-  job.latest.erase(rank);
-  if (job.stragglers) job.stragglers->Forget(rank);
-  if (job.slow_servers) job.slow_servers->Forget(rank);
-  UpdateWorkerReports(job, ProgressReport());
+  ForgetWorkerReports(job, rank);
   // Paused servers learn the live workers from the ACTION_RUN that ends their pause.
   if (LostServerRanks(job).empty()) {
     for (size_t r = 0; r < job.rec.servers.size(); ++r) {

@@ -189,6 +189,8 @@ class JobManager {
   void Persist(Job& job, Durability durability) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the workers' reports (a new generation): progress by rank and stragglers.
   void ResetWorkerReports(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets one worker's reports (it left the job: lost or released) and refreshes the views.
+  void ForgetWorkerReports(Job& job, int rank) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Compares a worker's report with the others', names or clears stragglers and slow servers
   // (event, log) and refreshes the job's per-worker and per-server views.
   void UpdateWorkerReports(Job& job, const ProgressReport& report)

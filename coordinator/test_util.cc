@@ -33,6 +33,14 @@ cluster:
                          o.name, o.on_worker_failure, o.servers, o.workers, o.device, checkpoint);
 }
 
+CoordinatorOptions FastCoordinatorOptions() {
+  CoordinatorOptions options;
+  options.heartbeat_interval = absl::Milliseconds(100);
+  options.heartbeat_timeout = absl::Milliseconds(1500);
+  options.restart_grace = absl::Seconds(2);
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<InProcessCoordinator>> InProcessCoordinator::Start(
     const std::string& state_dir, const CoordinatorOptions& given, int port) {
   CoordinatorOptions options = given;

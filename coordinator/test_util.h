@@ -36,6 +36,10 @@ std::string JobYaml(const JobYamlOptions& options);
 // Whether the job's events include exactly `text`.
 bool HasEvent(const JobInfo& job, const std::string& text);
 
+// Options for tests that wait on liveness: heartbeats every 100 ms, dead after 1.5 s, 2 s for
+// nodes to come back after a restart.
+CoordinatorOptions FastCoordinatorOptions();
+
 // JobManager + gRPC service on 127.0.0.1 (ephemeral port), state in `state_dir`, over mutual
 // TLS with the test certificate "coordinator" (tests/test_certs.h) unless `options.tls` says
 // otherwise (e.g. TlsOptions::Insecure()).
