@@ -1,9 +1,13 @@
 #include "common/job_spec.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -33,7 +37,25 @@
 
 namespace psd {
 
+int ModelSpec::RowDim() const {
+  switch (type) {
+    case ModelType::kFm:
+      return 1 + embedding.dim;
+    case ModelType::kDlrm:
+      return embedding.dim;
+    default:
+      return 1;
+  }
+}
+
 std::vector<int> ModelSpec::LayerSizes() const {
+  if (sparse()) {
+    if (type != ModelType::kDlrm) return {input_dim, 1};
+    std::vector<int> sizes = {input_dim + sparse_fields * embedding.dim};
+    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    sizes.push_back(1);
+    return sizes;
+  }
   std::vector<int> sizes = {input_dim};
   if (type == ModelType::kMlp) sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(num_classes);
@@ -52,7 +74,22 @@ struct EnumName {
 };
 
 constexpr EnumName<ModelType> kModelTypes[] = {{ModelType::kMlp, "mlp"},
-                                               {ModelType::kLogreg, "logreg"}};
+                                               {ModelType::kLogreg, "logreg"},
+                                               {ModelType::kFm, "fm"},
+                                               {ModelType::kDlrm, "dlrm"}};
+constexpr EnumName<Pooling> kPoolings[] = {{Pooling::kSum, "sum"}, {Pooling::kMean, "mean"}};
+constexpr EnumName<TableOptimizerType> kTableOptimizers[] = {
+    {TableOptimizerType::kSgd, "sgd"},
+    {TableOptimizerType::kAdagrad, "adagrad"},
+    {TableOptimizerType::kLazyAdam, "lazy_adam"},
+    {TableOptimizerType::kFtrl, "ftrl"}};
+constexpr EnumName<EvictionPolicyType> kEvictions[] = {{EvictionPolicyType::kNone, "none"},
+                                                       {EvictionPolicyType::kLfu, "lfu"},
+                                                       {EvictionPolicyType::kTtl, "ttl"}};
+constexpr EnumName<BadRowsPolicy> kBadRows[] = {{BadRowsPolicy::kError, "error"},
+                                                {BadRowsPolicy::kSkip, "skip"}};
+constexpr EnumName<ShardRule> kShardRules[] = {{ShardRule::kLines, "lines"},
+                                               {ShardRule::kFiles, "files"}};
 constexpr EnumName<Activation> kActivations[] = {
     {Activation::kRelu, "relu"}, {Activation::kTanh, "tanh"}, {Activation::kSigmoid, "sigmoid"}};
 constexpr EnumName<Consistency> kConsistencies[] = {
@@ -447,6 +484,29 @@ Field<S> IntListField(absl::string_view name, std::vector<int> S::*member, int l
 }
 
 template <typename S>
+Field<S> StringListField(absl::string_view name, std::vector<std::string> S::*member,
+                         size_t max_entries, StringCheck check) {
+  return {name, [=](const Value& v, S* s) -> absl::Status {
+            if (!v.node.IsSequence()) return TypeError(v, "a list of strings");
+            if (v.node.size() > max_entries) {
+              return Error(v,
+                           absl::StrCat("at most ", max_entries, " entries, got ", v.node.size()));
+            }
+            std::vector<std::string> values;
+            for (size_t i = 0; i < v.node.size(); ++i) {
+              const YAML::Node item = v.node[i];
+              const Value element{item, absl::StrCat(v.path, "[", i, "]"), FieldLine(item, v.line),
+                                  v.ctx};
+              PSD_ASSIGN_OR_RETURN(std::string text, ReadString(element));
+              if (std::optional<std::string> reason = check(text)) return Error(element, *reason);
+              values.push_back(std::move(text));
+            }
+            s->*member = std::move(values);
+            return absl::OkStatus();
+          }};
+}
+
+template <typename S>
 const Field<S>* FindField(const std::vector<Field<S>>& fields, absl::string_view name) {
   for (const Field<S>& f : fields) {
     if (f.name == name) return &f;
@@ -472,6 +532,9 @@ std::string UnknownFieldReason(absl::string_view section, absl::string_view name
   }
   if (elsewhere.size() == 1) {
     return absl::StrCat("unknown field; did you mean '", elsewhere[0], "'?");
+  }
+  if (elsewhere.size() > 1 && elsewhere.size() <= 3) {
+    return absl::StrCat("unknown field; did you mean '", absl::StrJoin(elsewhere, "' or '"), "'?");
   }
   return absl::StrCat("unknown field; expected one of ", absl::StrJoin(known, ", "));
 }
@@ -534,6 +597,7 @@ Field<S> SectionField(absl::string_view name, T S::*member,
 // The field tables.
 
 constexpr int kMaxWidth = 65536;
+constexpr int kMaxCtrFields = 256;  // the Criteo key rule's field byte (worker/ctr_batch.h)
 
 std::optional<std::string> CheckJobName(const std::string& name) {
   const bool ok =
@@ -555,8 +619,39 @@ std::optional<std::string> CheckPath(const std::string& path) {
 }
 
 std::optional<std::string> CheckDataFormat(const std::string& format) {
-  if (format == "idx") return std::nullopt;
-  return absl::StrCat("must be idx (the only format), got \"", absl::Utf8SafeCEscape(format), "\"");
+  if (format == "idx" || format == "criteo" || format == "libsvm") return std::nullopt;
+  return absl::StrCat("must be one of idx, criteo, libsvm, got \"", absl::Utf8SafeCEscape(format),
+                      "\"");
+}
+
+const std::vector<Field<TableOptimizerSpec>>& TableOptimizerFields() {
+  static const auto* fields = new std::vector<Field<TableOptimizerSpec>>{
+      EnumField("type", &TableOptimizerSpec::type, kTableOptimizers),
+      DoubleField("learning_rate", &TableOptimizerSpec::learning_rate, kPositive),
+      DoubleField("epsilon", &TableOptimizerSpec::epsilon, kPositive),
+      DoubleField("initial_accumulator", &TableOptimizerSpec::initial_accumulator, kNonNegative),
+      DoubleField("beta1", &TableOptimizerSpec::beta1, kFraction),
+      DoubleField("beta2", &TableOptimizerSpec::beta2, kFraction),
+      DoubleField("ftrl_beta", &TableOptimizerSpec::ftrl_beta, kNonNegative),
+      DoubleField("l1", &TableOptimizerSpec::l1, kNonNegative),
+      DoubleField("l2", &TableOptimizerSpec::l2, kNonNegative),
+  };
+  return *fields;
+}
+
+const std::vector<Field<EmbeddingSpec>>& EmbeddingFields() {
+  static const auto* fields = new std::vector<Field<EmbeddingSpec>>{
+      IntField("dim", &EmbeddingSpec::dim, 1, kMaxEmbeddingDim),
+      EnumField("pooling", &EmbeddingSpec::pooling, kPoolings),
+      DoubleField("init_scale", &EmbeddingSpec::init_scale, kNonNegative),
+      SectionField("optimizer", &EmbeddingSpec::optimizer, TableOptimizerFields),
+      ByteSizeField("memory_budget", &EmbeddingSpec::memory_budget_bytes, 0,
+                    std::numeric_limits<int64_t>::max(), 1),
+      EnumField("eviction", &EmbeddingSpec::eviction, kEvictions),
+      IntField("ttl_steps", &EmbeddingSpec::ttl_steps, 0),
+      IntField("admit_min_count", &EmbeddingSpec::admit_min_count, 0, 1 << 30),
+  };
+  return *fields;
 }
 
 const std::vector<Field<ModelSpec>>& ModelFields() {
@@ -566,6 +661,7 @@ const std::vector<Field<ModelSpec>>& ModelFields() {
       IntListField("hidden", &ModelSpec::hidden, 1, kMaxWidth, kMaxHiddenLayers, "layers"),
       IntField("num_classes", &ModelSpec::num_classes, 2, kMaxWidth),
       EnumField("activation", &ModelSpec::activation, kActivations),
+      SectionField("embedding", &ModelSpec::embedding, EmbeddingFields),
   };
   return *fields;
 }
@@ -573,11 +669,17 @@ const std::vector<Field<ModelSpec>>& ModelFields() {
 const std::vector<Field<DataSpec>>& DataFields() {
   static const auto* fields = new std::vector<Field<DataSpec>>{
       StringField("format", &DataSpec::format, CheckDataFormat),
-      Required(StringField("train_images", &DataSpec::train_images, CheckPath)),
-      Required(StringField("train_labels", &DataSpec::train_labels, CheckPath)),
-      Required(StringField("test_images", &DataSpec::test_images, CheckPath)),
-      Required(StringField("test_labels", &DataSpec::test_labels, CheckPath)),
+      StringField("train_images", &DataSpec::train_images, CheckPath),
+      StringField("train_labels", &DataSpec::train_labels, CheckPath),
+      StringField("test_images", &DataSpec::test_images, CheckPath),
+      StringField("test_labels", &DataSpec::test_labels, CheckPath),
       BoolField("normalize", &DataSpec::normalize),
+      StringListField("train_files", &DataSpec::train_files, kMaxDataFiles, CheckPath),
+      StringListField("test_files", &DataSpec::test_files, kMaxDataFiles, CheckPath),
+      IntField("dense_features", &DataSpec::dense_features, 0, 4096),
+      IntField("categorical_fields", &DataSpec::categorical_fields, 1, kMaxCtrFields),
+      EnumField("bad_rows", &DataSpec::bad_rows, kBadRows),
+      EnumField("shard", &DataSpec::shard, kShardRules),
   };
   return *fields;
 }
@@ -677,7 +779,40 @@ const std::vector<std::string>& AllFieldPaths() {
 // ---------------------------------------------------------------------------------------------
 // Checks that involve more than one field.
 
-absl::Status CheckModel(const Context& ctx, ModelSpec* model) {
+// The first of `paths` the file sets, or nullptr.
+const char* FirstSet(const Context& ctx, std::initializer_list<const char*> paths) {
+  for (const char* path : paths) {
+    if (Has(ctx, path)) return path;
+  }
+  return nullptr;
+}
+
+absl::Status NotAllowed(const Context& ctx, const char* path, absl::string_view why) {
+  return ErrorAt(ctx, LineOf(ctx, path), path, absl::StrCat("not allowed ", why));
+}
+
+absl::Status CheckImageModel(const Context& ctx, JobSpec* spec) {
+  ModelSpec* model = &spec->model;
+  const DataSpec& data = spec->data;
+  if (model->type == ModelType::kFm || model->type == ModelType::kDlrm) {
+    return ErrorAt(ctx, LineOf(ctx, "model.type"), "model.type",
+                   absl::StrCat(ModelTypeName(model->type),
+                                " needs sparse features: data.format criteo or libsvm, got idx"));
+  }
+  if (const char* path = FirstSet(
+          ctx, {"data.train_files", "data.test_files", "data.dense_features",
+                "data.categorical_fields", "data.bad_rows", "data.shard", "model.embedding"})) {
+    return NotAllowed(ctx, path, "with data.format idx (it is for criteo and libsvm data)");
+  }
+  for (const auto& [path, value] :
+       {std::pair<const char*, const std::string*>{"data.train_images", &data.train_images},
+        {"data.train_labels", &data.train_labels},
+        {"data.test_images", &data.test_images},
+        {"data.test_labels", &data.test_labels}}) {
+    if (!Has(ctx, path)) {
+      return ErrorAt(ctx, LineOf(ctx, "data"), path, "required field is missing");
+    }
+  }
   if (model->type == ModelType::kLogreg) {
     if (Has(ctx, "model.hidden")) {
       return ErrorAt(ctx, LineOf(ctx, "model.hidden"), "model.hidden",
@@ -689,6 +824,103 @@ absl::Status CheckModel(const Context& ctx, ModelSpec* model) {
                    "must not be empty for model type mlp");
   }
   return absl::OkStatus();
+}
+
+// logreg, fm and dlrm on criteo or libsvm rows: the layer sizes follow from the data.
+absl::Status CheckSparseModel(const Context& ctx, JobSpec* spec) {
+  ModelSpec* model = &spec->model;
+  const DataSpec& data = spec->data;
+  const std::string on = absl::StrCat("with data.format ", data.format);
+  if (!Has(ctx, "model.type")) {
+    return ErrorAt(ctx, LineOf(ctx, Has(ctx, "model") ? "model" : "data.format"), "model.type",
+                   absl::StrCat("required field is missing ", on, " (logreg, fm or dlrm)"));
+  }
+  if (model->type == ModelType::kMlp) {
+    return ErrorAt(
+        ctx, LineOf(ctx, "model.type"), "model.type",
+        absl::StrCat("mlp is an image model (data.format idx); ", on, " use logreg, fm or dlrm"));
+  }
+  if (const char* path = FirstSet(
+          ctx, {"data.train_images", "data.train_labels", "data.test_images", "data.test_labels",
+                "data.normalize", "model.input_dim", "model.num_classes"})) {
+    return NotAllowed(ctx, path,
+                      absl::StrCat(on,
+                                   " (the data's columns set the model's inputs, and the "
+                                   "model predicts one click probability)"));
+  }
+  if (data.format == "libsvm") {
+    if (const char* path = FirstSet(ctx, {"data.dense_features", "data.categorical_fields"})) {
+      return NotAllowed(ctx, path, "with data.format libsvm (it has no columns: only idx:val)");
+    }
+  }
+  if (data.train_files.empty()) {
+    return ErrorAt(ctx, LineOf(ctx, Has(ctx, "data.train_files") ? "data.train_files" : "data"),
+                   "data.train_files",
+                   absl::StrCat(Has(ctx, "data.train_files") ? "must not be empty"
+                                                             : "required field is missing",
+                                " (", on, ")"));
+  }
+  const bool criteo = data.format == "criteo";
+  model->input_dim = criteo ? data.dense_features : 0;
+  model->sparse_fields = criteo ? data.categorical_fields : 1;
+  model->num_classes = 2;
+  const EmbeddingSpec& e = model->embedding;
+  if (model->type == ModelType::kDlrm) {
+    if (model->hidden.empty()) {
+      return ErrorAt(ctx, LineOf(ctx, "model.hidden"), "model.hidden",
+                     "must not be empty for model type dlrm (the top MLP)");
+    }
+  } else {
+    const std::string type(ModelTypeName(model->type));
+    if (Has(ctx, "model.hidden")) {
+      return NotAllowed(ctx, "model.hidden",
+                        absl::StrCat("with model type ", type, " (it has no hidden layers)"));
+    }
+    if (Has(ctx, "model.activation")) {
+      return NotAllowed(ctx, "model.activation",
+                        absl::StrCat("with model type ", type, " (it has no hidden layers)"));
+    }
+    model->hidden.clear();
+    if (Has(ctx, "model.embedding.pooling")) {
+      return NotAllowed(ctx, "model.embedding.pooling",
+                        absl::StrCat("with model type ", type, " (only dlrm pools bags)"));
+    }
+    if (model->type == ModelType::kLogreg && Has(ctx, "model.embedding.dim")) {
+      return NotAllowed(ctx, "model.embedding.dim",
+                        "with model type logreg (its rows are one weight wide)");
+    }
+  }
+  if (e.eviction == EvictionPolicyType::kTtl && e.ttl_steps < 1) {
+    return ErrorAt(ctx,
+                   LineOf(ctx, Has(ctx, "model.embedding.ttl_steps") ? "model.embedding.ttl_steps"
+                                                                     : "model.embedding.eviction"),
+                   "model.embedding.ttl_steps",
+                   absl::StrCat("must be at least 1 with eviction ttl, got ", e.ttl_steps));
+  }
+  if (e.eviction != EvictionPolicyType::kTtl && Has(ctx, "model.embedding.ttl_steps")) {
+    return NotAllowed(
+        ctx, "model.embedding.ttl_steps",
+        absl::StrCat("with eviction ", EvictionPolicyName(e.eviction), " (only with ttl)"));
+  }
+  if (spec->cluster.elastic) {
+    return NotAllowed(ctx, "cluster.elastic",
+                      "with sparse models yet (elastic workers train image models only)");
+  }
+  if (spec->cluster.devices_per_worker > 1) {
+    return NotAllowed(ctx, "cluster.devices_per_worker",
+                      "above 1 with sparse models yet (one device per worker)");
+  }
+  const int64_t layer0 = static_cast<int64_t>(model->LayerSizes()[0]);
+  if (model->type == ModelType::kDlrm && layer0 > (1 << 22)) {
+    return ErrorAt(ctx, LineOf(ctx, "model.embedding.dim"), "model.embedding.dim",
+                   absl::StrCat("gives the top MLP ", layer0,
+                                " inputs (dense features + fields x dim), more than 4194304"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckModel(const Context& ctx, JobSpec* spec) {
+  return spec->data.ctr() ? CheckSparseModel(ctx, spec) : CheckImageModel(ctx, spec);
 }
 
 absl::Status CheckTraining(const Context& ctx, const TrainingSpec& training) {
@@ -777,8 +1009,29 @@ absl::Status CheckDataPair(const Context& ctx, const char* images_field,
   return absl::OkStatus();
 }
 
+// Each CTR data file exists and is a regular file (the readers check rows as they stream).
+absl::Status CheckCtrFiles(const Context& ctx, const char* field,
+                           const std::vector<std::string>& files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    struct stat st;
+    const std::string path = absl::StrCat(field, "[", i, "]");
+    if (::stat(files[i].c_str(), &st) != 0) {
+      return ErrorAt(ctx, LineOf(ctx, field), path,
+                     absl::StrCat(files[i], ": ", std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return ErrorAt(ctx, LineOf(ctx, field), path, absl::StrCat(files[i], ": not a regular file"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckDataFiles(const Context& ctx, const JobSpec& spec, const ParseOptions& options) {
   const DataSpec& data = spec.data;
+  if (data.ctr()) {
+    PSD_RETURN_IF_ERROR(CheckCtrFiles(ctx, "data.train_files", data.train_files));
+    return CheckCtrFiles(ctx, "data.test_files", data.test_files);
+  }
   PSD_RETURN_IF_ERROR(CheckDataPair(ctx, "data.train_images", data.train_images,
                                     "data.train_labels", data.train_labels, spec.model, options));
   return CheckDataPair(ctx, "data.test_images", data.test_images, "data.test_labels",
@@ -916,7 +1169,7 @@ absl::StatusOr<JobSpec> Parse(absl::string_view yaml, Context* ctx, const ParseO
   PSD_ASSIGN_OR_RETURN(YAML::Node root, LoadDocument(yaml, *ctx));
   JobSpec spec;
   PSD_RETURN_IF_ERROR(ReadSection(Value{root, "", 1, ctx}, JobFields(), &spec));
-  PSD_RETURN_IF_ERROR(CheckModel(*ctx, &spec.model));
+  PSD_RETURN_IF_ERROR(CheckModel(*ctx, &spec));
   PSD_RETURN_IF_ERROR(CheckTraining(*ctx, spec.training));
   PSD_RETURN_IF_ERROR(CheckCluster(*ctx, spec));
   PSD_RETURN_IF_ERROR(CheckCheckpoint(*ctx, spec.checkpoint));
@@ -952,6 +1205,16 @@ absl::string_view ConsistencyName(Consistency c) { return NameOf<Consistency>(kC
 absl::string_view OptimizerName(OptimizerType t) { return NameOf<OptimizerType>(kOptimizers, t); }
 
 absl::string_view DeviceKindName(DeviceKind d) { return NameOf<DeviceKind>(kDevices, d); }
+
+absl::string_view ModelTypeName(ModelType t) { return NameOf<ModelType>(kModelTypes, t); }
+
+absl::string_view TableOptimizerName(TableOptimizerType t) {
+  return NameOf<TableOptimizerType>(kTableOptimizers, t);
+}
+
+absl::string_view EvictionPolicyName(EvictionPolicyType e) {
+  return NameOf<EvictionPolicyType>(kEvictions, e);
+}
 
 absl::string_view NonfinitePolicyName(NonfinitePolicy p) {
   return NameOf<NonfinitePolicy>(kNonfinitePolicies, p);

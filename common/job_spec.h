@@ -12,7 +12,17 @@
 
 namespace psd {
 
-enum class ModelType { kMlp, kLogreg };
+enum class ModelType { kMlp, kLogreg, kFm, kDlrm };
+// How a dlrm model pools the embedding rows of one field of a row (its bag).
+enum class Pooling { kSum, kMean };
+// The per-row optimizer of the embedding table (docs/sparse.md).
+enum class TableOptimizerType { kSgd, kAdagrad, kLazyAdam, kFtrl };
+// What leaves a server's embedding table when it is over its memory budget.
+enum class EvictionPolicyType { kNone, kLfu, kTtl };
+// A bad row of a Criteo or libsvm file: stop with an error naming it, or skip and count it.
+enum class BadRowsPolicy { kError, kSkip };
+// How CTR files are split among workers: line i to worker i mod W, or file k to worker k mod W.
+enum class ShardRule { kLines, kFiles };
 enum class Activation { kRelu, kTanh, kSigmoid };
 enum class Consistency { kSync, kAsync, kSsp };
 enum class OptimizerType { kSgd, kMomentum, kNesterov, kAdagrad, kAdam, kAdamW };
@@ -24,20 +34,60 @@ enum class NonfinitePolicy { kReject, kSkip, kFail };
 enum class CheckpointFailurePolicy { kContinue, kFail };
 enum class WireDType { kF32, kF16 };
 
+struct TableOptimizerSpec {
+  TableOptimizerType type = TableOptimizerType::kAdagrad;
+  double learning_rate = 0.05;                 // ftrl: alpha
+  double epsilon = 1e-8;                       // adagrad, lazy_adam
+  double initial_accumulator = 0.0;            // adagrad
+  double beta1 = 0.9, beta2 = 0.999;           // lazy_adam
+  double ftrl_beta = 1.0, l1 = 0.0, l2 = 0.0;  // ftrl
+};
+
+// The embedding table of a sparse model (logreg, fm, dlrm on Criteo or libsvm data): one row
+// per feature key, on the server a hash of the key picks.
+struct EmbeddingSpec {
+  int dim = 16;  // fm: the factor width; dlrm: the embedding width (logreg rows are 1 wide)
+  Pooling pooling = Pooling::kSum;  // dlrm
+  double init_scale = 0.01;         // a new row is uniform in [-init_scale, init_scale)
+  TableOptimizerSpec optimizer;
+  int64_t memory_budget_bytes = 0;  // per server; 0: unlimited
+  EvictionPolicyType eviction = EvictionPolicyType::kLfu;
+  int64_t ttl_steps = 0;    // eviction ttl: rows untouched this many steps go first
+  int admit_min_count = 0;  // a key gets a row once seen this many times (0, 1: at once)
+};
+
 struct ModelSpec {
   ModelType type = ModelType::kMlp;
+  // Image models: pixels per example. Sparse models: the dense features per row (set from
+  // the data section: data.dense_features for criteo, 0 for libsvm).
   int input_dim = 784;
-  std::vector<int> hidden = {256, 128};  // mlp only; logreg has none
-  int num_classes = 10;
+  std::vector<int> hidden = {256, 128};  // mlp, dlrm; logreg and fm have none
+  int num_classes = 10;                  // image models; sparse models predict one click logit
   Activation activation = Activation::kRelu;
-  // Layer widths from input to output: {input_dim, hidden..., num_classes}.
+  EmbeddingSpec embedding;  // sparse models
+  // Sparse models: categorical fields per row (data.categorical_fields for criteo, 1 for
+  // libsvm); 0 for image models. Set by the parser from the data section.
+  int sparse_fields = 0;
+  bool sparse() const { return sparse_fields > 0; }
+  // Floats per embedding row: logreg 1 (w), fm 1 + dim (w, then the factors), dlrm dim.
+  int RowDim() const;
+  // Layer widths from input to output: image models {input_dim, hidden..., num_classes};
+  // dlrm {input_dim + sparse_fields * dim, hidden..., 1}; sparse logreg and fm {input_dim, 1}.
   std::vector<int> LayerSizes() const;
 };
 
 struct DataSpec {
-  std::string format = "idx";
-  std::string train_images, train_labels, test_images, test_labels;
-  bool normalize = true;  // scale pixels to [0, 1]
+  std::string format = "idx";  // idx (images), criteo or libsvm (click-through-rate rows)
+  std::string train_images, train_labels, test_images, test_labels;  // idx
+  bool normalize = true;                                             // idx: scale pixels to [0, 1]
+  // criteo, libsvm: plain or gzip files, read as one stream in this order.
+  std::vector<std::string> train_files, test_files;
+  int dense_features = 13;      // criteo: integer columns after the label
+  int categorical_fields = 26;  // criteo: hex-hash columns after those
+  BadRowsPolicy bad_rows = BadRowsPolicy::kError;
+  ShardRule shard = ShardRule::kLines;
+  // CTR formats only.
+  bool ctr() const { return format == "criteo" || format == "libsvm"; }
 };
 
 struct OptimizerSpec {
@@ -110,6 +160,10 @@ struct JobSpec {
 inline constexpr int64_t kDefaultMaxSpecBytes = int64_t{1} << 20;  // 1 MiB
 // YAML nodes (each scalar, list and map) in one spec; one that sets every field has about 70.
 inline constexpr int64_t kMaxSpecNodes = 10000;
+// Entries of data.train_files, data.test_files.
+inline constexpr int kMaxDataFiles = 4096;
+// model.embedding.dim.
+inline constexpr int kMaxEmbeddingDim = 1024;
 // Entries of model.hidden.
 inline constexpr int kMaxHiddenLayers = 1024;
 // cluster.devices_per_worker.
@@ -147,6 +201,9 @@ absl::string_view ConsistencyName(Consistency c);
 absl::string_view OptimizerName(OptimizerType t);
 absl::string_view DeviceKindName(DeviceKind d);
 absl::string_view NonfinitePolicyName(NonfinitePolicy p);
+absl::string_view ModelTypeName(ModelType t);
+absl::string_view TableOptimizerName(TableOptimizerType t);
+absl::string_view EvictionPolicyName(EvictionPolicyType e);
 
 }  // namespace psd
 

@@ -444,7 +444,7 @@ TEST_CASE("strings and enums are checked", "[job_spec]") {
        "job.yaml:8: training.optimizer.type: must be one of sgd, momentum, nesterov, adagrad, "
        "adam, adamw, got adma; did you mean 'adam'?"},
       {Minimal("  format: csv\n"),
-       "job.yaml:7: data.format: must be idx (the only format), got \"csv\""},
+       "job.yaml:7: data.format: must be one of idx, criteo, libsvm, got \"csv\""},
       {"name: job\ndata:\n  train_images: \"\"\n",
        "job.yaml:3: data.train_images: must not be empty"},
       {Minimal("training:\n  nonfinite_gradients: drop\n"),
@@ -460,7 +460,7 @@ TEST_CASE("unknown, duplicate and missing fields are reported", "[job_spec]") {
        "job.yaml:8: training.batch_sise: unknown field; did you mean 'batch_size'?"},
       {Minimal("training:\n  learning_rate: 0.1\n"),
        "job.yaml:8: training.learning_rate: unknown field; did you mean "
-       "'training.optimizer.learning_rate'?"},
+       "'model.embedding.optimizer.learning_rate' or 'training.optimizer.learning_rate'?"},
       {Minimal("cluster:\n  gpus: 2\n"),
        "job.yaml:8: cluster.gpus: unknown field; expected one of servers, workers, device, "
        "devices_per_worker, chunk_bytes, wire_dtype, wire_fp16_params, elastic"},

@@ -21,6 +21,14 @@ uint64_t SplitMix64(uint64_t x) {
 std::vector<TensorInfo> ModelTensors(const ModelSpec& model) {
   const std::vector<int> sizes = model.LayerSizes();
   std::vector<TensorInfo> tensors;
+  if (model.sparse() && model.type != ModelType::kDlrm) {
+    // The linear part over the dense features (none for libsvm data), and the bias.
+    const int64_t in = sizes[0];
+    if (in > 0) tensors.push_back({"dense.weight", 0, {in, 1}, in, in});
+    tensors.push_back(
+        {"bias", static_cast<uint32_t>(tensors.size()), {1}, 1, std::max<int64_t>(1, in)});
+    return tensors;
+  }
   for (size_t l = 0; l + 1 < sizes.size(); ++l) {
     const int64_t in = sizes[l], out = sizes[l + 1];
     const uint32_t id = static_cast<uint32_t>(tensors.size());
@@ -95,6 +103,15 @@ void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset,
     const double unit = static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, 1)
     out[i] = static_cast<float>((2.0 * unit - 1.0) * bound);
   }
+}
+
+int SparseOwner(uint64_t key, int num_servers) {
+  key ^= key >> 33;
+  key *= 0xff51afd7ed558ccdULL;
+  key ^= key >> 33;
+  key *= 0xc4ceb9fe1a85ec53ULL;
+  key ^= key >> 33;
+  return static_cast<int>(key % static_cast<uint64_t>(num_servers));
 }
 
 }  // namespace psd

@@ -23,7 +23,8 @@ struct TensorInfo {
   int64_t fan_in = 0;          // inputs of the layer the tensor belongs to
 };
 
-// The tensors of a model, layer by layer: weight then bias.
+// The dense tensors of a model, layer by layer: weight then bias ("layer0.weight", ...); sparse
+// logreg and fm have "dense.weight" [dense features, 1] (when there are any) and "bias" [1].
 std::vector<TensorInfo> ModelTensors(const ModelSpec& model);
 
 struct ChunkInfo {
@@ -68,6 +69,11 @@ class Placement {
 // Weights and biases are uniform in ±1/sqrt(fan_in) (PyTorch's nn.Linear default).
 void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset,
                      absl::Span<float> out);
+
+// Sparse models: the server rank that owns embedding row `key` among `num_servers`, a mix of
+// the key (murmur3's finaliser), so that rows balance whatever the keys' structure (Criteo
+// keys carry their field in the top byte). Rows themselves never depend on it.
+int SparseOwner(uint64_t key, int num_servers);
 
 }  // namespace psd
 

@@ -74,6 +74,14 @@ const std::vector<RpcRule>* MakePolicy() {
        {R::kCoordinator, R::kAdmin, R::kViewer},
        ""},
       {RpcMethod::kTrace, "psd.ParameterServer/Trace", {R::kCoordinator}, ""},
+      {RpcMethod::kSparsePull,
+       "psd.ParameterServer/SparsePull",
+       {R::kWorker},
+       "the certificate is the one the coordinator assigned to the request's worker rank"},
+      {RpcMethod::kSparsePush,
+       "psd.ParameterServer/SparsePush",
+       {R::kWorker},
+       "the certificate is the one the coordinator assigned to the request's worker rank"},
   };
 }
 

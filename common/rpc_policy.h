@@ -55,6 +55,8 @@ enum class RpcMethod {
   kEndJob,
   kGetStats,
   kTrace,
+  kSparsePull,
+  kSparsePush,
   kCount,  // not a method
 };
 

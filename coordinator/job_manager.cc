@@ -1124,14 +1124,18 @@ void JobManager::MaybeSucceed(Job& job) {
   if (result.test_accuracy() == 0 && progress.test_accuracy() > 0) {
     result.set_test_accuracy(progress.test_accuracy());
   }
+  if (result.test_auc() == 0 && progress.test_auc() > 0) result.set_test_auc(progress.test_auc());
   if (result.max_staleness() == 0) result.set_max_staleness(progress.max_staleness());
   if (result.wall_seconds() == 0) {
     result.set_wall_seconds(
         absl::ToDoubleSeconds(absl::Now() - absl::FromUnixMillis(job.info().started_ms())));
   }
   Finish(job, JOB_SUCCEEDED,
-         absl::StrFormat("finished %d steps: test_accuracy=%.4f", result.steps(),
-                         result.test_accuracy()));
+         result.test_auc() > 0
+             ? absl::StrFormat("finished %d steps: test_auc=%.4f test_logloss=%.4f", result.steps(),
+                               result.test_auc(), result.test_loss())
+             : absl::StrFormat("finished %d steps: test_accuracy=%.4f", result.steps(),
+                               result.test_accuracy()));
 }
 
 void JobManager::Finish(Job& job, JobState state, const std::string& reason) {

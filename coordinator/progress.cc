@@ -33,6 +33,8 @@ Progress AggregateProgress(const std::map<int, Progress>& latest, const std::vec
     if (rank == 0) {
       out.set_test_accuracy(p.test_accuracy());
       out.set_test_step(p.test_step());
+      out.set_test_auc(p.test_auc());
+      out.set_test_logloss(p.test_logloss());
     }
   }
   if (count > 0) {

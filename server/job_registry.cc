@@ -87,7 +87,7 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
   job->store->SetFailureHandler([fn = options_.on_job_failed](const absl::Status&) {
     if (fn) fn();
   });
-  if (!live_workers.empty()) job->store->SetLiveWorkers(live_workers);
+  if (!live_workers.empty()) job->SetLiveWorkers(live_workers);
   std::shared_ptr<ServedJob> old;
   {
     absl::MutexLock lock(&mu_);
@@ -96,7 +96,7 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
     slot = job;
   }
   if (old != nullptr) {
-    old->store->Close(absl::AbortedError(
+    old->Close(absl::AbortedError(
         absl::StrCat("job ", job->id, " moved to generation ", job->generation)));
   }
   spdlog::info("job {} generation {}: serving {} chunks ({} bytes) as server {} of {}", job->id,
@@ -131,6 +131,10 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string
   PSD_ASSIGN_OR_RETURN(
       job->store, ShardStore::Create(spec, job->placement, rank, num_workers,
                                      resume_step > 0 ? &restore : nullptr, resume_step, job_id));
+  if (spec.model.sparse()) {
+    PSD_ASSIGN_OR_RETURN(
+        job->sparse, SparseStore::Create(spec, rank, spec.cluster.servers, num_workers, job_id));
+  }
   return job;
 }
 
@@ -185,7 +189,7 @@ void JobRegistry::End(const std::string& job_id) {
     job = std::move(it->second);
     jobs_.erase(it);
   }
-  job->store->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  job->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
   spdlog::info("job {}: state dropped", job_id);
 }
 
@@ -200,7 +204,7 @@ absl::Status JobRegistry::End(const std::string& job_id, int64_t generation) {
     }
   }
   if (job == nullptr) return Get(job_id, generation).status();  // why not
-  job->store->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  job->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
   spdlog::info("job {}: state dropped", job_id);
   return absl::OkStatus();
 }

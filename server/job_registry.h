@@ -16,6 +16,7 @@
 #include "server/checkpoint_writer.h"
 #include "server/job_metrics.h"
 #include "server/shard_store.h"
+#include "server/sparse_store.h"
 
 namespace psd {
 
@@ -26,7 +27,8 @@ struct ServedJob {
   JobSpec spec;
   Placement placement;
   std::unique_ptr<ShardStore> store;
-  int64_t memory_bytes = 0;  // common/memory_estimate.h's figure for the job
+  std::unique_ptr<SparseStore> sparse;  // sparse models only: the embedding rows
+  int64_t memory_bytes = 0;             // common/memory_estimate.h's figure for the job
   // The certificate name of each worker rank (the coordinator's assignment); a push or pull
   // for rank r is accepted only from that certificate. Empty under --insecure. Elastic
   // workers add ranks while the job runs.
@@ -45,6 +47,16 @@ struct ServedJob {
   }
   mutable absl::Mutex identities_mu;
   std::vector<std::string> worker_identities ABSL_GUARDED_BY(identities_mu);
+  // Fails the waiting pulls of both stores with `reason` and refuses later calls.
+  void Close(const absl::Status& reason) {
+    store->Close(reason);
+    if (sparse != nullptr) sparse->Close(reason);
+  }
+  // The workers the clocks wait for (both stores).
+  void SetLiveWorkers(const std::vector<int>& workers) {
+    store->SetLiveWorkers(workers);
+    if (sparse != nullptr) sparse->SetLiveWorkers(workers);
+  }
   // The job's metrics (server/job_metrics.h); null when metrics are off.
   std::shared_ptr<ServerJobMetrics> metrics;
 };

@@ -12,9 +12,9 @@ absl::StatusOr<std::unique_ptr<PsServer>> PsServer::Start(const PsServerOptions&
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(options.tls);
   if (!credentials.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "parameter server: ", credentials.status().message(),
-        " (PsServerOptions::tls: a loaded TlsOptions, or TlsOptions::Insecure())"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("parameter server: ", credentials.status().message(),
+                     " (PsServerOptions::tls: a loaded TlsOptions, or TlsOptions::Insecure())"));
   }
   std::unique_ptr<PsServer> ps(new PsServer(options));
   KeepFreedMemory();  // normally done by InitProcess() already (common/process_init.h)
@@ -81,7 +81,7 @@ void PsServer::Shutdown(absl::Duration grace) {
   stopping_.Notify();
   Wake();
   registry_.ForEach(
-      [](ServedJob& job) { job.store->Close(absl::UnavailableError("server is shutting down")); });
+      [](ServedJob& job) { job.Close(absl::UnavailableError("server is shutting down")); });
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   if (watchdog_.joinable()) watchdog_.join();
 }

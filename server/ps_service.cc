@@ -368,6 +368,8 @@ void PsService::Dispatch(Fn fn) {
   pool_->Run(std::move(fn));
 }
 
+void PsService::DispatchWork(absl::AnyInvocable<void()> fn) { Dispatch(std::move(fn)); }
+
 WireCounters PsService::counters() const {
   WireCounters c;
   c.push_payload_bytes = counters_->push_bytes.load();

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/functional/any_invocable.h"
 #include "common/rpc_policy.h"
 #include "common/trace_recorder.h"
 #include "proto/parameter_server.grpc.pb.h"
@@ -79,6 +80,14 @@ class PsService final
   grpc::ServerUnaryReactor* Trace(grpc::CallbackServerContext* ctx, const TraceRequest* request,
                                   TraceResponse* response) override;
 
+  // Sparse models (server/ps_service_sparse.cc): rows of the job's embedding table.
+  grpc::ServerUnaryReactor* SparsePull(grpc::CallbackServerContext* ctx,
+                                       const SparsePullRequest* request,
+                                       SparsePullResponse* response) override;
+  grpc::ServerUnaryReactor* SparsePush(grpc::CallbackServerContext* ctx,
+                                       const SparsePushRequest* request,
+                                       SparsePushResponse* response) override;
+
   WireCounters counters() const;
   // What this server records for `psdctl trace` (each request, apply and sync wait).
   TraceRecorder& trace() { return *trace_; }
@@ -101,6 +110,7 @@ class PsService final
   // Runs `fn` on the work pool, or here when there is none.
   template <typename Fn>
   void Dispatch(Fn fn);
+  void DispatchWork(absl::AnyInvocable<void()> fn);
 
   JobRegistry* registry_;
   Authorizer authz_;

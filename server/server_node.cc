@@ -59,6 +59,7 @@ void ServerNode::OnAssignment(const Assignment& a) {
     // The same generation: membership changed (a worker lost, or elastic workers).
     (*served)->SetWorkerIdentities({a.worker_identities().begin(), a.worker_identities().end()});
     (*served)->store->SetMembership(a.num_workers(), live, std::move(segments));
+    if ((*served)->sparse != nullptr) (*served)->sparse->SetLiveWorkers(live);
     if (a.membership_size() > 0) {
       TaskReport applied = ReportFor(a.job_id(), a.rank(), a.generation());
       applied.set_kind(TaskReport::KIND_MEMBERSHIP_APPLIED);

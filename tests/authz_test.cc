@@ -275,6 +275,20 @@ std::vector<Row> Rows() {
          r.set_action(TraceRequest::ACTION_PING);
          return r.SerializeAsString();
        }},
+      {RpcMethod::kSparsePull,
+       [](PeerRole) {
+         SparsePullRequest r;
+         r.set_job_id("nope");
+         r.set_generation(1);
+         return r.SerializeAsString();
+       }},
+      {RpcMethod::kSparsePush,
+       [](PeerRole) {
+         SparsePushRequest r;
+         r.set_job_id("nope");
+         r.set_generation(1);
+         return r.SerializeAsString();
+       }},
   };
 }
 

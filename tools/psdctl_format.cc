@@ -91,8 +91,14 @@ std::string ProgressLine(const Progress& p) {
   if (p.epochs() > 0) parts.push_back(absl::StrCat("epoch ", p.epoch() + 1, "/", p.epochs()));
   parts.push_back(absl::StrCat("step ", StepText(p)));
   parts.push_back(absl::StrFormat("loss %.4f", p.loss()));
-  parts.push_back(p.test_accuracy() >= 0 ? absl::StrFormat("test_acc %.4f", p.test_accuracy())
-                                         : std::string("test_acc -"));
+  if (p.test_auc() != 0) {  // a sparse model: negative until its first evaluation
+    parts.push_back(p.test_auc() > 0 ? absl::StrFormat("test_auc %.4f logloss %.4f", p.test_auc(),
+                                                       p.test_logloss())
+                                     : std::string("test_auc -"));
+  } else {
+    parts.push_back(p.test_accuracy() >= 0 ? absl::StrFormat("test_acc %.4f", p.test_accuracy())
+                                           : std::string("test_acc -"));
+  }
   parts.push_back(absl::StrFormat("%.0f samples/s", p.samples_per_sec()));
   if (p.step() > 0 && p.total_steps() > p.step() && p.wall_seconds() > 0) {
     const double eta = (p.total_steps() - p.step()) * p.wall_seconds() / p.step();
@@ -125,6 +131,10 @@ std::string FinalLine(const JobInfo& job) {
   double wall = job.result().wall_seconds();
   if (job.started_ms() > 0 && job.ended_ms() > job.started_ms()) {
     wall = (job.ended_ms() - job.started_ms()) / 1000.0;
+  }
+  if (job.result().test_auc() > 0) {
+    return absl::StrFormat("job %s succeeded: test_auc=%.4f test_logloss=%.4f wall_s=%.1f",
+                           job.job_id(), job.result().test_auc(), job.result().test_loss(), wall);
   }
   return absl::StrFormat("job %s succeeded: test_accuracy=%.4f wall_s=%.1f", job.job_id(),
                          job.result().test_accuracy(), wall);
@@ -230,10 +240,13 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
   }
   if (job.state() == JOB_SUCCEEDED) {
     const JobResult& r = job.result();
-    rows.push_back({"result", absl::StrFormat("test_accuracy=%.4f test_loss=%.4f steps=%d "
-                                              "wall_s=%.1f max_staleness=%d",
-                                              r.test_accuracy(), r.test_loss(), r.steps(),
-                                              r.wall_seconds(), r.max_staleness())});
+    const std::string metric =
+        r.test_auc() > 0
+            ? absl::StrFormat("test_auc=%.4f test_logloss=%.4f", r.test_auc(), r.test_loss())
+            : absl::StrFormat("test_accuracy=%.4f test_loss=%.4f", r.test_accuracy(),
+                              r.test_loss());
+    rows.push_back({"result", absl::StrFormat("%s steps=%d wall_s=%.1f max_staleness=%d", metric,
+                                              r.steps(), r.wall_seconds(), r.max_staleness())});
     if (!r.model_path().empty()) rows.push_back({"model", r.model_path()});
   }
   if (const std::string faults = FaultsText(job.faults()); !faults.empty()) {

@@ -100,6 +100,7 @@ void WorkerNode::StopJob() {
   {
     absl::MutexLock lock(&mu_);
     if (exchange_ != nullptr) exchange_->Cancel();
+    if (rows_ != nullptr) rows_->Cancel();
   }
   if (thread_.joinable()) thread_.join();
   absl::MutexLock lock(&mu_);
@@ -142,11 +143,6 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   parse.check_files = true;
   parse.max_data_bytes = options_.max_data_file_bytes;
   PSD_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(a.spec_yaml(), a.job_id(), parse));
-  PSD_ASSIGN_OR_RETURN(auto train, datasets_.Get(spec.data.train_images, spec.data.train_labels));
-  std::shared_ptr<const Dataset> test;
-  if (a.rank() == 0) {
-    PSD_ASSIGN_OR_RETURN(test, datasets_.Get(spec.data.test_images, spec.data.test_labels));
-  }
   SessionOptions session_options;
   session_options.rank = a.rank();
   // The job's first membership fixes its steps and data order; later ranks join it.
@@ -179,6 +175,12 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
     }
     return absl::CancelledError("stopped");
   };
+  if (spec.model.sparse()) return TrainSparse(a, spec, std::move(session_options));
+  PSD_ASSIGN_OR_RETURN(auto train, datasets_.Get(spec.data.train_images, spec.data.train_labels));
+  std::shared_ptr<const Dataset> test;
+  if (a.rank() == 0) {
+    PSD_ASSIGN_OR_RETURN(test, datasets_.Get(spec.data.test_images, spec.data.test_labels));
+  }
   PSD_ASSIGN_OR_RETURN(std::unique_ptr<TrainingSession> session,
                        TrainingSession::Create(spec, *train, test.get(), session_options));
   {

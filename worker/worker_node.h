@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/job_spec.h"
 #include "common/tls_options.h"
 #include "common/trace_recorder.h"
 #include "common/transport_options.h"
@@ -21,6 +22,8 @@
 #include "proto/coordinator.pb.h"
 #include "worker/dataset_cache.h"
 #include "worker/param_exchange.h"
+#include "worker/row_exchange.h"
+#include "worker/training_session.h"
 #include "worker/worker_metrics.h"
 
 namespace psd {
@@ -71,6 +74,9 @@ class WorkerNode {
   };
   void RunJob(const Assignment& a);
   absl::StatusOr<JobResult> Train(const Assignment& a);
+  // A sparse job (worker/worker_node_sparse.cc): logreg, fm or dlrm on CTR rows.
+  absl::StatusOr<JobResult> TrainSparse(const Assignment& a, const JobSpec& spec,
+                                        SessionOptions session_options);
 
   const WorkerNodeOptions options_;
   CoordinatorLink* link_ = nullptr;
@@ -84,6 +90,7 @@ class WorkerNode {
   absl::Mutex mu_;
   Running running_ ABSL_GUARDED_BY(mu_);
   ParamExchange* exchange_ ABSL_GUARDED_BY(mu_) = nullptr;
+  RowExchange* rows_ ABSL_GUARDED_BY(mu_) = nullptr;  // sparse jobs
   // The last job's metrics, kept (and so still reported) until the next job starts.
   std::shared_ptr<WorkerJobMetrics> job_metrics_;  // the job thread's
 };

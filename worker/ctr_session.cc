@@ -1,0 +1,64 @@
+#include "worker/ctr_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/select.h"
+#include "worker/remote_exchange.h"
+
+namespace psd {
+
+absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& spec,
+                                                               SessionOptions options) {
+  if (options.servers.empty()) {
+    return absl::InvalidArgumentError(
+        "sparse models (logreg, fm, dlrm on criteo or libsvm data) train against parameter "
+        "servers: their embedding tables live there");
+  }
+  PSD_ASSIGN_OR_RETURN(Placement placement, Placement::ForJob(spec));
+  std::unique_ptr<CtrSession> session(new CtrSession(std::move(placement)));
+  PSD_ASSIGN_OR_RETURN(
+      std::vector<std::unique_ptr<kernels::Backend>> backends,
+      kernels::CreateBackends(BackendKind(spec.cluster.device), options.cpu_threads, 1));
+  session->backend_ = std::move(backends[0]);
+  PSD_ASSIGN_OR_RETURN(session->model_,
+                       CtrModel::Create(CtrConfigFor(spec), session->backend_.get()));
+  PSD_ASSIGN_OR_RETURN(const int64_t total, CtrPlannedSteps(spec, options.workers));
+  options.client.worker = options.rank;
+  options.client.metrics = options.metrics;
+  options.client.trace = options.trace;
+  options.client.total_steps = total;
+  SetWireOptions(spec.cluster, &options.client);
+  PSD_ASSIGN_OR_RETURN(session->rows_, SparseClient::Create(options.servers, options.client));
+  PSD_ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
+                       PsClient::Create(&session->placement_, std::move(options.servers),
+                                        std::move(options.client)));
+  session->exchange_ = std::make_unique<RemoteExchange>(std::move(client));
+  if (options.rank == 0) {
+    PSD_ASSIGN_OR_RETURN(session->test_, LoadCtrTestSet(spec));
+    spdlog::info("worker 0: {} test rows in {} file(s)", session->test_.rows,
+                 spec.data.test_files.size());
+  }
+  session->trainer_ = std::make_unique<CtrTrainer>(
+      spec, options.rank, options.workers, total, session->model_.get(), session->exchange_.get(),
+      session->rows_.get(), options.rank == 0 ? &session->test_ : nullptr);
+  session->trainer_->set_metrics(options.metrics);
+  session->trainer_->set_start_step(options.start_step);
+  if (options.wait_for_others) {
+    session->trainer_->set_wait_for_others(std::move(options.wait_for_others));
+  }
+  return session;
+}
+
+// The trainer before the exchanges it uses, the model before the backend that owns its buffers.
+CtrSession::~CtrSession() {
+  trainer_.reset();
+  rows_.reset();
+  exchange_.reset();
+  model_.reset();
+}
+
+}  // namespace psd

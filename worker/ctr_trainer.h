@@ -1,0 +1,97 @@
+// One worker's part of a sparse (click-through-rate) job: its shard of the rows through a
+// CtrModel, the embedding rows from a RowExchange and the dense tensors from a ParamExchange,
+// progress as it goes, and (rank 0) the exact test AUC and log loss.
+//
+// Steps: every worker takes the same number, training.max_steps when set, else epochs times
+// floor(min rows of a worker's shard / batch_size), counted before training from the files'
+// lines (a skipped bad row still counts there: a shard that runs out early starts its next
+// epoch early). A step reads the next batch_size rows of the shard; a batch never spans the
+// end of the data (the rows left at the end of an epoch are dropped, as a sync step must be
+// batch_size rows on every worker).
+#ifndef PSD_WORKER_CTR_TRAINER_H_
+#define PSD_WORKER_CTR_TRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "proto/common.pb.h"
+#include "worker/ctr_model.h"
+#include "worker/ctr_reader.h"
+#include "worker/param_exchange.h"
+#include "worker/row_exchange.h"
+#include "worker/worker_metrics.h"
+
+namespace psd {
+
+// The model configuration of a sparse job spec.
+CtrModelConfig CtrConfigFor(const JobSpec& spec);
+// The reader options of a sparse job spec, for worker `rank` of `workers` (test files: 0 of 1).
+CtrReaderOptions CtrReaderOptionsFor(const JobSpec& spec, int rank, int workers);
+// Steps every worker of a sparse job takes (see above); reads the train files' lines once
+// when training.max_steps is not set.
+absl::StatusOr<int64_t> CtrPlannedSteps(const JobSpec& spec, int workers);
+
+// The test rows, whole, for evaluation (rank 0).
+struct CtrTestSet {
+  std::vector<CtrBatch> batches;  // of at most kEvalBatchRows rows
+  int64_t rows = 0;
+};
+inline constexpr int64_t kEvalBatchRows = 8192;
+absl::StatusOr<CtrTestSet> LoadCtrTestSet(const JobSpec& spec);
+
+class CtrTrainer {
+ public:
+  using ProgressFn = std::function<void(const Progress&)>;
+
+  // `test` may be null (only rank 0 evaluates). Everything must outlive the trainer.
+  CtrTrainer(const JobSpec& spec, int rank, int workers, int64_t total_steps, CtrModel* model,
+             ParamExchange* dense, RowExchange* rows, const CtrTestSet* test);
+
+  int64_t total_steps() const { return total_steps_; }
+  void set_start_step(int64_t step) { start_step_ = step; }
+  // See Trainer::set_wait_for_others.
+  void set_wait_for_others(std::function<absl::Status()> fn) { wait_for_others_ = std::move(fn); }
+  void set_metrics(std::shared_ptr<WorkerJobMetrics> metrics) { metrics_ = std::move(metrics); }
+  // Rows skipped as bad so far (data.bad_rows: skip).
+  int64_t skipped_rows() const { return reader_ == nullptr ? 0 : reader_->skipped(); }
+
+  // Runs every step; `progress` gets a report every training.log_every steps and at the end.
+  absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);
+
+  // What an evaluation of the current parameters on the test set gives.
+  struct Eval {
+    double auc = 0, logloss = 0, accuracy = 0;
+  };
+  absl::StatusOr<Eval> Evaluate(int64_t step);
+
+ private:
+  // The next batch of the shard (rewinding at the end of the data).
+  absl::Status NextBatch();
+  absl::Status PullDense(int64_t step);
+
+  const JobSpec& spec_;
+  const int rank_;
+  const int workers_;
+  const int64_t total_steps_;
+  CtrModel* model_;
+  ParamExchange* dense_;
+  RowExchange* rows_;
+  const CtrTestSet* test_;
+  int64_t start_step_ = 0;
+  std::function<absl::Status()> wait_for_others_;
+  std::shared_ptr<WorkerJobMetrics> metrics_;
+  std::unique_ptr<CtrReader> reader_;
+  CtrBatch batch_;
+  int64_t epoch_ = 0;
+  int dim_ = 0;
+  int num_dense_ = 0;
+};
+
+}  // namespace psd
+
+#endif  // PSD_WORKER_CTR_TRAINER_H_

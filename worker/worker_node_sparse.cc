@@ -1,0 +1,50 @@
+// WorkerNode's training of a sparse job: a CtrSession run with progress to the coordinator.
+#include <spdlog/spdlog.h>
+
+#include "common/status_macros.h"
+#include "worker/ctr_session.h"
+#include "worker/worker_node.h"
+
+namespace psd {
+
+absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const JobSpec& spec,
+                                                  SessionOptions session_options) {
+  PSD_ASSIGN_OR_RETURN(std::unique_ptr<CtrSession> session,
+                       CtrSession::Create(spec, std::move(session_options)));
+  {
+    absl::MutexLock lock(&mu_);
+    exchange_ = &session->exchange();
+    rows_ = &session->rows();
+  }
+  if (stop_) {  // StopJob() came before the exchanges were known
+    session->exchange().Cancel();
+    session->rows().Cancel();
+  }
+  CtrTrainer& trainer = session->trainer();
+  spdlog::info("job {}: worker {} of {}, {} steps of batch {} ({} on {}, {})", a.job_id(), a.rank(),
+               a.num_workers(), trainer.total_steps(), spec.training.batch_size,
+               ModelTypeName(spec.model.type), session->backend().name(),
+               session->backend().description());
+  auto result = trainer.Run(stop_, [&](const Progress& p) {
+    ProgressReport r;
+    r.set_job_id(a.job_id());
+    r.set_worker_rank(a.rank());
+    r.set_generation(a.generation());
+    *r.mutable_progress() = p;
+    absl::StatusOr<ReportProgressResponse> answer = link_->ReportProgressFully(std::move(r));
+    if (answer.ok() && answer->cancelled()) stop_ = true;
+  });
+  {
+    absl::MutexLock lock(&mu_);
+    exchange_ = nullptr;
+    rows_ = nullptr;
+  }
+  released_ = false;
+  if (trainer.skipped_rows() > 0) {
+    spdlog::warn("job {}: worker {} skipped {} bad rows (data.bad_rows: skip)", a.job_id(),
+                 a.rank(), trainer.skipped_rows());
+  }
+  return result;
+}
+
+}  // namespace psd
