@@ -172,6 +172,8 @@ absl::StatusOr<std::unique_ptr<CtrModel>> CtrModel::Create(const CtrModelConfig&
       m->layers_[l].out = sizes[l + 1];
     }
     m->d_params_.resize(m->dense_params_.size());
+    m->param_ptrs_.resize(m->dense_params_.size());
+    m->grad_ptrs_.resize(m->dense_params_.size());
     m->d_grads_.resize(m->dense_params_.size());
     m->d_rows_ = std::make_unique<Mirror<float>>();
     m->d_row_grads_ = std::make_unique<Mirror<float>>();
@@ -182,7 +184,7 @@ absl::StatusOr<std::unique_ptr<CtrModel>> CtrModel::Create(const CtrModelConfig&
     m->d_bag_index_ = std::make_unique<Mirror<int32_t>>();
     m->d_bag_offsets_ = std::make_unique<Mirror<int32_t>>();
   }
-  if (c.type == CtrModelType::kFm) m->fm_sums_.resize(static_cast<size_t>(c.dim));
+  if (c.type == CtrModelType::kFm) m->fm_squares_.resize(static_cast<size_t>(c.dim));
   return m;
 }
 
@@ -252,6 +254,9 @@ absl::Status CtrModel::SetBatch(const CtrBatch& batch) {
   logits_.resize(static_cast<size_t>(rows));
   dlogits_.resize(static_cast<size_t>(rows));
   probabilities_.resize(static_cast<size_t>(rows));
+  if (config_.type == CtrModelType::kFm) {
+    fm_sums_.resize(static_cast<size_t>(rows) * static_cast<size_t>(config_.dim));
+  }
 
   if (config_.type == CtrModelType::kDlrm) {
     // Counting sort of each row's keys by field: bag (r, f) = r * fields + f, stable.
@@ -309,7 +314,8 @@ CtrModel::Result CtrModel::RunHost(bool train) {
   const float bias = dense_params_.back()[0];
   const absl::Span<const int32_t> index = unique_.index();
   const float* rows = rows_.data();
-  double* sums = fm_sums_.data();
+  float* sums = fm_sums_.data();
+  float* squares = fm_squares_.data();
 
   // Forward: logits.
   for (int64_t r = 0; r < batch_rows_; ++r) {
@@ -319,20 +325,22 @@ CtrModel::Result CtrModel::RunHost(bool train) {
     const int64_t begin = row_offsets_[r], end = row_offsets_[r + 1];
     for (int64_t j = begin; j < end; ++j) z += double{values_[j]} * rows[int64_t{index[j]} * rd];
     if (k > 0) {
-      std::fill_n(sums, k, 0.0);
-      double squares = 0;
+      // The row's S_f = sum_k val_k v_k,f (kept for backward) and sum_k (val_k v_k,f)^2.
+      float* __restrict__ sum = sums + r * k;
+      std::fill_n(sum, k, 0.0f);
+      std::fill_n(squares, k, 0.0f);
       for (int64_t j = begin; j < end; ++j) {
-        const float* v = rows + int64_t{index[j]} * rd + 1;
-        const double val = values_[j];
+        const float* __restrict__ v = rows + int64_t{index[j]} * rd + 1;
+        const float val = values_[j];
         for (int f = 0; f < k; ++f) {
-          const double t = val * v[f];
-          sums[f] += t;
-          squares += t * t;
+          const float t = val * v[f];
+          sum[f] += t;
+          squares[f] += t * t;
         }
       }
       double pairs = 0;
-      for (int f = 0; f < k; ++f) pairs += sums[f] * sums[f];
-      z += 0.5 * (pairs - squares);
+      for (int f = 0; f < k; ++f) pairs += double{sum[f]} * sum[f] - squares[f];
+      z += 0.5 * pairs;
     }
     logits_[r] = static_cast<float>(z);
   }
@@ -353,20 +361,14 @@ CtrModel::Result CtrModel::RunHost(bool train) {
     const int64_t begin = row_offsets_[r], end = row_offsets_[r + 1];
     for (int64_t j = begin; j < end; ++j) grads[int64_t{index[j]} * rd] += g * values_[j];
     if (k > 0) {
-      // d z / d v_k,f = val_k (S_f - val_k v_k,f), S_f = sum over the row of val v_.,f.
-      std::fill_n(sums, k, 0.0);
-      for (int64_t j = begin; j < end; ++j) {
-        const float* v = rows + int64_t{index[j]} * rd + 1;
-        for (int f = 0; f < k; ++f) sums[f] += double{values_[j]} * v[f];
-      }
+      // d z / d v_k,f = val_k (S_f - val_k v_k,f).
+      const float* __restrict__ sum = sums + r * k;
       for (int64_t j = begin; j < end; ++j) {
         const int64_t at = int64_t{index[j]} * rd + 1;
         const float* v = rows + at;
         float* dv = grads + at;
-        const double val = values_[j];
-        for (int f = 0; f < k; ++f) {
-          dv[f] += static_cast<float>(g * val * (sums[f] - val * v[f]));
-        }
+        const float gv = g * values_[j], val = values_[j];
+        for (int f = 0; f < k; ++f) dv[f] += gv * (sum[f] - val * v[f]);
       }
     }
   }
@@ -393,7 +395,7 @@ absl::StatusOr<CtrModel::Result> CtrModel::RunDlrm(bool train) {
   PSD_ASSIGN_OR_RETURN(float* weights, d_bag_weights_->Upload(b, s, bag_weights_, n));
   PSD_ASSIGN_OR_RETURN(int32_t * offsets, d_bag_offsets_->Upload(b, s, bag_offsets_, num_bags + 1));
   PSD_ASSIGN_OR_RETURN(float* dense, d_dense_->Upload(b, s, dense_, batch * dd));
-  std::vector<float*> params(dense_params_.size());
+  std::vector<float*>& params = param_ptrs_;
   for (size_t t = 0; t < params.size(); ++t) {
     PSD_ASSIGN_OR_RETURN(
         params[t],
@@ -445,7 +447,7 @@ absl::StatusOr<CtrModel::Result> CtrModel::RunDlrm(bool train) {
 
   // Backward, last layer first; layer l's dz holds dloss/d(pre-activation).
   PSD_ASSIGN_OR_RETURN(float* dlogits, d_dlogits_->Upload(b, s, dlogits_, batch));
-  std::vector<float*> grads(dense_grads_.size());
+  std::vector<float*>& grads = grad_ptrs_;
   for (size_t t = 0; t < grads.size(); ++t) {
     PSD_ASSIGN_OR_RETURN(
         grads[t],

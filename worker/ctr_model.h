@@ -149,7 +149,8 @@ class CtrModel {
   std::vector<float> rows_, row_grads_;
   std::vector<std::vector<float>> dense_params_, dense_grads_;
   std::vector<float> logits_, dlogits_, probabilities_;
-  std::vector<double> fm_sums_;  // fm: a row's sum_k val_k v_k,f
+  std::vector<float> fm_sums_;     // fm: [B, dim], row r's sum_k val_k v_k,f
+  std::vector<float> fm_squares_;  // fm: [dim], a row's sum_k (val_k v_k,f)^2
 
   // dlrm on the backend.
   std::vector<Layer> layers_;
@@ -157,7 +158,8 @@ class CtrModel {
       d_bag_weights_;
   std::unique_ptr<Mirror<int32_t>> d_bag_index_, d_bag_offsets_;
   std::vector<Mirror<float>> d_params_, d_grads_;
-  kernels::DeviceBuffer<float> bags_, dbags_;  // [B, fields * dim]
+  std::vector<float*> param_ptrs_, grad_ptrs_;  // where the ops find dense tensor t
+  kernels::DeviceBuffer<float> bags_, dbags_;   // [B, fields * dim]
   kernels::Stream stream_;
 };
 

@@ -125,6 +125,19 @@ CtrModelConfig Libsvm(CtrModelType type) {
   return c;
 }
 
+TEST_CASE("dlrm without hidden layers: gradients match central finite differences") {
+  std::mt19937_64 rng(6);
+  for (bool mean : {false, true}) {
+    CtrModelConfig c = Criteo(CtrModelType::kDlrm);
+    c.hidden = {};
+    c.mean_pooling = mean;
+    auto m = CtrModel::Create(c, &Cpu()).value();
+    REQUIRE(m->SetBatch(RandomBatch(rng, 12, c.fields, c.dense_dim, true, true)).ok());
+    RandomParams(rng, *m, 0.8f);
+    CheckGradients(*m, mean ? "linear dlrm, mean" : "linear dlrm, sum");
+  }
+}
+
 TEST_CASE("ctr models: every gradient matches central finite differences") {
   std::mt19937_64 rng(5);
   for (CtrModelType type : {CtrModelType::kLogreg, CtrModelType::kFm, CtrModelType::kDlrm}) {
