@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
@@ -21,6 +22,7 @@
 #include "kernels/select.h"
 #include "worker/ctr_batch.h"
 #include "worker/ctr_model.h"
+#include "worker/unique_keys.h"
 
 ABSL_FLAG(int, cpu_threads, 1, "OpenBLAS threads for the CPU backend (0: one per core).");
 ABSL_FLAG(int, batch, 4096, "Rows per batch.");
@@ -99,6 +101,37 @@ int Main() {
   std::printf("ctr model step on %s\n", (*backend)->description().c_str());
   std::printf("batch %d, %d fields, %d dense, dim %d, hidden %s\n", rows, base.fields,
               base.dense_dim, base.dim, absl::StrJoin(absl::GetFlag(FLAGS_hidden), ",").c_str());
+  // Key de-duplication alone: UniqueKeys against an absl::flat_hash_map cleared per batch.
+  {
+    UniqueKeys unique;
+    absl::flat_hash_map<uint64_t, int32_t> map;
+    std::vector<uint64_t> order;
+    std::vector<int32_t> index;
+    size_t check = 0;
+    const double ours = Time(
+        [&](int i) {
+          unique.Build(batches[i % batches.size()].keys);
+          check += unique.keys().size();
+        },
+        min_time_s);
+    const double absl_map = Time(
+        [&](int i) {
+          const std::vector<uint64_t>& keys = batches[i % batches.size()].keys;
+          map.clear();
+          order.clear();
+          index.resize(keys.size());
+          for (size_t j = 0; j < keys.size(); ++j) {
+            auto [it, inserted] = map.try_emplace(keys[j], static_cast<int32_t>(order.size()));
+            if (inserted) order.push_back(keys[j]);
+            index[j] = it->second;
+          }
+          check += order.size();
+        },
+        min_time_s);
+    const double keys = static_cast<double>(batches[0].keys.size());
+    std::printf("de-duplication: UniqueKeys %.1f M keys/s, absl::flat_hash_map %.1f M keys/s%s\n",
+                keys / ours / 1e6, keys / absl_map / 1e6, check == 0 ? " (?)" : "");
+  }
   std::printf("%-8s %10s %12s %14s %14s %14s\n", "model", "unique", "row floats", "SetBatch r/s",
               "TrainStep r/s", "both r/s");
   for (CtrModelType type : {CtrModelType::kLogreg, CtrModelType::kFm, CtrModelType::kDlrm}) {
