@@ -304,6 +304,24 @@ TEST_CASE("ctr models: the loss is stable for large logits") {
   CheckNear(m->row_grads(), {0.5});
 }
 
+TEST_CASE("ctr models: a batch without any key trains on the dense part alone") {
+  for (CtrModelType type : {CtrModelType::kLogreg, CtrModelType::kFm, CtrModelType::kDlrm}) {
+    INFO(CtrModelTypeName(type));
+    CtrModelConfig c = Criteo(type);
+    auto m = CtrModel::Create(c, &Cpu()).value();
+    REQUIRE(m->SetBatch(MakeBatch(2, {{1, {0.5f, -1}, {}}, {0, {2, 1}, {}}})).ok());
+    CHECK(m->unique_keys().empty());
+    CHECK(m->rows().empty());
+    std::mt19937_64 rng(1);
+    RandomParams(rng, *m, 0.5f);
+    const CtrModel::Result r = m->TrainStep().value();
+    CHECK(r.examples == 2);
+    CHECK(std::isfinite(r.loss_sum));
+    CHECK(m->row_grads().empty());
+    CheckGradients(*m, "no keys");
+  }
+}
+
 TEST_CASE("ctr models: bad batches are errors that name the problem") {
   CtrModelConfig c = Criteo(CtrModelType::kDlrm);
   auto m = CtrModel::Create(c, &Cpu()).value();
