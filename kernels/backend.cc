@@ -259,4 +259,36 @@ absl::Status Backend::SgdMomentum(const Stream& s, int64_t n, float lr, float mo
   return DoSgdMomentum(s.native(), n, lr, momentum, weight_decay, grad, velocity, param);
 }
 
+absl::Status Backend::EmbeddingBagForward(const Stream& s, const float* rows, int64_t num_rows,
+                                          int64_t dim, const int32_t* index, const float* weights,
+                                          const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                          float* out) {
+  constexpr absl::string_view kOp = "EmbeddingBagForward";
+  PSD_RETURN_IF_ERROR(CheckStream(s));
+  PSD_RETURN_IF_ERROR(CheckMatrix(kOp, num_rows, dim));
+  PSD_RETURN_IF_ERROR(CheckMatrix(kOp, num_bags, dim));
+  if (num_bags == 0 || dim == 0) return absl::OkStatus();
+  PSD_RETURN_IF_ERROR(CheckPtr(kOp, "bag_offsets", bag_offsets));
+  PSD_RETURN_IF_ERROR(CheckPtr(kOp, "out", out));
+  // rows and index may be null when every bag is empty (N == 0): nothing reads them then.
+  return DoEmbeddingBagForward(s.native(), rows, num_rows, dim, index, weights, bag_offsets,
+                               num_bags, mean, out);
+}
+
+absl::Status Backend::EmbeddingBagBackward(const Stream& s, const float* dout, int64_t num_rows,
+                                           int64_t dim, const int32_t* index, const float* weights,
+                                           const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                           float* drows) {
+  constexpr absl::string_view kOp = "EmbeddingBagBackward";
+  PSD_RETURN_IF_ERROR(CheckStream(s));
+  PSD_RETURN_IF_ERROR(CheckMatrix(kOp, num_rows, dim));
+  PSD_RETURN_IF_ERROR(CheckMatrix(kOp, num_bags, dim));
+  if (num_bags == 0 || dim == 0 || num_rows == 0) return absl::OkStatus();
+  PSD_RETURN_IF_ERROR(CheckPtr(kOp, "dout", dout));
+  PSD_RETURN_IF_ERROR(CheckPtr(kOp, "bag_offsets", bag_offsets));
+  PSD_RETURN_IF_ERROR(CheckPtr(kOp, "drows", drows));
+  return DoEmbeddingBagBackward(s.native(), dout, num_rows, dim, index, weights, bag_offsets,
+                                num_bags, mean, drows);
+}
+
 }  // namespace psd::kernels

@@ -175,6 +175,26 @@ class Backend {
   absl::Status SgdMomentum(const Stream& s, int64_t n, float lr, float momentum, float weight_decay,
                            const float* grad, float* velocity, float* param);
 
+  // Embedding bags over table rows [num_rows, dim] (row-major): for each bag b in
+  // [0, num_bags), out[b, :] = sum over j in [bag_offsets[b], bag_offsets[b + 1]) of
+  // weights[j] * rows[index[j], :], divided by the bag's entry count when `mean` (an empty bag
+  // gives zeros). index [N] and weights [N] (null: every weight is 1) hold the bags' entries,
+  // N = bag_offsets[num_bags]; bag_offsets is non-decreasing from 0 (both int32, device
+  // memory; rows and index may be null when N == 0). An index outside [0, num_rows): CPU
+  // returns InvalidArgument, CUDA is undefined.
+  absl::Status EmbeddingBagForward(const Stream& s, const float* rows, int64_t num_rows,
+                                   int64_t dim, const int32_t* index, const float* weights,
+                                   const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                   float* out);
+  // The gradient of EmbeddingBagForward: for each entry j of bag b, drows[index[j], :] +=
+  // weights[j] * dout[b, :] (/ count when `mean`). ADDS into drows [num_rows, dim]: the caller
+  // zeroes it first (Fill). CUDA adds with atomicAdd, so a row shared by several entries sums
+  // in an unspecified order (not bit-reproducible run to run); the CPU sums in entry order.
+  absl::Status EmbeddingBagBackward(const Stream& s, const float* dout, int64_t num_rows,
+                                    int64_t dim, const int32_t* index, const float* weights,
+                                    const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                    float* drows);
+
  protected:
   Backend() = default;
   // Derived constructors create the default stream with this (after they can make streams);
@@ -227,6 +247,14 @@ class Backend {
   virtual absl::Status DoSgdMomentum(void* s, int64_t n, float lr, float momentum,
                                      float weight_decay, const float* grad, float* velocity,
                                      float* param) = 0;
+  virtual absl::Status DoEmbeddingBagForward(void* s, const float* rows, int64_t num_rows,
+                                             int64_t dim, const int32_t* index,
+                                             const float* weights, const int32_t* bag_offsets,
+                                             int64_t num_bags, bool mean, float* out) = 0;
+  virtual absl::Status DoEmbeddingBagBackward(void* s, const float* dout, int64_t num_rows,
+                                              int64_t dim, const int32_t* index,
+                                              const float* weights, const int32_t* bag_offsets,
+                                              int64_t num_bags, bool mean, float* drows) = 0;
 };
 
 // A compute device of this machine, as a node reports it when it registers.

@@ -119,6 +119,28 @@ class CpuBackend final : public Backend {
     cpu::SgdMomentum(n, lr, momentum, weight_decay, grad, velocity, param);
     return absl::OkStatus();
   }
+  absl::Status DoEmbeddingBagForward(void*, const float* rows, int64_t num_rows, int64_t dim,
+                                     const int32_t* index, const float* weights,
+                                     const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                     float* out) override {
+    if (!cpu::EmbeddingBagForward(rows, num_rows, dim, index, weights, bag_offsets, num_bags, mean,
+                                  out)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("EmbeddingBagForward: an index is outside [0, ", num_rows, ")"));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status DoEmbeddingBagBackward(void*, const float* dout, int64_t num_rows, int64_t dim,
+                                      const int32_t* index, const float* weights,
+                                      const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                      float* drows) override {
+    if (!cpu::EmbeddingBagBackward(dout, num_rows, dim, index, weights, bag_offsets, num_bags, mean,
+                                   drows)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("EmbeddingBagBackward: an index is outside [0, ", num_rows, ")"));
+    }
+    return absl::OkStatus();
+  }
 
   int threads_;
 };

@@ -50,6 +50,9 @@ TEST_CASE("cpu count correct matches the reference") {
 TEST_CASE("cpu fill, axpy, scale and sgd momentum match the reference") {
   CheckAgainstReference(testing::ElementwiseCases());
 }
+TEST_CASE("cpu embedding bag forward and backward match the reference") {
+  CheckAgainstReference(testing::EmbeddingBagCases());
+}
 
 TEST_CASE("bad arguments are errors, not crashes") {
   Backend& b = Cpu();
@@ -74,6 +77,22 @@ TEST_CASE("bad arguments are errors, not crashes") {
   const absl::Status bad_label = b.SoftmaxXent(s, 2, 4, p, labels.data(), 1, nullptr, p + 8);
   CHECK(bad_label.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(bad_label.message()).find("label") != std::string::npos);
+
+  // An embedding bag index outside the table is caught on the CPU.
+  auto bag = b.AllocateDevice<int32_t>(4).value();
+  bag.data()[0] = 0;  // offsets {0, 2}
+  bag.data()[1] = 2;
+  bag.data()[2] = 1;  // index {1, 3}, with a 2-row table
+  bag.data()[3] = 3;
+  const absl::Status bad_index =
+      b.EmbeddingBagForward(s, p, 2, 4, bag.data() + 2, nullptr, bag.data(), 1, false, p + 8);
+  CHECK(bad_index.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(bad_index.message()).find("outside [0, 2)") != std::string::npos);
+  CHECK(b.EmbeddingBagBackward(s, p, 2, 4, bag.data() + 2, nullptr, bag.data(), 1, false, p + 8)
+            .code() == absl::StatusCode::kInvalidArgument);
+  CHECK(
+      b.EmbeddingBagForward(s, p, 2, 4, bag.data() + 2, nullptr, nullptr, 1, false, p + 8).code() ==
+      absl::StatusCode::kInvalidArgument);  // no bag offsets
 
   Stream empty;
   CHECK(b.Fill(empty, 4, 0, p).code() == absl::StatusCode::kInvalidArgument);

@@ -134,4 +134,44 @@ void SgdMomentum(int64_t n, float lr, float momentum, float weight_decay,
   }
 }
 
+bool EmbeddingBagForward(const float* rows, int64_t num_rows, int64_t dim, const int32_t* index,
+                         const float* weights, const int32_t* bag_offsets, int64_t num_bags,
+                         bool mean, float* out) {
+  for (int64_t b = 0; b < num_bags; ++b) {
+    float* __restrict__ y = out + b * dim;
+    for (int64_t d = 0; d < dim; ++d) y[d] = 0.0f;
+    const int32_t begin = bag_offsets[b], end = bag_offsets[b + 1];
+    for (int32_t j = begin; j < end; ++j) {
+      const int32_t r = index[j];
+      if (r < 0 || r >= num_rows) return false;
+      const float w = weights == nullptr ? 1.0f : weights[j];
+      const float* __restrict__ x = rows + int64_t{r} * dim;
+      for (int64_t d = 0; d < dim; ++d) y[d] += w * x[d];
+    }
+    if (mean && end > begin) {
+      const float inv = 1.0f / static_cast<float>(end - begin);
+      for (int64_t d = 0; d < dim; ++d) y[d] *= inv;
+    }
+  }
+  return true;
+}
+
+bool EmbeddingBagBackward(const float* dout, int64_t num_rows, int64_t dim, const int32_t* index,
+                          const float* weights, const int32_t* bag_offsets, int64_t num_bags,
+                          bool mean, float* drows) {
+  for (int64_t b = 0; b < num_bags; ++b) {
+    const float* __restrict__ g = dout + b * dim;
+    const int32_t begin = bag_offsets[b], end = bag_offsets[b + 1];
+    const float scale = mean && end > begin ? 1.0f / static_cast<float>(end - begin) : 1.0f;
+    for (int32_t j = begin; j < end; ++j) {
+      const int32_t r = index[j];
+      if (r < 0 || r >= num_rows) return false;
+      const float w = (weights == nullptr ? 1.0f : weights[j]) * scale;
+      float* __restrict__ x = drows + int64_t{r} * dim;
+      for (int64_t d = 0; d < dim; ++d) x[d] += w * g[d];
+    }
+  }
+  return true;
+}
+
 }  // namespace psd::kernels::cpu

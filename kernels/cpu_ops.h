@@ -23,6 +23,13 @@ void Axpy(int64_t n, float alpha, const float* x, float* y);
 void Scale(int64_t n, float alpha, float* x);
 void SgdMomentum(int64_t n, float lr, float momentum, float weight_decay, const float* grad,
                  float* velocity, float* param);
+// Return false when an index is outside [0, num_rows) (out / drows are then partly written).
+bool EmbeddingBagForward(const float* rows, int64_t num_rows, int64_t dim, const int32_t* index,
+                         const float* weights, const int32_t* bag_offsets, int64_t num_bags,
+                         bool mean, float* out);
+bool EmbeddingBagBackward(const float* dout, int64_t num_rows, int64_t dim, const int32_t* index,
+                          const float* weights, const int32_t* bag_offsets, int64_t num_bags,
+                          bool mean, float* drows);
 
 }  // namespace psd::kernels::cpu
 

@@ -242,6 +242,22 @@ class CudaBackend final : public Backend {
     PSD_CUDA(cuda::SgdMomentum(Raw(s), n, lr, momentum, weight_decay, grad, velocity, param));
     return absl::OkStatus();
   }
+  absl::Status DoEmbeddingBagForward(void* s, const float* rows, int64_t, int64_t dim,
+                                     const int32_t* index, const float* weights,
+                                     const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                     float* out) override {
+    PSD_CUDA(cuda::EmbeddingBagForward(Raw(s), rows, dim, index, weights, bag_offsets, num_bags,
+                                       mean, out));
+    return absl::OkStatus();
+  }
+  absl::Status DoEmbeddingBagBackward(void* s, const float* dout, int64_t, int64_t dim,
+                                      const int32_t* index, const float* weights,
+                                      const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                      float* drows) override {
+    PSD_CUDA(cuda::EmbeddingBagBackward(Raw(s), dout, dim, index, weights, bag_offsets, num_bags,
+                                        mean, drows));
+    return absl::OkStatus();
+  }
 
   int device_;
   std::string description_;

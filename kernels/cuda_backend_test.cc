@@ -88,6 +88,10 @@ TEST_CASE("cuda fill, axpy, scale and sgd momentum match the cpu") {
   REQUIRE_CUDA();
   CompareWithCpu(testing::ElementwiseCases());
 }
+TEST_CASE("cuda embedding bag forward and backward match the cpu") {
+  REQUIRE_CUDA();
+  CompareWithCpu(testing::EmbeddingBagCases());
+}
 
 TEST_CASE("cuda streams: a copy on one stream waits for an event recorded on another") {
   REQUIRE_CUDA();

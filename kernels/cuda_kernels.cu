@@ -181,6 +181,44 @@ __global__ void SgdMomentumKernel(int64_t n, float lr, float momentum, float wei
   }
 }
 
+// One thread per (bag, column): consecutive threads read consecutive columns of a table row.
+__global__ void EmbeddingBagForwardKernel(const float* __restrict__ rows, int64_t dim,
+                                          const int32_t* __restrict__ index,
+                                          const float* __restrict__ weights,
+                                          const int32_t* __restrict__ bag_offsets, int64_t num_bags,
+                                          bool mean, float* __restrict__ out) {
+  const int64_t n = num_bags * dim;
+  for (int64_t i = GlobalIndex(); i < n; i += GlobalStride()) {
+    const int64_t b = i / dim, d = i % dim;
+    const int32_t begin = bag_offsets[b], end = bag_offsets[b + 1];
+    float sum = 0.0f;
+    for (int32_t j = begin; j < end; ++j) {
+      const float w = weights == nullptr ? 1.0f : weights[j];
+      sum += w * rows[static_cast<int64_t>(index[j]) * dim + d];
+    }
+    if (mean && end > begin) sum *= 1.0f / static_cast<float>(end - begin);
+    out[i] = sum;
+  }
+}
+
+__global__ void EmbeddingBagBackwardKernel(const float* __restrict__ dout, int64_t dim,
+                                           const int32_t* __restrict__ index,
+                                           const float* __restrict__ weights,
+                                           const int32_t* __restrict__ bag_offsets,
+                                           int64_t num_bags, bool mean, float* drows) {
+  const int64_t n = num_bags * dim;
+  for (int64_t i = GlobalIndex(); i < n; i += GlobalStride()) {
+    const int64_t b = i / dim, d = i % dim;
+    const int32_t begin = bag_offsets[b], end = bag_offsets[b + 1];
+    const float scale = mean && end > begin ? 1.0f / static_cast<float>(end - begin) : 1.0f;
+    const float g = dout[i] * scale;
+    for (int32_t j = begin; j < end; ++j) {
+      const float w = weights == nullptr ? 1.0f : weights[j];
+      atomicAdd(&drows[static_cast<int64_t>(index[j]) * dim + d], w * g);
+    }
+  }
+}
+
 unsigned RowBlocks(int64_t rows) {
   return static_cast<unsigned>(std::max<int64_t>(1, (rows + kRowsPerBlock - 1) / kRowsPerBlock));
 }
@@ -246,6 +284,24 @@ cudaError_t SgdMomentum(cudaStream_t s, int64_t n, float lr, float momentum, flo
                         const float* grad, float* velocity, float* param) {
   SgdMomentumKernel<<<Blocks(n), kThreads, 0, s>>>(n, lr, momentum, weight_decay, grad, velocity,
                                                    param);
+  return cudaGetLastError();
+}
+
+cudaError_t EmbeddingBagForward(cudaStream_t s, const float* rows, int64_t dim,
+                                const int32_t* index, const float* weights,
+                                const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                float* out) {
+  EmbeddingBagForwardKernel<<<Blocks(num_bags * dim), kThreads, 0, s>>>(
+      rows, dim, index, weights, bag_offsets, num_bags, mean, out);
+  return cudaGetLastError();
+}
+
+cudaError_t EmbeddingBagBackward(cudaStream_t s, const float* dout, int64_t dim,
+                                 const int32_t* index, const float* weights,
+                                 const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                 float* drows) {
+  EmbeddingBagBackwardKernel<<<Blocks(num_bags * dim), kThreads, 0, s>>>(
+      dout, dim, index, weights, bag_offsets, num_bags, mean, drows);
   return cudaGetLastError();
 }
 

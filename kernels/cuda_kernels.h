@@ -29,6 +29,15 @@ cudaError_t Axpy(cudaStream_t s, int64_t n, float alpha, const float* x, float* 
 cudaError_t Scale(cudaStream_t s, int64_t n, float alpha, float* x);
 cudaError_t SgdMomentum(cudaStream_t s, int64_t n, float lr, float momentum, float weight_decay,
                         const float* grad, float* velocity, float* param);
+cudaError_t EmbeddingBagForward(cudaStream_t s, const float* rows, int64_t dim,
+                                const int32_t* index, const float* weights,
+                                const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                float* out);
+// Adds with atomicAdd: the order of a shared row's sums is unspecified.
+cudaError_t EmbeddingBagBackward(cudaStream_t s, const float* dout, int64_t dim,
+                                 const int32_t* index, const float* weights,
+                                 const int32_t* bag_offsets, int64_t num_bags, bool mean,
+                                 float* drows);
 
 }  // namespace psd::kernels::cuda
 

@@ -472,6 +472,98 @@ std::vector<OpCase> ActivationCases() {
   return cases;
 }
 
+namespace {
+
+// num_bags bags of 0 to max_len entries drawn from num_rows rows (few rows: many repeats).
+OpCase EmbeddingBagCase(int64_t num_rows, int64_t dim, int64_t num_bags, int max_len, bool weighted,
+                        bool mean, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> offsets = {0};
+  std::vector<int32_t> index;
+  for (int64_t b = 0; b < num_bags; ++b) {
+    const int len = static_cast<int>(rng() % static_cast<uint64_t>(max_len + 1));
+    for (int i = 0; i < len; ++i) {
+      index.push_back(static_cast<int32_t>(rng() % static_cast<uint64_t>(num_rows)));
+    }
+    offsets.push_back(static_cast<int32_t>(index.size()));
+  }
+  const int64_t n = static_cast<int64_t>(index.size());
+  const auto rows = Random(num_rows * dim, seed + 1);
+  const auto dout = Random(num_bags * dim, seed + 2);
+  const auto weights = weighted ? Random(n, seed + 3, -2, 2) : std::vector<float>();
+  OpCase op;
+  op.name = absl::StrFormat("embedding bags rows=%d dim=%d bags=%d n=%d weighted=%d mean=%d",
+                            num_rows, dim, num_bags, n, weighted, mean);
+  op.run = [=](Backend& be) -> absl::StatusOr<std::vector<float>> {
+    PSD_ASSIGN_OR_RETURN(auto d_rows, Upload(be, rows));
+    PSD_ASSIGN_OR_RETURN(auto d_dout, Upload(be, dout));
+    PSD_ASSIGN_OR_RETURN(auto d_index, Upload(be, index));
+    PSD_ASSIGN_OR_RETURN(auto d_weights, Upload(be, weights));
+    PSD_ASSIGN_OR_RETURN(auto d_offsets, Upload(be, offsets));
+    PSD_ASSIGN_OR_RETURN(auto d_out, be.AllocateDevice<float>(num_bags * dim));
+    PSD_ASSIGN_OR_RETURN(auto d_drows, be.AllocateDevice<float>(num_rows * dim));
+    const float* w = weighted ? d_weights.data() : nullptr;
+    const Stream& s = be.default_stream();
+    PSD_RETURN_IF_ERROR(be.EmbeddingBagForward(s, d_rows.data(), num_rows, dim, d_index.data(), w,
+                                               d_offsets.data(), num_bags, mean, d_out.data()));
+    PSD_RETURN_IF_ERROR(be.Fill(s, num_rows * dim, 0.0f, d_drows.data()));
+    PSD_RETURN_IF_ERROR(be.EmbeddingBagBackward(s, d_dout.data(), num_rows, dim, d_index.data(), w,
+                                                d_offsets.data(), num_bags, mean, d_drows.data()));
+    PSD_ASSIGN_OR_RETURN(std::vector<float> out, Download(be, d_out));
+    PSD_ASSIGN_OR_RETURN(std::vector<float> drows, Download(be, d_drows));
+    out.insert(out.end(), drows.begin(), drows.end());
+    return out;
+  };
+  op.expected = [=] {
+    const int64_t bags_size = num_bags * dim;
+    Expected e{std::vector<double>(static_cast<size_t>(bags_size + num_rows * dim), 0.0),
+               std::vector<double>(static_cast<size_t>(bags_size + num_rows * dim), 0.0)};
+    std::vector<double> abs_sum(e.value.size(), 0.0);
+    std::vector<int64_t> terms(e.value.size(), 0);
+    for (int64_t b = 0; b < num_bags; ++b) {
+      const int32_t begin = offsets[b], end = offsets[b + 1];
+      const double scale = mean && end > begin ? 1.0 / (end - begin) : 1.0;
+      for (int32_t j = begin; j < end; ++j) {
+        const double w = (weighted ? weights[j] : 1.0) * scale;
+        for (int64_t d = 0; d < dim; ++d) {
+          const size_t o = static_cast<size_t>(b * dim + d);
+          e.value[o] += w * rows[index[j] * dim + d];
+          abs_sum[o] += std::abs(w * rows[index[j] * dim + d]);
+          terms[o] = end - begin;
+          const size_t g = static_cast<size_t>(bags_size + index[j] * dim + d);
+          e.value[g] += w * dout[b * dim + d];
+          abs_sum[g] += std::abs(w * dout[b * dim + d]);
+          ++terms[g];
+        }
+      }
+    }
+    for (size_t i = 0; i < e.value.size(); ++i) {
+      e.bound[i] = 2.0 * static_cast<double>(terms[i] + 2) * u * abs_sum[i];
+    }
+    return e;
+  };
+  return op;
+}
+
+}  // namespace
+
+std::vector<OpCase> EmbeddingBagCases() {
+  std::vector<OpCase> cases;
+  uint64_t seed = 7000;
+  for (int64_t dim : {int64_t{1}, int64_t{16}, int64_t{33}}) {
+    for (bool weighted : {false, true}) {
+      for (bool mean : {false, true}) {
+        cases.push_back(EmbeddingBagCase(5, dim, 40, 6, weighted, mean, ++seed));
+        cases.push_back(EmbeddingBagCase(1000, dim, 257, 30, weighted, mean, ++seed));
+      }
+    }
+  }
+  // Many bags (the CUDA grid-stride loop) and rows shared by thousands of entries.
+  cases.push_back(EmbeddingBagCase(3, 16, 20000, 3, true, false, ++seed));
+  cases.push_back(EmbeddingBagCase(1, 1, 1, 0, false, true, ++seed));  // one empty bag
+  return cases;
+}
+
 std::vector<OpCase> BiasGradCases() {
   std::vector<OpCase> cases;
   uint64_t seed = 3000;

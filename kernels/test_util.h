@@ -43,6 +43,8 @@ struct OpCase {
 //   count correct, fill: exact
 //   axpy, scale:       2u (|y| + |alpha x|), 2u |alpha x|
 //   sgd momentum:      v: 4u (|m v| + |g| + |wd p|); p: 4u (|p| + lr |v|) + lr bound(v)
+//   embedding bags:    forward 2(n+2)u sum |w x| over a bag's n entries (/ n when mean);
+//                      backward 2(n+2)u sum |w g| over a row's n contributions
 std::vector<OpCase> GemmCases();
 std::vector<OpCase> BiasActivationCases();
 std::vector<OpCase> ActivationCases();
@@ -50,6 +52,9 @@ std::vector<OpCase> BiasGradCases();
 std::vector<OpCase> SoftmaxXentCases();
 std::vector<OpCase> CountCorrectCases();
 std::vector<OpCase> ElementwiseCases();
+// EmbeddingBagForward then EmbeddingBagBackward (outputs: the bags, then the row gradients),
+// sum and mean, with and without weights, empty bags and rows shared by many entries.
+std::vector<OpCase> EmbeddingBagCases();
 
 // "" when |got[i] - want.value[i]| <= slack * want.bound[i] + 1e-30 for all i; else the worst
 // element, its values and its bound.
