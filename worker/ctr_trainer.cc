@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/auc.h"
+#include "common/placement.h"
 #include "common/status_macros.h"
 
 namespace psd {

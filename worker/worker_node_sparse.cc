@@ -23,7 +23,7 @@ absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const Job
   CtrTrainer& trainer = session->trainer();
   spdlog::info("job {}: worker {} of {}, {} steps of batch {} ({} on {}, {})", a.job_id(), a.rank(),
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
-               ModelTypeName(spec.model.type), session->backend().name(),
+               std::string(ModelTypeName(spec.model.type)), std::string(session->backend().name()),
                session->backend().description());
   auto result = trainer.Run(stop_, [&](const Progress& p) {
     ProgressReport r;
