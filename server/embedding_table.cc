@@ -122,6 +122,7 @@ class EmbeddingTable::Shard {
     Advance(step);
     const uint32_t s32 = Step32(step);
     for (size_t j = 0; j < n; ++j) {
+      Prefetch(hashes, order, n, j);
       const size_t i = order ? order[j] : j;
       const uint64_t key = keys[i], h = hashes[i];
       float* dst = out + i * dim_;
@@ -151,6 +152,7 @@ class EmbeddingTable::Shard {
     Advance(step);
     const uint32_t s32 = Step32(step);
     for (size_t j = 0; j < n; ++j) {
+      Prefetch(hashes, order, n, j);
       const size_t i = order ? order[j] : j;
       const uint64_t key = keys[i], h = hashes[i];
       uint32_t slot = Find(key, h);
@@ -278,6 +280,26 @@ class EmbeddingTable::Shard {
   }
   float* Slots(char* row) const { return Values(row) + dim_; }
   const float* Slots(const char* row) const { return Values(row) + dim_; }
+
+  // Software pipelining of a batch: while key j is served, the index entries of key j + 8 and
+  // the row of key j + 4 (its home entry's, when the tag matches) are fetched.
+  void Prefetch(const uint64_t* hashes, const uint32_t* order, size_t n, size_t j) const {
+    constexpr size_t kIndexAhead = 8, kRowAhead = 4;
+    const uint32_t mask = index_cap_ - 1;
+    if (j + kIndexAhead < n) {
+      const uint64_t h = hashes[order ? order[j + kIndexAhead] : j + kIndexAhead];
+      __builtin_prefetch(&index_[static_cast<uint32_t>(h) & mask]);
+    }
+    if (j + kRowAhead < n) {
+      const uint64_t h = hashes[order ? order[j + kRowAhead] : j + kRowAhead];
+      const uint32_t e = index_[static_cast<uint32_t>(h) & mask];
+      if (e != kEmpty && (e >> kSlotBits) == Tag(h)) {
+        const char* row = Row(e & kSlotMask);
+        __builtin_prefetch(row);
+        __builtin_prefetch(row + stride_ - 1);
+      }
+    }
+  }
 
   // The shard's clock moves to `step`; with TTL, a sweep runs every max(1, ttl/4) steps.
   void Advance(int64_t step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -591,16 +613,14 @@ EmbeddingTable::Shard& EmbeddingTable::ShardFor(uint64_t hash) const {
   return *shards_[shard_bits_ == 0 ? 0 : hash >> (64 - shard_bits_)];
 }
 
-namespace {
-
 // Keys grouped by shard: order[begin[s] .. begin[s + 1]) are the indices of shard s's keys.
-struct Grouping {
+struct EmbeddingTable::Grouping {
   std::vector<uint64_t> hashes;
   std::vector<uint32_t> order;
   std::vector<uint32_t> begin;
 };
 
-void Group(absl::Span<const uint64_t> keys, int shard_bits, Grouping* g) {
+void EmbeddingTable::Group(absl::Span<const uint64_t> keys, int shard_bits, Grouping* g) {
   const size_t n = keys.size();
   const size_t shards = size_t{1} << shard_bits;
   g->hashes.resize(n);
@@ -615,7 +635,34 @@ void Group(absl::Span<const uint64_t> keys, int shard_bits, Grouping* g) {
     g->order[next[g->hashes[i] >> (64 - shard_bits)]++] = static_cast<uint32_t>(i);
 }
 
-}  // namespace
+// Runs fn(shard, order, n) for each shard holding some of the grouped keys, under its lock. A
+// first pass takes only the locks free now and leaves the busy shards for a second, blocking
+// pass, so that callers walking the shards at once do not queue behind each other shard by shard.
+template <typename Fn>
+void EmbeddingTable::ForEachGroup(const Grouping& g, size_t n, Fn fn) {
+  if (shard_bits_ == 0) {
+    absl::MutexLock l(&shards_[0]->mu);
+    fn(*shards_[0], nullptr, n);
+    return;
+  }
+  std::vector<uint32_t> busy;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    const uint32_t b = g.begin[s], e = g.begin[s + 1];
+    if (b == e) continue;
+    Shard& shard = *shards_[s];
+    if (!shard.mu.TryLock()) {
+      busy.push_back(static_cast<uint32_t>(s));
+      continue;
+    }
+    fn(shard, g.order.data() + b, e - b);
+    shard.mu.Unlock();
+  }
+  for (uint32_t s : busy) {
+    const uint32_t b = g.begin[s], e = g.begin[s + 1];
+    absl::MutexLock l(&shards_[s]->mu);
+    fn(*shards_[s], g.order.data() + b, e - b);
+  }
+}
 
 void EmbeddingTable::Lookup(absl::Span<const uint64_t> keys, int64_t step, absl::Span<float> out) {
   const size_t n = std::min(keys.size(), out.size() / options_.dim);
@@ -623,17 +670,10 @@ void EmbeddingTable::Lookup(absl::Span<const uint64_t> keys, int64_t step, absl:
   if (n == 0) return;
   Grouping g;
   Group(keys, shard_bits_, &g);
-  if (shard_bits_ == 0) {
-    absl::MutexLock l(&shards_[0]->mu);
-    shards_[0]->Lookup(keys.data(), g.hashes.data(), nullptr, n, step, out.data());
-    return;
-  }
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    const uint32_t b = g.begin[s], e = g.begin[s + 1];
-    if (b == e) continue;
-    absl::MutexLock l(&shards_[s]->mu);
-    shards_[s]->Lookup(keys.data(), g.hashes.data(), g.order.data() + b, e - b, step, out.data());
-  }
+  ForEachGroup(
+      g, n, [&](Shard& shard, const uint32_t* order, size_t count) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        shard.Lookup(keys.data(), g.hashes.data(), order, count, step, out.data());
+      });
 }
 
 void EmbeddingTable::Apply(absl::Span<const uint64_t> keys, absl::Span<const float> grads,
@@ -643,18 +683,10 @@ void EmbeddingTable::Apply(absl::Span<const uint64_t> keys, absl::Span<const flo
   if (n == 0) return;
   Grouping g;
   Group(keys, shard_bits_, &g);
-  if (shard_bits_ == 0) {
-    absl::MutexLock l(&shards_[0]->mu);
-    shards_[0]->Apply(keys.data(), g.hashes.data(), nullptr, n, grads.data(), lr_scale, step);
-    return;
-  }
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    const uint32_t b = g.begin[s], e = g.begin[s + 1];
-    if (b == e) continue;
-    absl::MutexLock l(&shards_[s]->mu);
-    shards_[s]->Apply(keys.data(), g.hashes.data(), g.order.data() + b, e - b, grads.data(),
-                      lr_scale, step);
-  }
+  ForEachGroup(
+      g, n, [&](Shard& shard, const uint32_t* order, size_t count) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        shard.Apply(keys.data(), g.hashes.data(), order, count, grads.data(), lr_scale, step);
+      });
 }
 
 bool EmbeddingTable::Read(uint64_t key, absl::Span<float> out) const {

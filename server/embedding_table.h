@@ -100,6 +100,10 @@ class EmbeddingTable {
 
  private:
   class Shard;
+  struct Grouping;
+  static void Group(absl::Span<const uint64_t> keys, int shard_bits, Grouping* g);
+  template <typename Fn>
+  void ForEachGroup(const Grouping& g, size_t n, Fn fn);
   explicit EmbeddingTable(const TableOptions& options);
   Shard& ShardFor(uint64_t hash) const;
 
