@@ -60,7 +60,8 @@ class EmbeddingTable {
   const TableOptions& options() const;
 
   // Copies each key's row into out[i*dim .. ), creating absent rows lazily (subject to admission
-  // and the budget). `step` is the caller's clock (for TTL/LFU). Thread-safe.
+  // and the budget). `step` is the caller's clock (for TTL/LFU). Thread-safe. Serves
+  // min(keys.size(), out.size() / dim) keys (the caller sizes out to keys * dim).
   void Lookup(absl::Span<const uint64_t> keys, int64_t step, absl::Span<float> out);
   // Applies grads[i*dim ..) to keys[i]'s row with the row optimizer at learning_rate * lr_scale.
   // A key without a stored row (evicted, not admitted) is created from its initial value first if

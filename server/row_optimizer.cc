@@ -136,6 +136,7 @@ void ApplyRowUpdate(const RowOptimizerOptions& o, double lr_scale, absl::Span<co
       return;
     }
     case RowOptimizerType::kFtrl:
+      if (!(lr > 0)) return;  // alpha = 0 would divide by 0: no step
       Ftrl(lr, o.ftrl_beta, o.l1, o.l2, n, grad.data(), value.data(), slots.data(),
            slots.data() + value.size());
       return;

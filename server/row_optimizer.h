@@ -45,6 +45,8 @@ void InitialSlots(const RowOptimizerOptions& o, absl::Span<float> slots);
 //              w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //   ftrl:      sigma = (sqrt(n + g^2) - sqrt(n)) / lr;  z += g - sigma w;  n += g^2;
 //              w = |z| <= l1 ? 0 : -(z - sign(z) l1) / ((ftrl_beta + sqrt(n)) / lr + l2)
+//              (no step at lr <= 0). FTRL computes w from (z, n): a row's initial value only
+//              enters through the first sigma * w, so FTRL tables usually take init_scale 0.
 void ApplyRowUpdate(const RowOptimizerOptions& o, double lr_scale, absl::Span<const float> grad,
                     absl::Span<float> value, absl::Span<float> slots, uint32_t* updates);
 

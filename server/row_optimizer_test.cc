@@ -107,6 +107,11 @@ TEST_CASE("ftrl-proximal per coordinate, l1 gives exact zeros", "[row_optimizer]
   CHECK_THAT(r.value[0], WithinAbs(-0.01841168839689039, 1e-7));
   CHECK_THAT(r.slots[0], WithinAbs(1.1142264407257048, 1e-6));
   CHECK(r.value[1] == 0.0f);  // z = 0.4
+  // lr_scale 0 takes no step (alpha 0 would divide by 0).
+  const std::vector<float> before = r.value, slots = r.slots;
+  r.Update({1.0f, 1.0f}, 0.0);
+  CHECK(r.value == before);
+  CHECK(r.slots == slots);
 }
 
 TEST_CASE("bad optimizer options name the field", "[row_optimizer]") {
