@@ -143,12 +143,12 @@ TEST_CASE("lazy adam keeps one update count per row", "[embedding_table]") {
   for (int i = 0; i < 5; ++i) t->Apply({1}, std::vector<float>{1, 1}, 1.0, i);
   t->Apply({2}, std::vector<float>{1, -1}, 1.0, 5);
   std::map<uint64_t, uint32_t> counts;
-  t->ForEachRow(false, [&](uint64_t k, absl::Span<const float> v, absl::Span<const float> s,
-                           uint32_t u) {
-    CHECK(v.size() == 2);
-    CHECK(s.size() == 4);
-    counts[k] = u;
-  });
+  t->ForEachRow(false,
+                [&](uint64_t k, absl::Span<const float> v, absl::Span<const float> s, uint32_t u) {
+                  CHECK(v.size() == 2);
+                  CHECK(s.size() == 4);
+                  counts[k] = u;
+                });
   CHECK(counts == std::map<uint64_t, uint32_t>{{1, 5}, {2, 1}});
   // Row 2's first step is bias-corrected by its own count (1): about lr, whatever row 1 did.
   const std::vector<float> row2 = Stored(*t, 2);
@@ -234,6 +234,12 @@ TEST_CASE("a full table without eviction stores no new rows", "[embedding_table]
   CHECK_FALSE(Has(*t, 499));
   t->Apply({499}, std::vector<float>(o.dim, 1.0f), 1.0, 1);
   CHECK(t->stats().not_admitted_updates == 1);
+  // Restoring a row that does not fit says so; one that is stored is overwritten.
+  const std::vector<float> slots(o.dim, 0.0f), values(o.dim, 2.0f);
+  CHECK(absl::IsResourceExhausted(t->Restore(499, values, slots, 0)));
+  REQUIRE(t->Restore(0, values, slots, 0).ok());
+  CHECK(Stored(*t, 0) == values);
+  CHECK(t->stats().memory_bytes <= o.memory_budget_bytes);
 }
 
 TEST_CASE("ttl drops rows not touched for ttl_steps", "[embedding_table]") {
@@ -345,8 +351,9 @@ TEST_CASE("checkpoint hooks: changed rows, evicted keys, restore", "[embedding_t
   t->Apply({5, 7}, std::vector<float>(6, -0.25f), 1.0, 3);
   Looked(*t, 1000, 3);  // created
   std::vector<uint64_t> changed;
-  t->ForEachRow(true, [&](uint64_t k, absl::Span<const float>, absl::Span<const float>,
-                          uint32_t) { changed.push_back(k); });
+  t->ForEachRow(true, [&](uint64_t k, absl::Span<const float>, absl::Span<const float>, uint32_t) {
+    changed.push_back(k);
+  });
   std::sort(changed.begin(), changed.end());
   CHECK(changed == std::vector<uint64_t>{5, 7, 1000});
   CHECK(t->EvictedSinceCheckpoint().empty());
@@ -357,8 +364,9 @@ TEST_CASE("checkpoint hooks: changed rows, evicted keys, restore", "[embedding_t
                            uint32_t u) { REQUIRE(copy->Restore(k, v, s, u).ok()); });
   CHECK(copy->stats().rows == 101);
   int changed_in_copy = 0;
-  copy->ForEachRow(true, [&](uint64_t, absl::Span<const float>, absl::Span<const float>,
-                             uint32_t) { ++changed_in_copy; });
+  copy->ForEachRow(true, [&](uint64_t, absl::Span<const float>, absl::Span<const float>, uint32_t) {
+    ++changed_in_copy;
+  });
   CHECK(changed_in_copy == 0);
   for (uint64_t k : {uint64_t{1}, uint64_t{5}, uint64_t{7}, uint64_t{1000}})
     CHECK(Stored(*copy, k) == Stored(*t, k));
@@ -368,10 +376,10 @@ TEST_CASE("checkpoint hooks: changed rows, evicted keys, restore", "[embedding_t
   copy->Apply({5}, g, 1.0, 4);
   CHECK(Stored(*copy, 5) == Stored(*t, 5));
   uint32_t updates5 = 0;
-  copy->ForEachRow(false, [&](uint64_t k, absl::Span<const float>, absl::Span<const float>,
-                              uint32_t u) {
-    if (k == 5) updates5 = u;
-  });
+  copy->ForEachRow(false,
+                   [&](uint64_t k, absl::Span<const float>, absl::Span<const float>, uint32_t u) {
+                     if (k == 5) updates5 = u;
+                   });
   CHECK(updates5 == 3);
 
   // Wrong sizes name the key and the sizes.
@@ -424,8 +432,9 @@ TEST_CASE("bad options name the field", "[embedding_table]") {
   CHECK(error([](TableOptions& o) { o.eviction = EvictionPolicy::kTtl; }).find("ttl_steps") == 0);
   CHECK(error([](TableOptions& o) { o.admit_min_count = 256; }).find("admit_min_count") == 0);
   CHECK(error([](TableOptions& o) { o.num_shards = 3; }).find("num_shards") == 0);
-  CHECK(error([](TableOptions& o) { o.optimizer.learning_rate = -1; })
-            .find("optimizer.learning_rate") == 0);
+  CHECK(error([](TableOptions& o) {
+          o.optimizer.learning_rate = -1;
+        }).find("optimizer.learning_rate") == 0);
 }
 
 TEST_CASE("lookups and applies from many threads", "[embedding_table]") {
@@ -498,8 +507,8 @@ TEST_CASE("many threads under a budget with ttl and admission", "[embedding_tabl
         t->Lookup(keys, step, absl::MakeSpan(out));
         t->Apply(keys, grads, 1.0, step);
         if (w == 0 && step % 25 == 0) {
-          t->ForEachRow(true, [](uint64_t, absl::Span<const float>, absl::Span<const float>,
-                                 uint32_t) {});
+          t->ForEachRow(
+              true, [](uint64_t, absl::Span<const float>, absl::Span<const float>, uint32_t) {});
           t->MarkCheckpointed();
           (void)t->EvictedSinceCheckpoint();
         }
