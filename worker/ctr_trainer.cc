@@ -126,6 +126,15 @@ absl::Status CtrTrainer::NextBatch() {
   return absl::OkStatus();
 }
 
+std::vector<std::vector<float>> CtrTrainer::DenseParams() const {
+  std::vector<std::vector<float>> out;
+  for (int t = 0; t < num_dense_; ++t) {
+    const absl::Span<float> p = model_->dense_param(t);
+    out.emplace_back(p.begin(), p.end());
+  }
+  return out;
+}
+
 absl::Status CtrTrainer::PullDense(int64_t step) {
   for (int t = 0; t < num_dense_; ++t) dense_->Pull(t, step, model_->dense_param(t));
   return dense_->Wait();

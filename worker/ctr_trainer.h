@@ -63,6 +63,9 @@ class CtrTrainer {
   // Runs every step; `progress` gets a report every training.log_every steps and at the end.
   absl::StatusOr<JobResult> Run(const std::atomic<bool>& stop, const ProgressFn& progress);
 
+  // The dense tensors' parameters now (after Run: the final model), one vector per tensor.
+  std::vector<std::vector<float>> DenseParams() const;
+
   // What an evaluation of the current parameters on the test set gives.
   struct Eval {
     double auc = 0, logloss = 0, accuracy = 0;

@@ -1,6 +1,8 @@
 // WorkerNode's training of a sparse job: a CtrSession run with progress to the coordinator.
 #include <spdlog/spdlog.h>
 
+#include "common/checkpoint_layout.h"
+#include "common/model_file.h"
 #include "common/status_macros.h"
 #include "worker/ctr_session.h"
 #include "worker/worker_node.h"
@@ -40,6 +42,14 @@ absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const Job
     rows_ = nullptr;
   }
   released_ = false;
+  if (result.ok() && a.rank() == 0 && !spec.checkpoint.dir.empty()) {
+    // The dense tensors; each server writes its embedding rows beside them.
+    const std::string path = ExportedModelPath(spec.checkpoint.dir, a.job_id());
+    PSD_RETURN_IF_ERROR(WriteModelFile(
+        path, {a.spec_yaml(), session->placement().tensors(), trainer.DenseParams()}));
+    result->set_model_path(path);
+    spdlog::info("job {}: dense model written to {}", a.job_id(), path);
+  }
   if (trainer.skipped_rows() > 0) {
     spdlog::warn("job {}: worker {} skipped {} bad rows (data.bad_rows: skip)", a.job_id(),
                  a.rank(), trainer.skipped_rows());

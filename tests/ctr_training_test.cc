@@ -1,0 +1,193 @@
+// End to end: sparse models (logreg, fm, dlrm) on generated Criteo-layout data, trained by real
+// psd processes on 127.0.0.1 (deploy/local/cluster.sh, psdctl), and sync checked against one
+// process that trains the global batch with the servers' update rules applied locally.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/model_file.h"
+#include "kernels/select.h"
+#include "server/embedding_table.h"
+#include "server/sparse_store.h"
+#include "tests/e2e.h"
+#include "tests/testing.h"
+#include "tools/datagen_ctr.h"
+#include "worker/ctr_trainer.h"
+#include "worker/local_exchange.h"
+#include "worker/row_exchange.h"
+
+namespace psd {
+namespace {
+
+using testing::LocalCluster;
+
+// Small generated data: 8 fields of 200 values, 4 integer features; the planted model's AUC
+// on the test rows is the ceiling.
+struct CtrData {
+  std::string train, test;
+  double bayes_auc = 0;
+};
+
+const CtrData& Data() {
+  static const CtrData* data = [] {
+    datagen::CtrSpec spec;
+    spec.out_dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/ctr-data");
+    spec.train_rows = 24000;
+    spec.test_rows = 4000;
+    spec.fields = 8;
+    spec.dense = 4;
+    spec.cardinality = {200};
+    spec.interactions = 4;
+    spec.weight_scale = 0.8;
+    spec.seed = 3;
+    spec.threads = 1;
+    REQUIRE(datagen::ValidateCtrSpec(&spec).ok());
+    absl::StatusOr<datagen::CtrGroundTruth> truth = datagen::GenerateCtr(spec);
+    REQUIRE(truth.ok());
+    auto* d = new CtrData;
+    d->train = spec.out_dir + "/" + truth->train_files[0];
+    d->test = spec.out_dir + "/" + truth->test_file;
+    d->bayes_auc = truth->bayes_auc.value_or(0);
+    return d;
+  }();
+  return *data;
+}
+
+struct CtrJob {
+  std::string name;
+  std::string model;  // the model section's fields
+  std::string training;
+  int servers = 2, workers = 2;
+  std::string checkpoint;
+};
+
+std::string CtrJobYaml(const CtrJob& j) {
+  const CtrData& d = Data();
+  return absl::StrCat("name: ", j.name, "\nseed: 5\nmodel: ", j.model,
+                      "\ndata:\n  format: criteo\n  train_files: [", d.train, "]\n  test_files: [",
+                      d.test,
+                      "]\n  dense_features: 4\n  categorical_fields: 8\ntraining: ", j.training,
+                      "\ncluster: {servers: ", j.servers, ", workers: ", j.workers,
+                      ", device: cpu, chunk_bytes: 4KiB}\n",
+                      j.checkpoint.empty() ? "" : absl::StrCat("checkpoint: ", j.checkpoint, "\n"));
+}
+
+double AucOf(const std::string& verdict) {
+  std::smatch m;
+  if (!std::regex_search(verdict, m, std::regex(R"(test_auc=([0-9.]+))"))) return -1;
+  return std::stod(m[1]);
+}
+
+// One process's rows: the table a server holds, with the sync store's update rule (the mean
+// row gradient of the step, applied once per touched row).
+class LocalRows : public RowExchange {
+ public:
+  explicit LocalRows(const JobSpec& spec)
+      : options_(TableOptionsFor(spec)), table_(*EmbeddingTable::Create(options_)) {}
+  absl::Status Pull(absl::Span<const uint64_t> keys, int64_t step, int dim, bool read_only,
+                    absl::Span<float> out) override {
+    if (!read_only) {
+      table_->Lookup(keys, step, out);
+      return absl::OkStatus();
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      absl::Span<float> row = out.subspan(i * dim, dim);
+      if (!table_->Read(keys[i], row)) InitialRow(options_, keys[i], row);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads, int,
+                    int64_t step) override {
+    table_->Apply(keys, grads, 1.0, step);
+    return absl::OkStatus();
+  }
+
+ private:
+  TableOptions options_;
+  std::unique_ptr<EmbeddingTable> table_;
+};
+
+struct OneProcess {
+  std::vector<std::vector<float>> dense;
+  double auc = 0;
+};
+
+// The job trained in this process with every worker's batch as one global batch.
+OneProcess TrainInOneProcess(JobSpec spec) {
+  spec.training.batch_size *= spec.cluster.workers;
+  spec.cluster.workers = 1;
+  auto backends = kernels::CreateBackends(kernels::DeviceKind::kCpu, 1, 1);
+  REQUIRE(backends.ok());
+  auto model = CtrModel::Create(CtrConfigFor(spec), (*backends)[0].get());
+  REQUIRE(model.ok());
+  auto steps = CtrPlannedSteps(spec, 1);
+  REQUIRE(steps.ok());
+  LocalExchange dense(spec, ModelTensors(spec.model), *steps);
+  LocalRows rows(spec);
+  auto test = LoadCtrTestSet(spec);
+  REQUIRE(test.ok());
+  CtrTrainer trainer(spec, 0, 1, *steps, model->get(), &dense, &rows, &*test);
+  std::atomic<bool> stop{false};
+  auto result = trainer.Run(stop, nullptr);
+  INFO(result.status());
+  REQUIRE(result.ok());
+  return {trainer.DenseParams(), result->test_auc()};
+}
+
+void CheckSyncEqualsOneProcess(const LocalCluster& cluster, CtrJob job) {
+  const std::string dir = cluster.run_dir() + "/models";
+  job.checkpoint = absl::StrCat("{dir: ", dir, "}");
+  const std::string yaml = CtrJobYaml(job);
+  const std::string verdict = testing::RunJob(cluster, job.name, yaml);
+  std::printf("%s: %s\n", job.name.c_str(), verdict.c_str());
+  REQUIRE(verdict.find("succeeded") != std::string::npos);
+  auto spec = ParseJobSpec(yaml, job.name);
+  REQUIRE(spec.ok());
+  auto exported = ReadModelFile(dir + "/" + testing::JobId(verdict) + "/model.psdm");
+  REQUIRE(exported.ok());
+  const OneProcess one = TrainInOneProcess(*spec);
+  const double diff = testing::MaxAbsDiff(*exported, one.dense);
+  std::printf("%s: max |servers - one process| = %.3g (dense), test auc %.6f vs %.6f\n",
+              job.name.c_str(), diff, AucOf(verdict), one.auc);
+  CHECK(diff <= 1e-4);
+  CHECK(std::abs(AucOf(verdict) - one.auc) <= 1e-3);
+}
+
+TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {
+  const CtrData& data = Data();
+  std::printf("bayes-optimal test auc %.4f\n", data.bayes_auc);
+  auto cluster = LocalCluster::Start(2, 2);
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  const std::string adagrad = "optimizer: {type: adagrad, learning_rate: 0.1}";
+  SECTION("sync dlrm equals one process with the global batch") {
+    CheckSyncEqualsOneProcess(
+        **cluster,
+        {"ctr-dlrm-sync",
+         absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
+         absl::StrCat("{batch_size: 64, max_steps: 25, consistency: sync, ", adagrad, "}")});
+  }
+  SECTION("sync fm equals one process with the global batch") {
+    CheckSyncEqualsOneProcess(
+        **cluster,
+        {"ctr-fm-sync", absl::StrCat("{type: fm, embedding: {dim: 4, ", adagrad, "}}"),
+         absl::StrCat("{batch_size: 64, max_steps: 25, consistency: sync, ", adagrad, "}")});
+  }
+  SECTION("async logreg learns: its test auc approaches the planted model's") {
+    const std::string verdict = testing::RunJob(
+        **cluster, "ctr-logreg-async",
+        CtrJobYaml(
+            {"ctr-logreg-async", absl::StrCat("{type: logreg, embedding: {", adagrad, "}}"),
+             absl::StrCat("{batch_size: 128, epochs: 2, consistency: async, ", adagrad, "}")}));
+    std::printf("ctr-logreg-async: %s\n", verdict.c_str());
+    CHECK(AucOf(verdict) >= 0.6);
+    CHECK(AucOf(verdict) <= data.bayes_auc + 0.01);
+  }
+}
+
+}  // namespace
+}  // namespace psd
