@@ -477,6 +477,27 @@ absl::StatusOr<JobInfo> JobManager::GetJob(const std::string& job_id) {
   return (*job)->info();
 }
 
+void JobManager::AddTableStats(JobInfo* info) {
+  std::vector<std::string> addresses;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<Job*> job = GetJobOrError(info->job_id());
+    if (!job.ok() || !(*job)->running() || !(*job)->spec.model.sparse()) return;
+    for (const MemberRecord& m : (*job)->rec.servers) addresses.push_back(m.address);
+  }
+  GetStatsRequest request;
+  request.set_job_id(info->job_id());
+  request.set_generation(info->generation());
+  const std::vector<absl::StatusOr<ServerStats>> stats =
+      CollectStats(addresses, request, absl::Seconds(1), options_.tls);
+  for (size_t rank = 0; rank < stats.size(); ++rank) {
+    if (!stats[rank].ok() || !stats[rank]->has_table()) continue;
+    SparseTableStats* t = info->add_tables();
+    *t = stats[rank]->table();
+    t->set_rank(static_cast<int>(rank));
+  }
+}
+
 ListJobsResponse JobManager::ListJobs() {
   absl::MutexLock lock(&mu_);
   ListJobsResponse response;

@@ -88,6 +88,9 @@ class JobManager {
 
   absl::StatusOr<std::string> SubmitJob(const SubmitJobRequest& request);
   absl::StatusOr<JobInfo> GetJob(const std::string& job_id);
+  // Sparse models: adds each running server's embedding-table figures to `info` (GetStats,
+  // asked outside the lock with a short deadline; a server that does not answer is left out).
+  void AddTableStats(JobInfo* info);
   ListJobsResponse ListJobs();
   absl::StatusOr<JobInfo> CancelJob(const std::string& job_id);
   // Asks every server of a running job with a checkpoint.dir to checkpoint a step it has not

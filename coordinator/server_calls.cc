@@ -85,4 +85,37 @@ absl::Status RequestCheckpoint(const std::vector<std::string>& addresses,
   return absl::OkStatus();
 }
 
+std::vector<absl::StatusOr<ServerStats>> CollectStats(const std::vector<std::string>& addresses,
+                                                      const GetStatsRequest& request,
+                                                      absl::Duration timeout,
+                                                      const TlsOptions& tls) {
+  std::vector<absl::StatusOr<ServerStats>> results(addresses.size());
+  std::vector<std::thread> calls;
+  calls.reserve(addresses.size());
+  for (size_t rank = 0; rank < addresses.size(); ++rank) {
+    calls.emplace_back([&, rank] {
+      const std::string who = absl::StrCat("server ", rank, " at ", addresses[rank]);
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          MakeChannel(addresses[rank], PeerRole::kServer, tls, grpc::ChannelArguments());
+      if (!channel.ok()) {
+        results[rank] = channel.status();
+        return;
+      }
+      std::unique_ptr<ParameterServer::Stub> stub = ParameterServer::NewStub(*channel);
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+      ServerStats stats;
+      const grpc::Status status = stub->GetStats(&context, request, &stats);
+      if (status.ok()) {
+        results[rank] = std::move(stats);
+      } else {
+        const absl::Status s = FromGrpcStatus(status);
+        results[rank] = absl::Status(s.code(), absl::StrCat(who, ": ", s.message()));
+      }
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  return results;
+}
+
 }  // namespace psd

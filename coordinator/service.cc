@@ -154,7 +154,9 @@ grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context, const GetJ
                                         JobInfo* response) {
   auto peer = Check(context, RpcMethod::kGetJob);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  return Reply(manager_->GetJob(request->job_id()), response);
+  absl::StatusOr<JobInfo> job = manager_->GetJob(request->job_id());
+  if (job.ok()) manager_->AddTableStats(&*job);
+  return Reply(std::move(job), response);
 }
 
 grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context, const ListJobsRequest*,

@@ -1,6 +1,6 @@
 // A parameter server's embedding table: rows of `dim` floats keyed by u64 ids, created lazily on
 // first lookup, updated by a per-row optimizer, bounded by a memory budget (LFU or TTL eviction)
-// and an admission filter, with hooks for full and incremental checkpoints. docs/sparse-tables.md
+// and an admission filter, with hooks for full and incremental checkpoints. docs/sparse.md
 // describes the layout and the policies.
 #ifndef PSD_SERVER_EMBEDDING_TABLE_H_
 #define PSD_SERVER_EMBEDDING_TABLE_H_

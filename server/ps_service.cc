@@ -612,6 +612,21 @@ grpc::ServerUnaryReactor* PsService::GetStats(grpc::CallbackServerContext* ctx,
   response->set_duplicate_pushes(s.duplicate_pushes);
   response->set_step(s.min_step);
   response->set_max_staleness(s.max_staleness);
+  if ((*job)->sparse != nullptr) {
+    const TableStats t = (*job)->sparse->stats();
+    SparseTableStats* out = response->mutable_table();
+    out->set_rows(t.rows);
+    out->set_memory_bytes(t.memory_bytes);
+    out->set_raw_row_bytes((*job)->sparse->table().raw_row_bytes());
+    out->set_evictions(t.evictions);
+    out->set_not_admitted_updates(t.not_admitted_updates);
+    out->set_lookups(t.lookups);
+    out->set_updates(t.updates);
+    out->set_sparse_pulls((*job)->sparse->pulls());
+    out->set_sparse_pushes((*job)->sparse->pushes());
+    out->set_step((*job)->sparse->step());
+    out->set_rank((*job)->rank);
+  }
   // Payload bytes through this server (every job it served).
   response->set_bytes_in(w.push_payload_bytes);
   response->set_bytes_out(w.pull_payload_bytes);

@@ -66,6 +66,9 @@ class SparseStore {
   // The table's clock: sync, steps applied; async and ssp, the slowest live worker's.
   int64_t step() const;
   TableStats stats() const;
+  // Sparse pulls and (applied) pushes served.
+  int64_t pulls() const { return pulls_.load(); }
+  int64_t pushes() const { return pushes_.load(); }
   const EmbeddingTable& table() const { return *table_; }
 
  private:

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/memory_estimate.h"
 
 namespace psd {
 namespace {
@@ -237,6 +238,19 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
     rows.push_back({"progress", IsRecovering(job)
                                     ? absl::StrCat("paused: ", ProgressLine(job.progress()))
                                     : ProgressLine(job.progress())});
+  }
+  if (job.tables_size() > 0) {
+    std::vector<std::string> parts;
+    for (const SparseTableStats& t : job.tables()) {
+      const double raw = static_cast<double>(t.rows()) * t.raw_row_bytes();
+      parts.push_back(absl::StrFormat(
+          "server %d: %d rows, %s (%.2fx raw), %d evictions%s", t.rank(), t.rows(),
+          FormatMemory(t.memory_bytes()), raw > 0 ? t.memory_bytes() / raw : 0.0, t.evictions(),
+          t.not_admitted_updates() > 0
+              ? absl::StrFormat(", %d updates of unadmitted keys dropped", t.not_admitted_updates())
+              : ""));
+    }
+    rows.push_back({"tables", absl::StrJoin(parts, "; ")});
   }
   if (job.state() == JOB_SUCCEEDED) {
     const JobResult& r = job.result();
