@@ -54,6 +54,33 @@ TEST_CASE("FinalLine is the one line scripts look for") {
   CHECK(FinalLine(job) == "job mnist-3 cancelled: cancelled by user");
 }
 
+TEST_CASE("sparse models: test AUC in progress and results, tables in status") {
+  Progress p = Midway();
+  p.set_test_auc(-1);
+  CHECK_THAT(ProgressLine(p), Catch::Contains("test_auc -"));
+  p.set_test_auc(0.78123);
+  p.set_test_logloss(0.45678);
+  CHECK_THAT(ProgressLine(p), Catch::Contains("test_auc 0.7812 logloss 0.4568"));
+  JobInfo job;
+  job.set_job_id("ctr-1");
+  job.set_state(JOB_SUCCEEDED);
+  job.mutable_result()->set_test_auc(0.80004);
+  job.mutable_result()->set_test_loss(0.4321);
+  job.mutable_result()->set_wall_seconds(12);
+  CHECK(FinalLine(job) == "job ctr-1 succeeded: test_auc=0.8000 test_logloss=0.4321 wall_s=12.0");
+  job.set_state(JOB_RUNNING);
+  SparseTableStats* t = job.add_tables();
+  t->set_rank(1);
+  t->set_rows(1000);
+  t->set_raw_row_bytes(136);
+  t->set_memory_bytes(153900);
+  t->set_evictions(7);
+  t->set_not_admitted_updates(3);
+  CHECK_THAT(JobStatusText(job, absl::Now()),
+             Catch::Contains("server 1: 1000 rows, ") &&
+                 Catch::Contains("(1.13x raw), 7 evictions, 3 updates of unadmitted keys dropped"));
+}
+
 TEST_CASE("ShortDuration") {
   CHECK(ShortDuration(0) == "0s");
   CHECK(ShortDuration(59.4) == "59s");
