@@ -113,7 +113,7 @@ std::optional<int64_t> ReadLimit(const char* path) {
 }  // namespace
 
 int64_t MemoryEstimate::total() const {
-  return Add(Add(Add(params, optimizer), Add(accumulator, checkpoint)), bookkeeping);
+  return Add(Add(Add(params, optimizer), Add(accumulator, checkpoint)), Add(bookkeeping, table));
 }
 
 MemoryEstimate EstimateServerMemory(const JobSpec& spec) {
@@ -136,6 +136,7 @@ MemoryEstimate EstimateServerMemory(const JobSpec& spec) {
   // Per owned chunk: its record and two clocks per worker; per chunk of the job: the map.
   const int64_t per_chunk = Add(kChunkRecordBytes, Mul(2 * 8, spec.cluster.workers));
   e.bookkeeping = Add(Mul(worst.chunks, per_chunk), Mul(total_chunks, kChunkMapBytes));
+  if (spec.model.sparse()) e.table = spec.model.embedding.memory_budget_bytes;
   return e;
 }
 
@@ -152,6 +153,7 @@ absl::Status CheckMemoryBudget(const MemoryEstimate& e, int64_t budget_bytes, in
   if (e.bookkeeping > 0) {
     parts.push_back(absl::StrCat("chunk records ", FormatMemory(e.bookkeeping)));
   }
+  if (e.table > 0) parts.push_back(absl::StrCat("embedding table ", FormatMemory(e.table)));
   return absl::ResourceExhaustedError(absl::StrCat(
       "model needs ", FormatMemory(e.total()), " per server (", absl::StrJoin(parts, " + "),
       ") with ", e.servers, e.servers == 1 ? " server" : " servers", "; the budget is ",

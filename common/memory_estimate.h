@@ -34,6 +34,9 @@ struct MemoryEstimate {
   int64_t accumulator = 0;     // sync, and ssp with staleness 0: the open step's sum
   int64_t checkpoint = 0;      // with checkpoint.dir: the copy being written
   int64_t bookkeeping = 0;     // chunk records and the chunk map
+  // Sparse models: the embedding table's model.embedding.memory_budget (0: unbounded, so not
+  // counted: the table grows with the keys it sees).
+  int64_t table = 0;
   std::string optimizer_name;  // "momentum", "adagrad sums", "adam moments"; empty for sgd
   int64_t total() const;
 };

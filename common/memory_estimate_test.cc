@@ -106,3 +106,23 @@ TEST_CASE("memory sizes format and parse", "[memory_estimate]") {
 
 }  // namespace
 }  // namespace psd
+
+namespace psd {
+namespace {
+
+TEST_CASE("a sparse job's table budget counts toward the server's memory", "[memory_estimate]") {
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(
+      "name: ctr\ndata: {format: criteo, train_files: [t]}\n"
+      "model: {type: dlrm, hidden: [8], embedding: {dim: 4, memory_budget: 3GiB}}\n",
+      "job.yaml");
+  REQUIRE(spec.ok());
+  const MemoryEstimate e = EstimateServerMemory(*spec);
+  CHECK(e.table == int64_t{3} << 30);
+  CHECK(e.total() > e.table);
+  const absl::Status s = CheckMemoryBudget(e, int64_t{2} << 30);
+  CHECK(s.code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(std::string(s.message()), Catch::Contains("embedding table 3.0 GiB"));
+}
+
+}  // namespace
+}  // namespace psd

@@ -2,10 +2,12 @@
 // table's clock) and pushes of row gradients (server/sparse_store.h).
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/fp16.h"
 #include "common/grpc_status.h"
 #include "server/ps_service.h"
 
@@ -88,11 +90,26 @@ grpc::ServerUnaryReactor* PsService::SparsePull(grpc::CallbackServerContext* ctx
         DispatchWork([reactor, served, counters, request, response, received] {
           const int dim = served->sparse->dim();
           const size_t n = static_cast<size_t>(request->keys_size());
+          const size_t values = n * static_cast<size_t>(dim);
+          const auto keys = absl::MakeConstSpan(request->keys().data(), n);
           std::string* rows = response->mutable_rows();
-          rows->resize(n * static_cast<size_t>(dim) * sizeof(float));
-          absl::Span<float> out(reinterpret_cast<float*>(rows->data()), n * dim);
-          absl::Status s = served->sparse->Lookup(absl::MakeConstSpan(request->keys().data(), n),
-                                                  request->step(), request->read_only(), out);
+          absl::Status s;
+          if (request->dtype() == DTYPE_F16) {
+            std::vector<float> staged(values);
+            s = served->sparse->Lookup(keys, request->step(), request->read_only(),
+                                       absl::MakeSpan(staged));
+            rows->resize(values * sizeof(uint16_t));
+            FloatToHalf(staged.data(), reinterpret_cast<uint16_t*>(rows->data()),
+                        static_cast<int64_t>(values));
+          } else if (request->dtype() == DTYPE_F32) {
+            rows->resize(values * sizeof(float));
+            s = served->sparse->Lookup(
+                keys, request->step(), request->read_only(),
+                absl::Span<float>(reinterpret_cast<float*>(rows->data()), values));
+          } else {
+            s = absl::InvalidArgumentError(
+                absl::StrCat("sparse pull: dtype ", request->dtype(), " is not supported"));
+          }
           response->set_dim(dim);
           response->set_server_step(served->sparse->step());
           response->set_server_micros(absl::ToInt64Microseconds(absl::Now() - received));
@@ -122,16 +139,28 @@ grpc::ServerUnaryReactor* PsService::SparsePush(grpc::CallbackServerContext* ctx
   std::shared_ptr<Counters> counters = counters_;
   DispatchWork([reactor, served, counters, request, response] {
     const std::string& grads = request->grads();
+    const bool half = request->dtype() == DTYPE_F16;
+    const size_t width = half ? sizeof(uint16_t) : sizeof(float);
+    const auto keys =
+        absl::MakeConstSpan(request->keys().data(), static_cast<size_t>(request->keys_size()));
     absl::Status s;
-    if (grads.size() % sizeof(float) != 0) {
+    if (request->dtype() != DTYPE_F32 && !half) {
+      s = absl::InvalidArgumentError(
+          absl::StrCat("sparse push: dtype ", request->dtype(), " is not supported"));
+    } else if (grads.size() % width != 0) {
       s = absl::InvalidArgumentError(absl::StrCat("sparse push: grads holds ", grads.size(),
-                                                  " bytes, not a whole number of floats"));
+                                                  " bytes, not a whole number of ",
+                                                  half ? "halves" : "floats"));
+    } else if (half) {
+      std::vector<float> decoded(grads.size() / width);
+      HalfToFloat(reinterpret_cast<const uint8_t*>(grads.data()), decoded.data(),
+                  static_cast<int64_t>(decoded.size()));
+      s = served->sparse->Push(request->worker(), request->step(), request->total_steps(), keys,
+                               decoded);
     } else {
-      s = served->sparse->Push(
-          request->worker(), request->step(), request->total_steps(),
-          absl::MakeConstSpan(request->keys().data(), static_cast<size_t>(request->keys_size())),
-          absl::MakeConstSpan(reinterpret_cast<const float*>(grads.data()),
-                              grads.size() / sizeof(float)));
+      s = served->sparse->Push(request->worker(), request->step(), request->total_steps(), keys,
+                               absl::MakeConstSpan(reinterpret_cast<const float*>(grads.data()),
+                                                   grads.size() / sizeof(float)));
     }
     counters->push_rpcs.fetch_add(1, std::memory_order_relaxed);
     counters->push_bytes.fetch_add(static_cast<int64_t>(grads.size()), std::memory_order_relaxed);

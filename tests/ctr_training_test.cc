@@ -63,6 +63,7 @@ struct CtrJob {
   std::string training;
   int servers = 2, workers = 2;
   std::string checkpoint;
+  std::string cluster;  // more cluster fields, e.g. ", wire_dtype: fp16"
 };
 
 std::string CtrJobYaml(const CtrJob& j) {
@@ -72,7 +73,7 @@ std::string CtrJobYaml(const CtrJob& j) {
                       d.test,
                       "]\n  dense_features: 4\n  categorical_fields: 8\ntraining: ", j.training,
                       "\ncluster: {servers: ", j.servers, ", workers: ", j.workers,
-                      ", device: cpu, chunk_bytes: 4KiB}\n",
+                      ", device: cpu, chunk_bytes: 4KiB", j.cluster, "}\n",
                       j.checkpoint.empty() ? "" : absl::StrCat("checkpoint: ", j.checkpoint, "\n"));
 }
 
@@ -176,6 +177,15 @@ TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {
         **cluster,
         {"ctr-fm-sync", absl::StrCat("{type: fm, embedding: {dim: 4, ", adagrad, "}}"),
          absl::StrCat("{batch_size: 64, max_steps: 25, consistency: sync, ", adagrad, "}")});
+  }
+  SECTION("rows and gradients in fp16 on the wire: sync dlrm still learns") {
+    CtrJob job{"ctr-dlrm-fp16",
+               absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
+               absl::StrCat("{batch_size: 64, max_steps: 100, consistency: sync, ", adagrad, "}")};
+    job.cluster = ", wire_dtype: fp16, wire_fp16_params: true";
+    const std::string verdict = testing::RunJob(**cluster, job.name, CtrJobYaml(job));
+    std::printf("%s: %s\n", job.name.c_str(), verdict.c_str());
+    CHECK(AucOf(verdict) >= 0.7);
   }
   SECTION("async logreg learns: its test auc approaches the planted model's") {
     const std::string verdict = testing::RunJob(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/fp16.h"
 #include "common/grpc_status.h"
 #include "common/placement.h"
 #include "common/status_macros.h"
@@ -120,6 +121,7 @@ absl::Status SparseClient::Pull(absl::Span<const uint64_t> keys, int64_t step, i
     r.set_worker(options_.worker);
     r.set_step(step);
     r.set_read_only(read_only);
+    if (options_.fp16_params) r.set_dtype(DTYPE_F16);
     r.mutable_keys()->Reserve(static_cast<int>(positions_[s].size()));
     for (uint32_t i : positions_[s]) r.add_keys(keys[i]);
   }
@@ -129,9 +131,10 @@ absl::Status SparseClient::Pull(absl::Span<const uint64_t> keys, int64_t step, i
          SparsePullResponse* resp, std::function<void(grpc::Status)> done) {
         stub->async()->SparsePull(ctx, req, resp, std::move(done));
       }));
+  const size_t width = options_.fp16_params ? sizeof(uint16_t) : sizeof(float);
   for (size_t s = 0; s < n; ++s) {
     const SparsePullResponse& r = responses[s];
-    const size_t want = positions_[s].size() * static_cast<size_t>(dim) * sizeof(float);
+    const size_t want = positions_[s].size() * static_cast<size_t>(dim) * width;
     if (r.rows().size() != want || (r.dim() != dim && !positions_[s].empty())) {
       return absl::DataLossError(absl::StrCat("sparse pull: server ", s, " sent ", r.rows().size(),
                                               " bytes of rows ", r.dim(), " wide, want ", want,
@@ -139,8 +142,12 @@ absl::Status SparseClient::Pull(absl::Span<const uint64_t> keys, int64_t step, i
     }
     const char* rows = r.rows().data();
     for (size_t j = 0; j < positions_[s].size(); ++j) {
-      std::memcpy(out.data() + static_cast<size_t>(positions_[s][j]) * dim,
-                  rows + j * dim * sizeof(float), dim * sizeof(float));
+      float* row = out.data() + static_cast<size_t>(positions_[s][j]) * dim;
+      if (width == sizeof(float)) {
+        std::memcpy(row, rows + j * dim * width, dim * sizeof(float));
+      } else {
+        HalfToFloat(reinterpret_cast<const uint8_t*>(rows + j * dim * width), row, dim);
+      }
     }
     bytes_.fetch_add(static_cast<int64_t>(want), std::memory_order_relaxed);
   }
@@ -165,14 +172,21 @@ absl::Status SparseClient::Push(absl::Span<const uint64_t> keys, absl::Span<cons
     r.set_worker(options_.worker);
     r.set_step(step);
     r.set_total_steps(options_.total_steps);
+    const bool half = options_.fp16_gradients;
+    if (half) r.set_dtype(DTYPE_F16);
+    const size_t width = half ? sizeof(uint16_t) : sizeof(float);
     r.mutable_keys()->Reserve(static_cast<int>(positions_[s].size()));
     std::string* g = r.mutable_grads();
-    g->resize(positions_[s].size() * dim * sizeof(float));
+    g->resize(positions_[s].size() * dim * width);
     for (size_t j = 0; j < positions_[s].size(); ++j) {
       const uint32_t i = positions_[s][j];
       r.add_keys(keys[i]);
-      std::memcpy(&(*g)[j * dim * sizeof(float)], grads.data() + static_cast<size_t>(i) * dim,
-                  dim * sizeof(float));
+      const float* from = grads.data() + static_cast<size_t>(i) * dim;
+      if (half) {
+        FloatToHalf(from, reinterpret_cast<uint16_t*>(&(*g)[j * dim * width]), dim);
+      } else {
+        std::memcpy(&(*g)[j * dim * width], from, dim * sizeof(float));
+      }
     }
     bytes_.fetch_add(static_cast<int64_t>(g->size()), std::memory_order_relaxed);
   }
