@@ -59,6 +59,17 @@ struct ServedJob {
   }
   // The job's metrics (server/job_metrics.h); null when metrics are off.
   std::shared_ptr<ServerJobMetrics> metrics;
+  // Adds a checkpoint at `step` to both stores; FailedPrecondition if either is past it.
+  absl::Status ScheduleCheckpoint(int64_t step);
+  // Sparse models: the parts of a checkpoint (chunks, table) that came in, by step; a server
+  // checkpoint is written once both parts of its step are in.
+  struct PendingCheckpoint {
+    bool has_chunks = false;
+    std::vector<ChunkSnapshot> chunks;
+    std::shared_ptr<const TableSnapshot> table;
+  };
+  absl::Mutex pending_mu;
+  std::map<int64_t, PendingCheckpoint> pending ABSL_GUARDED_BY(pending_mu);
 };
 
 struct JobRegistryOptions {
@@ -106,6 +117,9 @@ class JobRegistry {
  private:
   // Sends the store's checkpoints to the writer.
   void ConnectCheckpoints(const std::shared_ptr<ServedJob>& job);
+  // Sparse models with checkpoint.dir: writes the job's final table beside its model file
+  // (ExportedTablePath) when the table reached the job's last step.
+  static void ExportTable(const ServedJob& job);
 
   // Init() after its checks.
   absl::StatusOr<std::shared_ptr<ServedJob>> Create(const std::string& job_id, int64_t generation,
