@@ -137,7 +137,8 @@ absl::Status RestoreTable(ServedJob& job, int64_t step, const std::string& resum
   }
   const TableOptions options = TableOptionsFor(job.spec);
   TableExpectation expect;
-  expect.job_id = job.id;
+  // The job that wrote it: this one, or the one a new job starts from (--resume-from).
+  expect.job_id = job_dir.substr(job_dir.rfind('/') + 1);
   expect.rank = job.rank;
   expect.num_servers = job.spec.cluster.servers;
   expect.dim = options.dim;

@@ -155,6 +155,15 @@ TEST_CASE("sync table checkpoints restore the rows of their step bit for bit",
     Step(**job, k, 20, rng);
     CHECK((*job)->sparse->step() == k + 1);
   }
+  // A new job started from another's checkpoint (psdctl submit --resume-from).
+  {
+    JobRegistry fresh;
+    absl::StatusOr<std::shared_ptr<ServedJob>> job =
+        fresh.Init("new-job", 1, spec, 0, 2, {}, 12, CheckpointStepDir(dir, "job-r0", 12));
+    INFO(job.status());
+    REQUIRE(job.ok());
+    CHECK(AllRows((*job)->sparse->table()) == at_step[12]);
+  }
   // A table file that is gone or damaged fails the resume naming it.
   fs::remove(CheckpointTableFile(CheckpointStepDir(dir, "job-r0", 10), 0));
   {
