@@ -4,8 +4,10 @@
 // the final table when the job ends.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -173,6 +175,30 @@ TEST_CASE("sync table checkpoints restore the rows of their step bit for bit",
     CHECK(s.message().find("/10/server-0.table") != absl::string_view::npos);
     CHECK(fresh.Init("job-r0", 2, spec, 0, 2, {}, 8).ok());
   }
+  // A table file whose size differs from what the manifest records, or a manifest without a
+  // table (a dense-only checkpoint), is unusable too.
+  const std::string step14 = CheckpointStepDir(dir, "job-r0", 14);
+  fs::resize_file(CheckpointTableFile(step14, 0),
+                  fs::file_size(CheckpointTableFile(step14, 0)) - 1);
+  {
+    JobRegistry fresh;
+    absl::Status s = fresh.Init("job-r0", 2, spec, 0, 2, {}, 14).status();
+    CHECK(absl::IsDataLoss(s));
+    CHECK(s.message().find("/14/server-0.table") != absl::string_view::npos);
+  }
+  {
+    std::ifstream in(CheckpointManifestFile(step14, 0));
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.rfind("table_", 0) != 0) kept += line + "\n";
+    }
+    in.close();
+    std::ofstream(CheckpointManifestFile(step14, 0), std::ios::trunc) << kept;
+    JobRegistry fresh;
+    absl::Status s = fresh.Init("job-r0", 2, spec, 0, 2, {}, 14).status();
+    CHECK(absl::IsNotFound(s));
+    CHECK(s.message().find("records no embedding table") != absl::string_view::npos);
+  }
 }
 
 TEST_CASE("pruning keeps the chains of kept checkpoints", "[sparse_checkpoint]") {
@@ -240,6 +266,67 @@ TEST_CASE("async table checkpoints are taken once every live worker pushed the s
   store.SetLiveWorkers({0});  // worker 1 is lost: the clock follows worker 0 (at step 4)
   push(0, 4);
   CHECK(steps == std::vector<int64_t>{3, 5});
+}
+
+TEST_CASE("async checkpoints taken while workers look up and push from their threads",
+          "[sparse_checkpoint]") {
+  const std::string dir = TempDir("sparse_ckpt_threads");
+  const JobSpec spec = SparseJob(dir, "async", 5, 10, 5);
+  auto made = SparseStore::Create(spec, 0, 1, 2, "job");
+  REQUIRE(made.ok());
+  SparseStore& store = **made;
+  const std::string job_dir = CheckpointJobDir(dir, "job");
+  absl::Mutex mu;
+  std::vector<int64_t> steps;
+  std::vector<absl::Status> written;
+  store.SetSnapshotHandler([&](int64_t step, std::shared_ptr<const TableSnapshot> snap) {
+    absl::StatusOr<TableFileInfo> info =
+        WriteTableFile(CheckpointTableFile(CheckpointStepDir(dir, "job", step), 0), *snap);
+    absl::MutexLock lock(&mu);
+    steps.push_back(step);
+    written.push_back(info.status());
+  });
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&store, w] {
+      std::mt19937_64 rng(100 + w);
+      for (int64_t step = 0; step < 30; ++step) {
+        std::vector<uint64_t> keys;
+        for (int i = 0; i < 50; ++i) {
+          const uint64_t key = rng() % 4000;
+          if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+        }
+        std::vector<float> rows(keys.size() * store.dim());
+        if (!store.Lookup(keys, step, false, absl::MakeSpan(rows)).ok()) std::abort();
+        std::vector<float> grads(rows.size(), 0.125f * (w + 1));
+        if (!store.Push(w, step, 30, keys, grads).ok()) std::abort();
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  CHECK(store.stats().evictions > 0);
+  absl::MutexLock lock(&mu);
+  std::sort(steps.begin(), steps.end());
+  CHECK(steps == std::vector<int64_t>{5, 10, 15, 20, 25, 30});
+  for (const absl::Status& s : written) CHECK(s.ok());
+  // Every apply was done when the last checkpoint was taken: its chain is the final table.
+  TableExpectation e;
+  e.job_id = "job";
+  e.num_servers = 1;
+  e.dim = store.dim();
+  e.slots = 2 * store.dim();  // lazy adam
+  absl::StatusOr<TableSnapshot> chain = ReadTableChain(job_dir, 30, e);
+  REQUIRE(chain.ok());
+  Rows restored;
+  const size_t dim = e.dim, slots = e.slots;
+  for (size_t i = 0; i < chain->keys.size(); ++i) {
+    restored[chain->keys[i]] = {
+        std::vector<float>(chain->values.begin() + i * dim, chain->values.begin() + (i + 1) * dim),
+        std::vector<float>(chain->slots.begin() + i * slots,
+                           chain->slots.begin() + (i + 1) * slots),
+        chain->updates[i]};
+  }
+  CHECK(restored == AllRows(store.table()));
 }
 
 TEST_CASE("a sparse job that reaches its end exports its table", "[sparse_checkpoint]") {
