@@ -239,18 +239,27 @@ absl::StatusOr<TableSnapshot> ReadTableFile(const std::string& path) {
       if (n == 0 || n > block_rows || n > total - done) {
         return r.Error(absl::StrCat(what, " at byte ", start, " is malformed"));
       }
-      for (uint32_t i = 0; i < n; ++i) {
-        if (part == 0) {
-          PSD_ASSIGN_OR_RETURN(uint64_t key, r.Get<uint64_t>(what));
-          s.keys.push_back(key);
-          PSD_RETURN_IF_ERROR(r.Floats(s.values, h.dim, what));
-          PSD_RETURN_IF_ERROR(r.Floats(s.slots, h.slots, what));
-          PSD_ASSIGN_OR_RETURN(uint32_t updates, r.Get<uint32_t>(what));
-          s.updates.push_back(updates);
-        } else {
-          PSD_ASSIGN_OR_RETURN(uint64_t key, r.Get<uint64_t>(what));
-          s.deleted.push_back(key);
+      const size_t record = part == 0 ? RecordBytes(h) : 8;
+      PSD_ASSIGN_OR_RETURN(absl::string_view bytes, r.Bytes(record * n, what));
+      const char* p = bytes.data();
+      if (part == 0) {
+        const size_t dim = static_cast<size_t>(h.dim), nslots = static_cast<size_t>(h.slots);
+        const size_t at = s.keys.size();
+        s.keys.resize(at + n);
+        s.values.resize((at + n) * dim);
+        s.slots.resize((at + n) * nslots);
+        s.updates.resize(at + n);
+        for (uint32_t i = 0; i < n; ++i, p += record) {
+          std::memcpy(&s.keys[at + i], p, 8);
+          std::memcpy(s.values.data() + (at + i) * dim, p + 8, 4 * dim);
+          if (nslots > 0)
+            std::memcpy(s.slots.data() + (at + i) * nslots, p + 8 + 4 * dim, 4 * nslots);
+          std::memcpy(&s.updates[at + i], p + 8 + 4 * (dim + nslots), 4);
         }
+      } else {
+        const size_t at = s.deleted.size();
+        s.deleted.resize(at + n);
+        std::memcpy(s.deleted.data() + at, p, 8 * static_cast<size_t>(n));
       }
       const size_t end = r.pos();
       PSD_ASSIGN_OR_RETURN(uint32_t crc, r.Get<uint32_t>(what));
@@ -300,8 +309,8 @@ absl::StatusOr<TableSnapshot> ReadTableChain(const std::string& job_dir, int64_t
   absl::flat_hash_map<uint64_t, size_t> index;
   TableSnapshot merged;
   std::vector<bool> alive;
-  for (int64_t at : chain) {
-    const std::string file = StepFile(job_dir, expect.rank, at);
+  for (size_t c = 0; c < chain.size(); ++c) {
+    const std::string file = StepFile(job_dir, expect.rank, chain[c]);
     PSD_ASSIGN_OR_RETURN(TableSnapshot s, ReadTableFile(file));
     const TableFileHeader& h = s.header;
     if (h.job_id != expect.job_id || h.num_servers != expect.num_servers || h.dim != expect.dim ||
@@ -310,6 +319,15 @@ absl::StatusOr<TableSnapshot> ReadTableChain(const std::string& job_dir, int64_t
           file, ": written for job ", h.job_id, " on ", h.num_servers, " servers with dim ", h.dim,
           " and ", h.slots, " optimizer slots per row; this is job ", expect.job_id, " on ",
           expect.num_servers, " servers with dim ", expect.dim, " and ", expect.slots));
+    }
+    if (c == 0) {  // the full one: its rows as they are (keys are unique in a table)
+      merged = std::move(s);
+      alive.assign(merged.keys.size(), true);
+      if (chain.size() > 1) {
+        index.reserve(merged.keys.size());
+        for (size_t j = 0; j < merged.keys.size(); ++j) index.emplace(merged.keys[j], j);
+      }
+      continue;
     }
     // Deleted keys first: a row stored again after its eviction is in the rows too.
     for (uint64_t key : s.deleted) {
@@ -335,13 +353,13 @@ absl::StatusOr<TableSnapshot> ReadTableChain(const std::string& job_dir, int64_t
     }
   }
   // Compact the live rows, sorted by key.
-  std::vector<size_t> order;
+  std::vector<std::pair<uint64_t, size_t>> order;
   order.reserve(index.size());
   for (size_t j = 0; j < merged.keys.size(); ++j) {
-    if (alive[j]) order.push_back(j);
+    if (alive[j]) order.emplace_back(merged.keys[j], j);
   }
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return merged.keys[a] < merged.keys[b]; });
+  index = {};
+  std::sort(order.begin(), order.end());
   TableSnapshot out;
   out.header.job_id = expect.job_id;
   out.header.step = step;
@@ -351,17 +369,18 @@ absl::StatusOr<TableSnapshot> ReadTableChain(const std::string& job_dir, int64_t
   out.header.slots = expect.slots;
   out.header.full = true;
   out.header.rows = order.size();
-  out.keys.reserve(order.size());
-  out.values.reserve(order.size() * dim);
-  out.slots.reserve(order.size() * nslots);
-  out.updates.reserve(order.size());
-  for (size_t j : order) {
-    out.keys.push_back(merged.keys[j]);
-    out.values.insert(out.values.end(), merged.values.begin() + j * dim,
-                      merged.values.begin() + (j + 1) * dim);
-    out.slots.insert(out.slots.end(), merged.slots.begin() + j * nslots,
-                     merged.slots.begin() + (j + 1) * nslots);
-    out.updates.push_back(merged.updates[j]);
+  out.keys.resize(order.size());
+  out.values.resize(order.size() * dim);
+  out.slots.resize(order.size() * nslots);
+  out.updates.resize(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const size_t j = order[i].second;
+    out.keys[i] = order[i].first;
+    std::copy_n(merged.values.data() + j * dim, dim, out.values.data() + i * dim);
+    if (nslots > 0) {
+      std::copy_n(merged.slots.data() + j * nslots, nslots, out.slots.data() + i * nslots);
+    }
+    out.updates[i] = merged.updates[j];
   }
   return out;
 }

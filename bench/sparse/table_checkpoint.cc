@@ -111,6 +111,12 @@ int main(int argc, char** argv) {
             1);
   }
   report("incremental", false, 2, 1);
+  {
+    const auto t1 = std::chrono::steady_clock::now();
+    auto file = psd::ReadTableFile(psd::CheckpointTableFile(dir + "/bench/1", 0));
+    std::printf("read full    %9zu rows: %8.1f ms\n", file.ok() ? file->keys.size() : 0,
+                Seconds(t1) * 1e3);
+  }
   psd::TableExpectation e{"bench", 0, 1, o.dim, o.dim};
   const auto t0 = std::chrono::steady_clock::now();
   auto chain = psd::ReadTableChain(dir + "/bench", 2, e);
