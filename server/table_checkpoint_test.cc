@@ -128,6 +128,28 @@ TEST_CASE("a damaged table file is detected and named", "[table_checkpoint]") {
   CHECK(absl::IsNotFound(ReadTableFile(dir + "/missing").status()));
 }
 
+TEST_CASE("every flipped byte and every truncation of a table file is caught",
+          "[table_checkpoint]") {
+  const std::string dir = TempDir("table_every_byte");
+  const std::string path = dir + "/t";
+  const TableSnapshot s = Sample(3, 2, 2, 2);
+  REQUIRE(WriteTableFile(path, s).ok());
+  const int64_t size = static_cast<int64_t>(fs::file_size(path));
+  for (int64_t at = 0; at < size; ++at) {
+    REQUIRE(WriteTableFile(path, s).ok());
+    FlipByte(path, at);
+    const absl::Status st = ReadTableFile(path).status();
+    INFO("byte " << at);
+    CHECK(absl::IsDataLoss(st));
+  }
+  for (int64_t keep = 0; keep < size; ++keep) {
+    REQUIRE(WriteTableFile(path, s).ok());
+    fs::resize_file(path, keep);
+    INFO("first " << keep << " bytes");
+    CHECK(absl::IsDataLoss(ReadTableFile(path).status()));
+  }
+}
+
 // Copies a table the way SparseStore's checkpoints do.
 TableSnapshot Snap(EmbeddingTable& t, bool full, int64_t step, int64_t base) {
   TableSnapshot s;
