@@ -57,6 +57,16 @@ std::string CheckpointManifestFile(absl::string_view step_dir, int rank) {
   return absl::StrCat(CheckpointDataFile(step_dir, rank), ".manifest");
 }
 
+std::string CheckpointTableFile(absl::string_view step_dir, int rank) {
+  return absl::StrCat(CheckpointDataFile(step_dir, rank), ".table");
+}
+
+std::string ExportedTablePath(absl::string_view checkpoint_dir, absl::string_view job_id, int rank,
+                              int num_servers) {
+  return absl::StrCat(ExportedModelPath(checkpoint_dir, job_id), ".table-", rank, "-of-",
+                      num_servers);
+}
+
 std::string ExportedModelPath(absl::string_view checkpoint_dir, absl::string_view job_id) {
   return absl::StrCat(CheckpointJobDir(checkpoint_dir, job_id), "/model.psdm");
 }

@@ -4,7 +4,11 @@
 //   <checkpoint.dir>/<job id>/<step>/       a step dir (step > 0, in decimal)
 //     server-<rank>                         a server's data file
 //     server-<rank>.manifest                written after the data, marks it complete
+//     server-<rank>.table                   sparse models: the server's embedding table
+//                                           (full or incremental, server/table_checkpoint.h)
 //   <checkpoint.dir>/<job id>/model.psdm    the model the job exported
+//   <checkpoint.dir>/<job id>/model.psdm.table-<rank>-of-<n>   sparse models: server rank's
+//                                           final table
 //
 // A job id becomes a path component: every id that reaches these functions must have passed
 // ValidateJobId, so that no id names a path outside <checkpoint.dir>.
@@ -44,8 +48,16 @@ std::string CheckpointDataFile(absl::string_view step_dir, int rank);
 // Server `rank`'s manifest in `step_dir`; its presence marks that server's checkpoint complete.
 std::string CheckpointManifestFile(absl::string_view step_dir, int rank);
 
+// Server `rank`'s table file in `step_dir` (sparse models).
+std::string CheckpointTableFile(absl::string_view step_dir, int rank);
+
 // The model file a job exports: <checkpoint_dir>/<job_id>/model.psdm
 std::string ExportedModelPath(absl::string_view checkpoint_dir, absl::string_view job_id);
+
+// The final table server `rank` of `num_servers` exports for a sparse model:
+// <ExportedModelPath>.table-<rank>-of-<num_servers>
+std::string ExportedTablePath(absl::string_view checkpoint_dir, absl::string_view job_id, int rank,
+                              int num_servers);
 
 // The step a step dir stands for: its last path component (trailing slashes ignored) when that
 // is a decimal number > 0; nullopt otherwise.

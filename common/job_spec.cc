@@ -746,6 +746,7 @@ const std::vector<Field<CheckpointSpec>>& CheckpointFields() {
       StringField("dir", &CheckpointSpec::dir, CheckPathLength),
       IntField("every_steps", &CheckpointSpec::every_steps, 0),
       IntField("keep", &CheckpointSpec::keep, 1),
+      IntField("full_every", &CheckpointSpec::full_every, 1, 1 << 20),
       EnumField("on_failure", &CheckpointSpec::on_failure, kCheckpointFailurePolicies),
   };
   return *fields;

@@ -142,6 +142,8 @@ struct CheckpointSpec {
   std::string dir;          // empty: no checkpoints
   int64_t every_steps = 0;  // 0: only on request and at shutdown
   int keep = 3;             // complete checkpoints kept
+  int full_every = 10;      // sparse models: every Nth table checkpoint is full, the rest
+                            // incremental (the first is always full)
   CheckpointFailurePolicy on_failure = CheckpointFailurePolicy::kContinue;  // a write that fails
 };
 

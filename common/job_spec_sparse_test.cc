@@ -167,5 +167,13 @@ TEST_CASE("check_files: CTR data files must exist", "[job_spec]") {
         "job.yaml:4: data.train_files[0]: /d/train.txt: No such file or directory");
 }
 
+TEST_CASE("checkpoint.full_every: how often a table checkpoint is full", "[job_spec]") {
+  CHECK(MustParse(kCriteoLogreg).checkpoint.full_every == 10);
+  CHECK(MustParse(std::string(kCriteoLogreg) + "checkpoint: {dir: /c, full_every: 3}\n")
+            .checkpoint.full_every == 3);
+  CHECK(ErrorOf(std::string(kCriteoLogreg) + "checkpoint: {dir: /c, full_every: 0}\n") ==
+        "job.yaml:7: checkpoint.full_every: must be between 1 and 1048576, got 0");
+}
+
 }  // namespace
 }  // namespace psd

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/table_checkpoint.h"
 
 namespace psd {
 namespace {
@@ -202,7 +204,8 @@ constexpr int64_t kMaxManifestBytes = 64 << 10;
 }  // namespace
 
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
-                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks) {
+                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks,
+                             const ManifestTable* table) {
   PSD_RETURN_IF_ERROR(ValidateJobId(meta.job_id));
   const std::string data_file = CheckpointDataFile(step_dir, meta.rank);
   PSD_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(data_file));
@@ -224,7 +227,40 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& 
       CheckpointManifestFile(step_dir, meta.rank),
       absl::StrCat("psd-checkpoint 1\njob ", meta.job_id, "\nstep ", meta.step, "\ngeneration ",
                    meta.generation, "\nrank ", meta.rank, "\nservers ", meta.num_servers,
-                   "\nchunks ", chunks.size(), "\nbytes ", bytes, "\ncrc32c ", crc, "\n"));
+                   "\nchunks ", chunks.size(), "\nbytes ", bytes, "\ncrc32c ", crc, "\n",
+                   table == nullptr
+                       ? std::string()
+                       : absl::StrCat("table_kind ", table->full ? "full" : "incremental",
+                                      "\ntable_base ", table->base_step, "\ntable_bytes ",
+                                      table->bytes, "\ntable_crc32c ", table->crc32c, "\n")));
+}
+
+absl::StatusOr<ManifestTable> ReadManifestTable(const std::string& step_dir, int rank) {
+  const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
+  absl::StatusOr<std::string> text = ReadRegularFile(manifest_file, kMaxManifestBytes);
+  if (absl::IsInvalidArgument(text.status())) return absl::DataLossError(text.status().message());
+  if (!text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
+  }
+  const std::map<std::string, std::string> manifest = ParseManifest(*text);
+  auto kind = manifest.find("table_kind");
+  if (kind == manifest.end()) {
+    return absl::NotFoundError(absl::StrCat(manifest_file, ": records no embedding table"));
+  }
+  ManifestTable t;
+  auto field = [&manifest](const char* key) {
+    auto it = manifest.find(key);
+    return it == manifest.end() ? absl::string_view() : absl::string_view(it->second);
+  };
+  t.full = kind->second == "full";
+  if ((!t.full && kind->second != "incremental") ||
+      !absl::SimpleAtoi(field("table_base"), &t.base_step) ||
+      !absl::SimpleAtoi(field("table_bytes"), &t.bytes) ||
+      !absl::SimpleAtoi(field("table_crc32c"), &t.crc32c)) {
+    return absl::DataLossError(absl::StrCat(manifest_file, ": malformed table entry"));
+  }
+  return t;
 }
 
 absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& step_dir, int rank,
@@ -296,21 +332,57 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
 void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep) {
   if (!ValidateJobId(job_id).ok()) return;
   std::error_code ec;
+  const std::string job_dir = CheckpointJobDir(dir, job_id);
+  const std::vector<int64_t> steps = ListCheckpointSteps(job_dir);
   std::vector<int64_t> complete;
-  for (int64_t step : ListCheckpointSteps(CheckpointJobDir(dir, job_id))) {
+  for (int64_t step : steps) {
     if (fs::exists(CheckpointManifestFile(CheckpointStepDir(dir, job_id, step), rank), ec)) {
       complete.push_back(step);
     }
   }
   std::sort(complete.rbegin(), complete.rend());
-  for (size_t i = std::max<size_t>(0, keep); i < complete.size(); ++i) {
+  const size_t kept = std::min<size_t>(std::max(0, keep), complete.size());
+  // The table files the kept checkpoints' chains need (sparse models).
+  std::set<int64_t> needed;
+  for (size_t i = 0; i < kept; ++i) {
+    if (!fs::exists(CheckpointTableFile(CheckpointStepDir(dir, job_id, complete[i]), rank), ec)) {
+      continue;
+    }
+    absl::StatusOr<std::vector<int64_t>> chain = TableChain(job_dir, rank, complete[i]);
+    if (!chain.ok()) {
+      // Keep every older table file: a broken chain is for an operator to look at.
+      spdlog::warn("job {}: the table chain of step {} (server {}): {}", job_id, complete[i], rank,
+                   chain.status());
+      for (int64_t step : steps) {
+        if (step <= complete[i]) needed.insert(step);
+      }
+      continue;
+    }
+    needed.insert(chain->begin(), chain->end());
+  }
+  for (size_t i = kept; i < complete.size(); ++i) {
     const std::string step_dir = CheckpointStepDir(dir, job_id, complete[i]);
     // The manifest goes first, so a crash in between leaves an incomplete (ignored) checkpoint.
     fs::remove(CheckpointManifestFile(step_dir, rank), ec);
     fs::remove(CheckpointDataFile(step_dir, rank), ec);
-    if (fs::is_empty(step_dir, ec)) fs::remove(step_dir, ec);
     spdlog::info("job {}: removed checkpoint of step {} (server {}; keeping {})", job_id,
                  complete[i], rank, keep);
+  }
+  // Table files no kept chain needs, older than the newest kept checkpoint (a newer step dir
+  // may be one being written).
+  if (kept == 0) return;
+  for (int64_t step : steps) {
+    if (step >= complete[0] || needed.count(step) > 0) continue;
+    const std::string step_dir = CheckpointStepDir(dir, job_id, step);
+    if (fs::remove(CheckpointTableFile(step_dir, rank), ec)) {
+      spdlog::info("job {}: removed the table file of step {} (server {}): no kept chain needs it",
+                   job_id, step, rank);
+    }
+    if (fs::is_empty(step_dir, ec)) fs::remove(step_dir, ec);
+  }
+  for (size_t i = kept; i < complete.size(); ++i) {
+    const std::string step_dir = CheckpointStepDir(dir, job_id, complete[i]);
+    if (fs::is_empty(step_dir, ec)) fs::remove(step_dir, ec);
   }
 }
 

@@ -35,10 +35,25 @@ struct CheckpointMeta {
   int num_servers = 0;
 };
 
+// A sparse model's table file (server/table_checkpoint.h) in the same step dir, written before
+// the manifest, which records it: a checkpoint is never complete without its table.
+struct ManifestTable {
+  int64_t bytes = 0;
+  uint32_t crc32c = 0;
+  bool full = true;
+  int64_t base_step = 0;
+};
+
 // Writes this server's checkpoint into `step_dir` (data, then manifest). `chunks` are the
-// chunks `placement` gives to meta.rank.
+// chunks `placement` gives to meta.rank; `table`, when given, describes the table file already
+// written there.
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
-                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks);
+                             const Placement& placement, absl::Span<const ChunkSnapshot> chunks,
+                             const ManifestTable* table = nullptr);
+
+// The table entry of server `rank`'s manifest in `step_dir`: NotFound when the manifest is
+// missing or records no table, DataLoss when it is malformed.
+absl::StatusOr<ManifestTable> ReadManifestTable(const std::string& step_dir, int rank);
 
 // Reads server `rank`'s checkpoint from `step_dir`, checking the manifest, every checksum, and
 // that it was written for `placement`. Errors name the file and what is wrong.
@@ -47,7 +62,8 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
                                                           CheckpointMeta* meta = nullptr);
 
 // Removes `rank`'s files from all but the newest `keep` complete checkpoints of the job under
-// `dir`, and step directories left empty. Logs what it removes.
+// `dir`, and step directories left empty. Logs what it removes. A table file (sparse models)
+// stays while the chain of a kept checkpoint needs it, and goes once none does.
 void PruneCheckpoints(const std::string& dir, const std::string& job_id, int rank, int keep);
 
 }  // namespace psd

@@ -38,7 +38,8 @@ void RecordCheckpoint(const std::string& step_dir, int rank, absl::Time start,
   m.checkpoint_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   m.checkpoints.Increment();
   for (const std::string& f :
-       {CheckpointDataFile(step_dir, rank), CheckpointManifestFile(step_dir, rank)}) {
+       {CheckpointDataFile(step_dir, rank), CheckpointManifestFile(step_dir, rank),
+        CheckpointTableFile(step_dir, rank)}) {
     std::error_code ec;
     const auto size = std::filesystem::file_size(f, ec);
     if (!ec) m.checkpoint_bytes.Increment(static_cast<double>(size));
@@ -64,7 +65,19 @@ void CheckpointWriter::Loop() {
     const std::string step_dir = CheckpointStepDir(task.dir, task.meta.job_id, task.meta.step);
     absl::Status status;
     try {
-      status = WriteCheckpoint(step_dir, task.meta, *task.placement, task.chunks);
+      if (task.table == nullptr) {
+        status = WriteCheckpoint(step_dir, task.meta, *task.placement, task.chunks);
+      } else {
+        // The table first: the manifest, written last, records it.
+        absl::StatusOr<TableFileInfo> info =
+            WriteTableFile(CheckpointTableFile(step_dir, task.meta.rank), *task.table);
+        status = info.status();
+        if (info.ok()) {
+          const ManifestTable entry{info->bytes, info->crc32c, task.table->header.full,
+                                    task.table->header.base_step};
+          status = WriteCheckpoint(step_dir, task.meta, *task.placement, task.chunks, &entry);
+        }
+      }
     } catch (const std::bad_alloc&) {
       status = absl::ResourceExhaustedError("out of memory while writing the checkpoint");
     }
@@ -79,6 +92,7 @@ void CheckpointWriter::Loop() {
       spdlog::error("job {}: checkpoint of step {} failed: {}", task.meta.job_id, task.meta.step,
                     status);
     }
+    if (task.table_written) task.table_written(status);
     if (done_) done_(task.meta, status);
   }
 }

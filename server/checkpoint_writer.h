@@ -14,6 +14,7 @@
 #include "common/placement.h"
 #include "server/checkpoint.h"
 #include "server/job_metrics.h"
+#include "server/table_checkpoint.h"
 
 namespace psd {
 
@@ -26,6 +27,10 @@ class CheckpointWriter {
     std::shared_ptr<const Placement> placement;
     std::vector<ChunkSnapshot> chunks;
     std::shared_ptr<ServerJobMetrics> metrics;  // the job's, when metrics are on
+    // Sparse models: the table's rows at meta.step, written before the manifest, and a call
+    // (on the writer's thread) with how the write went.
+    std::shared_ptr<const TableSnapshot> table;
+    std::function<void(const absl::Status&)> table_written;
   };
   // Called on the writer's thread after each write (or failure to write).
   using DoneFn = std::function<void(const CheckpointMeta& meta, const absl::Status& status)>;

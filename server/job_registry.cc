@@ -1,6 +1,8 @@
 #include "server/job_registry.h"
 
+#include <filesystem>
 #include <new>
+#include <system_error>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +11,7 @@
 #include "common/memory_estimate.h"
 #include "common/status_macros.h"
 #include "server/checkpoint.h"
+#include "server/table_checkpoint.h"
 
 namespace psd {
 
@@ -105,6 +108,64 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
   return job;
 }
 
+namespace {
+
+// The step dir a resume reads: `resume_dir`, or the step's dir under checkpoint.dir.
+std::string ResumeStepDir(const ServedJob& job, int64_t step, const std::string& resume_dir) {
+  return resume_dir.empty() ? CheckpointStepDir(job.spec.checkpoint.dir, job.id, step) : resume_dir;
+}
+
+// Loads the table of a sparse job's checkpoint: the step's manifest must record the table, and
+// the chain that leads to it (in the step dir's parent) must be whole.
+absl::Status RestoreTable(ServedJob& job, int64_t step, const std::string& resume_dir) {
+  std::string dir = ResumeStepDir(job, step, resume_dir);
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string job_dir = dir.substr(0, dir.rfind('/'));
+  absl::StatusOr<ManifestTable> entry = ReadManifestTable(dir, job.rank);
+  if (absl::IsNotFound(entry.status())) {
+    return absl::NotFoundError(absl::StrCat("cannot resume job ", job.id, " at step ", step, ": ",
+                                            entry.status().message()));
+  }
+  PSD_RETURN_IF_ERROR(entry.status());
+  const std::string file = CheckpointTableFile(dir, job.rank);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(file, ": missing: ", ec.message()));
+  if (static_cast<int64_t>(size) != entry->bytes) {
+    return absl::DataLossError(
+        absl::StrCat(file, ": ", size, " bytes, the manifest records ", entry->bytes));
+  }
+  const TableOptions options = TableOptionsFor(job.spec);
+  TableExpectation expect;
+  // The job that wrote it: this one, or the one a new job starts from (--resume-from).
+  expect.job_id = job_dir.substr(job_dir.rfind('/') + 1);
+  expect.rank = job.rank;
+  expect.num_servers = job.spec.cluster.servers;
+  expect.dim = options.dim;
+  expect.slots = RowOptimizerSlots(options.optimizer.type) * options.dim;
+  PSD_ASSIGN_OR_RETURN(TableSnapshot table, ReadTableChain(job_dir, step, expect));
+  PSD_RETURN_IF_ERROR(job.sparse->Restore(table, step));
+  spdlog::info("job {}: restored {} embedding rows of step {} from {}", job.id, table.keys.size(),
+               step, job_dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ServedJob::ScheduleCheckpoint(int64_t step) {
+  if (sparse != nullptr) {
+    // Both or neither: a part whose other never comes would wait for ever.
+    const int64_t earliest =
+        std::max(store->NextCheckpointableStep(), sparse->NextCheckpointableStep());
+    if (step < earliest) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot checkpoint step ", step, ": this server is already at step ", earliest - 1));
+    }
+    PSD_RETURN_IF_ERROR(sparse->ScheduleCheckpoint(step));
+  }
+  return store->ScheduleCheckpoint(step);
+}
+
 absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string& job_id,
                                                                int64_t generation,
                                                                const JobSpec& spec, int rank,
@@ -134,6 +195,7 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string
   if (spec.model.sparse()) {
     PSD_ASSIGN_OR_RETURN(
         job->sparse, SparseStore::Create(spec, rank, spec.cluster.servers, num_workers, job_id));
+    if (resume_step > 0) PSD_RETURN_IF_ERROR(RestoreTable(*job, resume_step, resume_dir));
   }
   return job;
 }
@@ -142,9 +204,9 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
   if (writer_ == nullptr || job->spec.checkpoint.dir.empty()) return;
   std::weak_ptr<ServedJob> weak = job;
   CheckpointWriter* writer = writer_;
-  job->store->SetSnapshotHandler([weak, writer](int64_t step, std::vector<ChunkSnapshot> chunks) {
-    std::shared_ptr<ServedJob> j = weak.lock();
-    if (j == nullptr) return;
+  auto enqueue = [weak, writer](const std::shared_ptr<ServedJob>& j, int64_t step,
+                                std::vector<ChunkSnapshot> chunks,
+                                std::shared_ptr<const TableSnapshot> table) {
     CheckpointWriter::Task task;
     task.dir = j->spec.checkpoint.dir;
     task.keep = j->spec.checkpoint.keep;
@@ -152,8 +214,88 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
     task.placement = std::shared_ptr<const Placement>(j, &j->placement);
     task.chunks = std::move(chunks);
     task.metrics = j->metrics;
+    if (table != nullptr) {
+      task.table = std::move(table);
+      task.table_written = [weak](const absl::Status& status) {
+        // The next incremental would apply on a file that is not there: make it full.
+        if (std::shared_ptr<ServedJob> k = weak.lock(); k != nullptr && !status.ok()) {
+          k->sparse->ForceFullCheckpoint();
+        }
+      };
+    }
     writer->Enqueue(std::move(task));
+  };
+  if (job->sparse == nullptr) {
+    job->store->SetSnapshotHandler(
+        [weak, enqueue](int64_t step, std::vector<ChunkSnapshot> chunks) {
+          if (std::shared_ptr<ServedJob> j = weak.lock(); j != nullptr) {
+            enqueue(j, step, std::move(chunks), nullptr);
+          }
+        });
+    return;
+  }
+  // Sparse models: one server checkpoint once both parts of the step are in. Older steps still
+  // waiting for a part will not get it (the clocks only move on): they are dropped, and a
+  // dropped table means the next table checkpoint must be full.
+  auto complete = [enqueue](const std::shared_ptr<ServedJob>& j, int64_t step) {
+    ServedJob::PendingCheckpoint done;
+    bool dropped_table = false;
+    {
+      absl::MutexLock lock(&j->pending_mu);
+      auto it = j->pending.find(step);
+      if (it == j->pending.end() || !it->second.has_chunks || it->second.table == nullptr) return;
+      done = std::move(it->second);
+      for (auto old = j->pending.begin(); old != it; ++old) {
+        dropped_table = dropped_table || old->second.table != nullptr;
+        spdlog::warn("job {}: checkpoint of step {} dropped: only its {} came in", j->id,
+                     old->first, old->second.has_chunks ? "chunks" : "table");
+      }
+      j->pending.erase(j->pending.begin(), std::next(it));
+    }
+    if (dropped_table) j->sparse->ForceFullCheckpoint();
+    enqueue(j, step, std::move(done.chunks), std::move(done.table));
+  };
+  job->store->SetSnapshotHandler([weak, complete](int64_t step, std::vector<ChunkSnapshot> chunks) {
+    std::shared_ptr<ServedJob> j = weak.lock();
+    if (j == nullptr) return;
+    {
+      absl::MutexLock lock(&j->pending_mu);
+      ServedJob::PendingCheckpoint& p = j->pending[step];
+      p.has_chunks = true;
+      p.chunks = std::move(chunks);
+    }
+    complete(j, step);
   });
+  job->sparse->SetSnapshotHandler(
+      [weak, complete](int64_t step, std::shared_ptr<const TableSnapshot> table) {
+        std::shared_ptr<ServedJob> j = weak.lock();
+        if (j == nullptr) return;
+        {
+          absl::MutexLock lock(&j->pending_mu);
+          j->pending[step].table = std::move(table);
+        }
+        complete(j, step);
+      });
+}
+
+void JobRegistry::ExportTable(const ServedJob& job) {
+  if (job.sparse == nullptr || job.spec.checkpoint.dir.empty()) return;
+  if (!job.sparse->Finished()) {
+    spdlog::info("job {}: the embedding table is not exported: the job did not reach its end",
+                 job.id);
+    return;
+  }
+  const std::string path =
+      ExportedTablePath(job.spec.checkpoint.dir, job.id, job.rank, job.spec.cluster.servers);
+  std::shared_ptr<TableSnapshot> table = job.sparse->FullSnapshot();
+  absl::StatusOr<TableFileInfo> info = WriteTableFile(path, *table);
+  if (!info.ok()) {
+    spdlog::error("job {}: exporting the embedding table to {} failed: {}", job.id, path,
+                  info.status());
+    return;
+  }
+  spdlog::info("job {}: exported {} embedding rows ({} bytes) to {}", job.id, table->keys.size(),
+               info->bytes, path);
 }
 
 std::shared_ptr<ServedJob> JobRegistry::Find(const std::string& job_id) const {
@@ -190,6 +332,7 @@ void JobRegistry::End(const std::string& job_id) {
     jobs_.erase(it);
   }
   job->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  ExportTable(*job);
   spdlog::info("job {}: state dropped", job_id);
 }
 
@@ -205,6 +348,7 @@ absl::Status JobRegistry::End(const std::string& job_id, int64_t generation) {
   }
   if (job == nullptr) return Get(job_id, generation).status();  // why not
   job->Close(absl::CancelledError(absl::StrCat("job ", job_id, " ended")));
+  ExportTable(*job);
   spdlog::info("job {}: state dropped", job_id);
   return absl::OkStatus();
 }

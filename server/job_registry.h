@@ -59,6 +59,17 @@ struct ServedJob {
   }
   // The job's metrics (server/job_metrics.h); null when metrics are off.
   std::shared_ptr<ServerJobMetrics> metrics;
+  // Adds a checkpoint at `step` to both stores; FailedPrecondition if either is past it.
+  absl::Status ScheduleCheckpoint(int64_t step);
+  // Sparse models: the parts of a checkpoint (chunks, table) that came in, by step; a server
+  // checkpoint is written once both parts of its step are in.
+  struct PendingCheckpoint {
+    bool has_chunks = false;
+    std::vector<ChunkSnapshot> chunks;
+    std::shared_ptr<const TableSnapshot> table;
+  };
+  absl::Mutex pending_mu;
+  std::map<int64_t, PendingCheckpoint> pending ABSL_GUARDED_BY(pending_mu);
 };
 
 struct JobRegistryOptions {
@@ -83,7 +94,9 @@ class JobRegistry {
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const InitJobRequest& request);
   // The same for a parsed spec; `live_workers` empty means all. With resume_step > 0 the
   // chunks come from that step's checkpoint of this rank, in `resume_dir` or else under the
-  // job's checkpoint.dir; a checkpoint that cannot be used gives NotFound or DataLoss.
+  // job's checkpoint.dir, and a sparse model's table from the chain of table files that ends
+  // there (server/table_checkpoint.h); a checkpoint that cannot be used gives NotFound or
+  // DataLoss naming the file.
   absl::StatusOr<std::shared_ptr<ServedJob>> Init(const std::string& job_id, int64_t generation,
                                                   const JobSpec& spec, int rank, int num_workers,
                                                   const std::vector<int>& live_workers = {},
@@ -95,7 +108,8 @@ class JobRegistry {
                                                  int64_t generation) const;
   // The job in whatever generation is served (this server's own lookups); null if none.
   std::shared_ptr<ServedJob> Find(const std::string& job_id) const;
-  // Drops the job's state; waiting pulls fail with Cancelled.
+  // Drops the job's state; waiting pulls fail with Cancelled. A sparse job whose table reached
+  // its last step first exports the table (ExportTable).
   void End(const std::string& job_id);
   // The same when it is served in `generation` (an RPC's): else as Get's errors.
   absl::Status End(const std::string& job_id, int64_t generation);
@@ -106,6 +120,9 @@ class JobRegistry {
  private:
   // Sends the store's checkpoints to the writer.
   void ConnectCheckpoints(const std::shared_ptr<ServedJob>& job);
+  // Sparse models with checkpoint.dir: writes the job's final table beside its model file
+  // (ExportedTablePath) when the table reached the job's last step.
+  static void ExportTable(const ServedJob& job);
 
   // Init() after its checks.
   absl::StatusOr<std::shared_ptr<ServedJob>> Create(const std::string& job_id, int64_t generation,

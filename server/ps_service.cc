@@ -572,7 +572,7 @@ grpc::ServerUnaryReactor* PsService::Checkpoint(grpc::CallbackServerContext* ctx
     return Finish(ctx, absl::FailedPreconditionError(
                            absl::StrCat("job ", request->job_id(), " has no checkpoint.dir")));
   }
-  if (absl::Status s = (*job)->store->ScheduleCheckpoint(request->step()); !s.ok()) {
+  if (absl::Status s = (*job)->ScheduleCheckpoint(request->step()); !s.ok()) {
     return Finish(ctx, s);
   }
   response->set_step(request->step());

@@ -93,7 +93,9 @@ SparseStore::SparseStore(const JobSpec& spec, int rank, int num_servers, int num
       live_count_(num_workers),
       next_step_(num_workers, 0),
       pushed_(num_workers, false),
-      applying_(num_workers, false) {}
+      applying_(num_workers, false),
+      every_steps_(spec.checkpoint.dir.empty() ? 0 : spec.checkpoint.every_steps),
+      full_every_(std::max(1, spec.checkpoint.full_every)) {}
 
 SparseStore::~SparseStore() { Close(absl::CancelledError("job state dropped")); }
 
@@ -190,6 +192,7 @@ absl::Status SparseStore::Lookup(absl::Span<const uint64_t> keys, int64_t step, 
     if (closed_) return close_reason_;
   }
   ++pulls_;
+  absl::ReaderMutexLock table_lock(&table_mu_);
   if (!read_only) {
     table_->Lookup(keys, step, out);
     return absl::OkStatus();
@@ -219,6 +222,7 @@ absl::Status SparseStore::Push(int worker, int64_t step, int64_t total_steps,
         "job ", job_id_, ": step ", step, " is outside the job's steps [0, ", total_steps, ")"));
   }
   PSD_RETURN_IF_ERROR(CheckKeys(keys));
+  if (total_steps > 0) total_steps_.store(total_steps, std::memory_order_relaxed);
   {
     absl::flat_hash_set<uint64_t> seen;
     seen.reserve(keys.size());
@@ -277,13 +281,18 @@ absl::Status SparseStore::Push(int worker, int64_t step, int64_t total_steps,
   }
   if (!aggregate_) {
     // Outside the clock's lock: the table locks its own stripes, so workers apply in parallel.
-    table_->Apply(keys, grads, lr_scale, step);
+    {
+      absl::ReaderMutexLock table_lock(&table_mu_);
+      table_->Apply(keys, grads, lr_scale, step);
+    }
     absl::MutexLock lock(&mu_);
     applying_[worker] = false;
     next_step_[worker] = step + 1;
     ++pushes_;
+    MaybeSnapshot(SlowestLive());
     ready = TakeReady();
   }
+  DeliverSnapshots();
   for (Waiter& w : ready) w.ready(absl::OkStatus());
   return absl::OkStatus();
 }
@@ -297,6 +306,7 @@ void SparseStore::MaybeCompleteStep() {
   for (float& s : sums_) s *= scale;
   table_->Apply(sum_keys_, sums_, 1.0, clock_);
   ++clock_;
+  MaybeSnapshot(clock_);  // the table holds exactly step clock_: no push of it is applied yet
   std::fill(pushed_.begin(), pushed_.end(), false);
   for (int w = 0; w < num_workers_; ++w) next_step_[w] = clock_;
   sum_index_.clear();
@@ -317,8 +327,10 @@ void SparseStore::SetLiveWorkers(const std::vector<int>& workers) {
       }
     }
     if (aggregate_) MaybeCompleteStep();
+    if (!aggregate_) MaybeSnapshot(SlowestLive());
     ready = TakeReady();
   }
+  DeliverSnapshots();
   for (Waiter& w : ready) w.ready(absl::OkStatus());
 }
 
@@ -336,5 +348,152 @@ void SparseStore::Close(const absl::Status& reason) {
 }
 
 TableStats SparseStore::stats() const { return table_->stats(); }
+
+void SparseStore::SetSnapshotHandler(SnapshotFn fn) {
+  absl::MutexLock lock(&mu_);
+  on_snapshot_ = std::move(fn);
+}
+
+int64_t SparseStore::NextCheckpointableStep() const { return step() + 1; }
+
+absl::Status SparseStore::ScheduleCheckpoint(int64_t step) {
+  absl::MutexLock lock(&mu_);
+  const int64_t now = aggregate_ ? clock_ : SlowestLive();
+  if (step <= now) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot checkpoint step ", step, " of job ",
+                                                      job_id_, ": its table is already at step ",
+                                                      now));
+  }
+  scheduled_.insert(step);
+  return absl::OkStatus();
+}
+
+void SparseStore::ForceFullCheckpoint() {
+  absl::MutexLock lock(&mu_);
+  force_full_ = true;
+}
+
+void SparseStore::MaybeSnapshot(int64_t now) {
+  if (now <= snapshot_clock_) return;
+  const int64_t from = snapshot_clock_;
+  snapshot_clock_ = now;
+  // The newest checkpoint step in (from, now]: a multiple of every_steps, or one scheduled.
+  int64_t step = every_steps_ > 0 ? now / every_steps_ * every_steps_ : 0;
+  if (step <= from) step = 0;
+  auto it = scheduled_.upper_bound(now);
+  if (it != scheduled_.begin() && *std::prev(it) > from) step = std::max(step, *std::prev(it));
+  scheduled_.erase(scheduled_.begin(), scheduled_.upper_bound(now));
+  if (step == 0 || on_snapshot_ == nullptr) return;
+  const bool full = force_full_ || last_checkpoint_ == 0 || checkpoints_taken_ % full_every_ == 0;
+  ready_snapshots_.emplace_back(step, CopyRows(full, step, full ? 0 : last_checkpoint_));
+  force_full_ = false;
+  last_checkpoint_ = step;
+  ++checkpoints_taken_;
+}
+
+std::shared_ptr<TableSnapshot> SparseStore::CopyRows(bool full, int64_t step, int64_t base) {
+  auto snap = std::make_shared<TableSnapshot>();
+  TableFileHeader& h = snap->header;
+  h.job_id = job_id_;
+  h.step = step;
+  h.rank = rank_;
+  h.num_servers = num_servers_;
+  h.dim = table_->dim();
+  h.slots = RowOptimizerSlots(options_.optimizer.type) * table_->dim();
+  h.full = full;
+  h.base_step = base;
+  absl::MutexLock table_lock(&table_mu_);
+  // The evicted keys before the rows: a key evicted and stored again is then in both, and the
+  // rows win on restore.
+  if (!full) snap->deleted = table_->EvictedSinceCheckpoint();
+  const TableStats stats = table_->stats();
+  const size_t guess = full ? static_cast<size_t>(std::max<int64_t>(0, stats.rows)) : 0;
+  snap->keys.reserve(guess);
+  snap->values.reserve(guess * h.dim);
+  snap->slots.reserve(guess * h.slots);
+  snap->updates.reserve(guess);
+  table_->ForEachRow(!full, [&](uint64_t key, absl::Span<const float> values,
+                                absl::Span<const float> slots, uint32_t updates) {
+    snap->keys.push_back(key);
+    snap->values.insert(snap->values.end(), values.begin(), values.end());
+    snap->slots.insert(snap->slots.end(), slots.begin(), slots.end());
+    snap->updates.push_back(updates);
+  });
+  table_->MarkCheckpointed();
+  h.rows = snap->keys.size();
+  h.deleted = snap->deleted.size();
+  return snap;
+}
+
+void SparseStore::DeliverSnapshots() {
+  std::vector<std::pair<int64_t, std::shared_ptr<const TableSnapshot>>> ready;
+  SnapshotFn fn;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ready_snapshots_.empty()) return;
+    ready.swap(ready_snapshots_);
+    fn = on_snapshot_;
+  }
+  if (!fn) return;
+  for (auto& [step, snap] : ready) fn(step, std::move(snap));
+}
+
+absl::Status SparseStore::Restore(const TableSnapshot& snapshot, int64_t step) {
+  const TableFileHeader& h = snapshot.header;
+  const int want_slots = RowOptimizerSlots(options_.optimizer.type) * table_->dim();
+  if (h.dim != table_->dim() || h.slots != want_slots) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job ", job_id_, ": the checkpoint's table has dim ", h.dim, " and ", h.slots,
+        " optimizer slots per row; the job's has dim ", table_->dim(), " and ", want_slots));
+  }
+  const size_t dim = static_cast<size_t>(h.dim), nslots = static_cast<size_t>(h.slots);
+  {
+    absl::MutexLock table_lock(&table_mu_);
+    for (size_t i = 0; i < snapshot.keys.size(); ++i) {
+      PSD_RETURN_IF_ERROR(table_->Restore(
+          snapshot.keys[i], absl::MakeConstSpan(snapshot.values).subspan(i * dim, dim),
+          absl::MakeConstSpan(snapshot.slots).subspan(i * nslots, nslots), snapshot.updates[i]));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  clock_ = step;
+  std::fill(next_step_.begin(), next_step_.end(), step);
+  snapshot_clock_ = step;
+  last_checkpoint_ = 0;  // the first checkpoint after a restore is full
+  return absl::OkStatus();
+}
+
+bool SparseStore::Finished() const {
+  const int64_t total = total_steps_.load(std::memory_order_relaxed);
+  return total > 0 && step() >= total;
+}
+
+std::shared_ptr<TableSnapshot> SparseStore::FullSnapshot() {
+  int64_t now;
+  {
+    absl::MutexLock lock(&mu_);
+    now = aggregate_ ? clock_ : SlowestLive();
+  }
+  // Not a checkpoint: the changed rows stay marked for the next incremental one.
+  auto snap = std::make_shared<TableSnapshot>();
+  TableFileHeader& h = snap->header;
+  h.job_id = job_id_;
+  h.step = std::max<int64_t>(1, now);
+  h.rank = rank_;
+  h.num_servers = num_servers_;
+  h.dim = table_->dim();
+  h.slots = RowOptimizerSlots(options_.optimizer.type) * table_->dim();
+  h.full = true;
+  absl::MutexLock table_lock(&table_mu_);
+  table_->ForEachRow(false, [&](uint64_t key, absl::Span<const float> values,
+                                absl::Span<const float> slots, uint32_t updates) {
+    snap->keys.push_back(key);
+    snap->values.insert(snap->values.end(), values.begin(), values.end());
+    snap->slots.insert(snap->slots.end(), slots.begin(), slots.end());
+    snap->updates.push_back(updates);
+  });
+  h.rows = snap->keys.size();
+  return snap;
+}
 
 }  // namespace psd

@@ -15,9 +15,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -29,6 +32,7 @@
 #include "common/job_spec.h"
 #include "common/placement.h"
 #include "server/embedding_table.h"
+#include "server/table_checkpoint.h"
 
 namespace psd {
 
@@ -71,6 +75,29 @@ class SparseStore {
   int64_t pushes() const { return pushes_.load(); }
   const EmbeddingTable& table() const { return *table_; }
 
+  // Checkpoints (docs/operations.md#sparse-tables): every checkpoint.every_steps steps (with
+  // checkpoint.dir) and at each scheduled step, the table is copied the moment its clock
+  // reaches the step (sync: the apply of step s - 1 is done and no push of step s is applied
+  // yet, so it holds exactly step s; async/ssp: every live worker has pushed s - 1, as fuzzy
+  // as the dense chunks' checkpoints, a faster worker's later pushes may be in). The copy is
+  // full every checkpoint.full_every checkpoints (the first always), else the rows changed
+  // since the previous one and the keys evicted since. `fn` gets it outside every lock.
+  using SnapshotFn = std::function<void(int64_t step, std::shared_ptr<const TableSnapshot>)>;
+  void SetSnapshotHandler(SnapshotFn fn);
+  // Adds a checkpoint at `step`; FailedPrecondition if the table is already past it.
+  absl::Status ScheduleCheckpoint(int64_t step);
+  // The earliest step ScheduleCheckpoint accepts.
+  int64_t NextCheckpointableStep() const;
+  // Makes the next checkpoint full (a previous one was not written: the chain is broken).
+  void ForceFullCheckpoint();
+  // Before the first call: loads `snapshot`'s rows (a checkpoint chain merged, see
+  // ReadTableChain) and starts the clock at `step`. InvalidArgument on a dim or slot mismatch.
+  absl::Status Restore(const TableSnapshot& snapshot, int64_t step);
+  // Whether the table has reached the job's last step (total_steps of the pushes).
+  bool Finished() const;
+  // Every row now, as a full checkpoint of step `step()` (the export at a job's end).
+  std::shared_ptr<TableSnapshot> FullSnapshot();
+
  private:
   struct Waiter {
     int worker;
@@ -85,6 +112,12 @@ class SparseStore {
   void MaybeCompleteStep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<Waiter> TakeReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckKeys(absl::Span<const uint64_t> keys) const;
+  // Checkpoints: copies the table if the clock's move from the last value seen to `now`
+  // passes a checkpoint step; the copy waits in ready_snapshots_ for DeliverSnapshots.
+  void MaybeSnapshot(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The table's rows (all, or changed since the last checkpoint, with the evicted keys).
+  std::shared_ptr<TableSnapshot> CopyRows(bool full, int64_t step, int64_t base);
+  void DeliverSnapshots() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string job_id_;
   const int rank_;
@@ -112,6 +145,21 @@ class SparseStore {
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<int64_t> pulls_{0}, pushes_{0};
+  std::atomic<int64_t> total_steps_{0};  // from the pushes
+  // Checkpoints.
+  const int64_t every_steps_;  // 0 without checkpoint.dir
+  const int full_every_;
+  std::set<int64_t> scheduled_ ABSL_GUARDED_BY(mu_);
+  int64_t snapshot_clock_ ABSL_GUARDED_BY(mu_) = 0;   // the clock when last checked
+  int64_t last_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;  // the base of the next incremental
+  int64_t checkpoints_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  bool force_full_ ABSL_GUARDED_BY(mu_) = false;
+  SnapshotFn on_snapshot_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<int64_t, std::shared_ptr<const TableSnapshot>>> ready_snapshots_
+      ABSL_GUARDED_BY(mu_);
+  // Held shared by lookups and applies outside mu_, exclusively while a checkpoint copies the
+  // rows, so that a copy is never taken half-way through an eviction or an update.
+  absl::Mutex table_mu_ ABSL_ACQUIRED_AFTER(mu_);
 };
 
 }  // namespace psd
