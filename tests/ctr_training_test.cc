@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,8 @@ const CtrData& Data() {
 }
 
 struct CtrJob {
+  CtrJob(std::string name, std::string model, std::string training)
+      : name(std::move(name)), model(std::move(model)), training(std::move(training)) {}
   std::string name;
   std::string model;  // the model section's fields
   std::string training;
