@@ -160,6 +160,13 @@ void CheckSyncEqualsOneProcess(const LocalCluster& cluster, CtrJob job) {
               job.name.c_str(), diff, AucOf(verdict), one.auc);
   CHECK(diff <= 1e-4);
   CHECK(std::abs(AucOf(verdict) - one.auc) <= 1e-3);
+  // psdctl eval scores the exported model (dense tensors + the servers' rows) as the job did.
+  const std::string model = dir + "/" + testing::JobId(verdict) + "/model.psdm";
+  const testing::CommandResult eval = cluster.Psdctl({"eval", model});
+  INFO(eval.out << eval.err);
+  REQUIRE(eval.exit_code == 0);
+  std::printf("%s", eval.out.c_str());
+  CHECK(std::abs(AucOf(eval.out) - AucOf(verdict)) <= 1e-4);
 }
 
 TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {

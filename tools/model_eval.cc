@@ -13,6 +13,7 @@
 #include "common/placement.h"
 #include "common/status_macros.h"
 #include "kernels/select.h"
+#include "tools/model_eval_sparse.h"
 #include "worker/batch_plan.h"
 #include "worker/idx_reader.h"
 #include "worker/model.h"
@@ -69,6 +70,13 @@ absl::StatusOr<EvalResult> EvaluateModelFile(const std::string& path, std::strin
   absl::StatusOr<JobSpec> spec = ParseJobSpec(file.spec_yaml, absl::StrCat(path, " (spec)"));
   if (!spec.ok()) return spec.status();
   PSD_RETURN_IF_ERROR(CheckTensors(path, file, *spec));
+  if (spec->model.sparse()) {
+    if (!images.empty() || !labels.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": a sparse model is scored on its spec's data.test_files, not on IDX files"));
+    }
+    return EvaluateSparseModel(path, file, *spec);
+  }
   if (images.empty()) images = spec->data.test_images;
   if (labels.empty()) labels = spec->data.test_labels;
   PSD_ASSIGN_OR_RETURN(Dataset data, LoadIdxDataset(images, labels));
@@ -96,6 +104,10 @@ absl::StatusOr<EvalResult> EvaluateModelFile(const std::string& path, std::strin
 }
 
 std::string EvalLine(const std::string& path, const EvalResult& result) {
+  if (result.auc > 0) {
+    return absl::StrFormat("model %s: test_auc=%.4f test_logloss=%.4f examples=%d rows=%d", path,
+                           result.auc, result.loss, result.examples, result.table_rows);
+  }
   return absl::StrFormat("model %s: test_accuracy=%.4f test_loss=%.4f examples=%d", path,
                          result.accuracy, result.loss, result.examples);
 }

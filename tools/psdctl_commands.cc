@@ -180,8 +180,10 @@ const CommandTable& PsdctlCommands() {
            "score a model file on a test set",
            "Loads a model file (<checkpoint.dir>/<job>/model.psdm), runs it on this machine's CPU\n"
            "over the test set its job spec names (or the given IDX files) and prints\n"
-           "\"model <path>: test_accuracy=<x> test_loss=<y> examples=<n>\". Needs no "
-           "coordinator.",
+           "\"model <path>: test_accuracy=<x> test_loss=<y> examples=<n>\". A sparse model\n"
+           "(logreg, fm, dlrm) is scored on its spec's data.test_files with the rows the\n"
+           "servers exported beside the file: \"model <path>: test_auc=<x> test_logloss=<y>\n"
+           "examples=<n> rows=<r>\". Needs no coordinator.",
            {{"data-images", FlagType::kString, "FILE",
              "IDX images to score on instead of the spec's test set", "data-labels"},
             {"data-labels", FlagType::kString, "FILE", "IDX labels of --data-images"}}},
