@@ -33,10 +33,10 @@ done
 if [[ $full == 1 ]]; then
   : "${TRAIN_ROWS:=4000000}" "${TEST_ROWS:=400000}" "${CARDINALITY:=1000000}"
 else
-  : "${TRAIN_ROWS:=300000}" "${TEST_ROWS:=50000}" "${CARDINALITY:=200000}"
+  : "${TRAIN_ROWS:=1000000}" "${TEST_ROWS:=100000}" "${CARDINALITY:=60000}"
 fi
 : "${ZIPF:=1.1}" "${EPOCHS:=1}" "${BATCH:=4096}" "${DIM:=16}" "${HIDDEN:=64,32}"
-: "${ROW_LR:=0.05}" "${LR:=0.05}" "${TABLE_ROWS:=10000000}" "${PARTS:=rows,e2e,torch,memory,budget}"
+: "${ROW_LR:=0.02}" "${LR:=0.02}" "${TABLE_ROWS:=10000000}" "${PARTS:=rows,e2e,torch,memory,budget}"
 : "${PYTHON:=/usr/bin/python3}" "${BAZEL_FLAGS:=}"
 out=${PSD_SBENCH_DIR:-/tmp/psd-bench-sparse}
 mkdir -p "$out"
@@ -160,10 +160,12 @@ run_psd() {
 psd_figures() {
   local rd=$out/run-$1
   local sps auc wall e2e
-  sps=$(grep 'test_auc -' "$rd/wait.out" | grep -o '[0-9.]* samples/s' | tail -1 | cut -d' ' -f1)
-  [[ -z $sps ]] && sps=$(grep -o '[0-9.]* samples/s' "$rd/status" | tail -1 | cut -d' ' -f1)
-  auc=$(grep -o 'test_auc=[0-9.]*' "$rd/verdict" | cut -d= -f2)
-  wall=$(grep -o 'wall_s=[0-9.]*' "$rd/verdict" | cut -d= -f2)
+  sps=$(grep ': step .* samples/s' "$rd/wait.out" | grep -v 'test_auc [0-9]' | grep -o '[0-9.]* samples/s' | tail -1 | cut -d' ' -f1) || true
+  if [[ -z $sps ]]; then  # no report before the evaluation: the final one's
+    sps=$(grep -o '[0-9.]* samples/s' "$rd/status" | tail -1 | cut -d' ' -f1) || true
+  fi
+  auc=$(grep -o 'test_auc=[0-9.]*' "$rd/verdict" | cut -d= -f2) || true
+  wall=$(grep -o 'wall_s=[0-9.]*' "$rd/verdict" | cut -d= -f2) || true
   e2e=$(awk -v n="$TRAIN_ROWS" -v e="$EPOCHS" -v w="${wall:-0}" 'BEGIN {print (w > 0) ? int(n * e / w) : "-"}')
   echo "${sps:--} ${e2e} ${auc:--} ${wall:--}"
 }

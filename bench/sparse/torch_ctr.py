@@ -10,7 +10,7 @@ logit, binary cross-entropy averaged over the batch. Rows start uniform in
 [-init_scale, init_scale) and dense weights and biases uniform in +-1/sqrt(fan_in), as psd's.
 Row optimizer: Adagrad (sparse gradients) or SparseAdam (psd's lazy_adam) or SGD; dense
 optimizer: Adagrad or SGD or Adam. Keys only in the test files get rows that are never
-trained (psd answers them with their initial value).
+trained (psd answers them with their initial value). An epoch is whole batches only, as psd's.
 
 Prints one line `torch: samples/s S (train loop), P (with parsing), test_auc A logloss L`
 and, with --json, writes the figures there.
@@ -123,10 +123,12 @@ def main():
     p.add_argument("--init_scale", type=float, default=0.01)
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--keep_last", action="store_true",
+                   help="also train the last, partial batch of an epoch (psd drops it)")
     p.add_argument("--row_optimizer", default="adagrad", choices=["adagrad", "lazy_adam", "sgd"])
-    p.add_argument("--row_lr", type=float, default=0.05)
+    p.add_argument("--row_lr", type=float, default=0.02)
     p.add_argument("--optimizer", default="adagrad", choices=["adagrad", "adam", "sgd"])
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--epsilon", type=float, default=1e-8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -160,6 +162,8 @@ def main():
     loss_fn = nn.BCEWithLogitsLoss()  # mean over the batch
     X, K, Y = torch.from_numpy(x_tr), torch.from_numpy(k_tr), torch.from_numpy(y_tr)
     n = len(Y)
+    if not a.keep_last:
+        n -= n % a.batch  # psd's planned steps: whole batches only
     steps = 0
     t1 = time.time()
     for _ in range(a.epochs):
