@@ -16,8 +16,9 @@
 #   --full: the issue's full sizes (4M train rows, 10^6 values per field); the defaults run in
 #   a few minutes on 2 cores. Environment (each overrides the default or --full's value):
 #   TRAIN_ROWS TEST_ROWS CARDINALITY ZIPF EPOCHS BATCH DIM HIDDEN ROW_LR LR TABLE_ROWS PARTS
-#   (PARTS: comma list of rows,e2e,torch,memory,budget; default all) BAZEL_FLAGS (extra bazel
-#   build flags, e.g. --disk_cache=...), PYTHON (default /usr/bin/python3).
+#   (PARTS: comma list of rows,e2e,torch,memory,budget; default all) TORCH_THREADS (comma list,
+#   default 1 and the core count; psd's 1x1 worker has cores BLAS threads) BAZEL_FLAGS (extra
+#   bazel build flags, e.g. --disk_cache=...), PYTHON (default /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -26,7 +27,7 @@ full=0
 for a in "$@"; do
   case "$a" in
     --full) full=1 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,7 +38,7 @@ else
 fi
 : "${ZIPF:=1.1}" "${EPOCHS:=1}" "${BATCH:=4096}" "${DIM:=16}" "${HIDDEN:=64,32}"
 : "${ROW_LR:=0.02}" "${LR:=0.02}" "${TABLE_ROWS:=10000000}" "${PARTS:=rows,e2e,torch,memory,budget}"
-: "${PYTHON:=/usr/bin/python3}" "${BAZEL_FLAGS:=}"
+: "${PYTHON:=/usr/bin/python3}" "${BAZEL_FLAGS:=}" "${TORCH_THREADS:=1,$(nproc)}"
 out=${PSD_SBENCH_DIR:-/tmp/psd-bench-sparse}
 mkdir -p "$out"
 cores=$(nproc)
@@ -188,12 +189,14 @@ if want e2e; then
 fi
 
 if want torch; then
-  echo "== 2. end to end: PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)') in one process, $cores threads"
+  echo "== 2. end to end: PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)') in one process, threads $TORCH_THREADS"
   if "$PYTHON" "$repo/bench/sparse/torch_ctr.py" --train "$train" --test "$test" --dim "$DIM" \
     --hidden "$HIDDEN" --batch "$BATCH" --epochs "$EPOCHS" --row_lr "$ROW_LR" --lr "$LR" \
-    --threads "$cores" --json "$out/torch.json" | tee "$out/torch.txt"; then
-    read -r sps e2e auc < <("$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f %.0f %.4f" % (d["samples_per_s"], d["samples_per_s_with_parse"], d["test_auc"]))' "$out/torch.json")
-    row "torch dlrm 1 process" "$sps" "$auc" "samples/s training loop, test AUC; $e2e samples/s with parsing the train rows"
+    --threads "$TORCH_THREADS" --json "$out/torch.json" | tee "$out/torch.txt"; then
+    while read -r threads sps e2e auc; do
+      row "torch dlrm 1 process, $threads thr" "$sps" "$auc" "samples/s training loop, test AUC; $e2e samples/s with parsing the train rows"
+    done < <("$PYTHON" -c 'import json,sys
+for d in json.load(open(sys.argv[1])): print("%d %.0f %.0f %.4f" % (d["threads"], d["samples_per_s"], d["samples_per_s_with_parse"], d["test_auc"]))' "$out/torch.json")
   else
     row "torch dlrm 1 process" "failed" "-" "see above"
   fi
