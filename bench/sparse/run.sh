@@ -180,7 +180,7 @@ if want e2e; then
       if run_psd "$name" "$s" "$w" "$mode"; then
         read -r sps e2e auc wall < <(psd_figures "$name")
         echo "psd $cfg $mode: $sps samples/s training ($e2e with start-up, reading and evaluation), test_auc $auc  ($(cat "$out/run-$name/verdict"))"
-        row "psd dlrm $cfg $mode" "$sps" "$auc" "samples/s training, test AUC; $e2e samples/s over the job's wall ${wall}s"
+        row "psd dlrm $cfg $mode" "$e2e" "$auc" "samples/s over the job's wall ${wall}s (start-up, reading, evaluation), test AUC; last progress report $sps samples/s"
       else
         row "psd dlrm $cfg $mode" "failed" "-" "see above"
       fi
