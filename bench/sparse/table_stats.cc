@@ -84,5 +84,12 @@ int main(int argc, char** argv) {
   }
   std::printf("total   %12ld %14s %12ld\n", static_cast<long>(rows), "",
               static_cast<long>(evictions));
+  bool any_lookups = false;
+  for (size_t s = 0; s < n; ++s) any_lookups = any_lookups || last[s].table().lookups() > 0;
+  if (!any_lookups) {
+    std::printf(
+        "(no table figures: these servers' GetStats leaves ServerStats.table empty, or the job "
+        "is not sparse)\n");
+  }
   return 0;
 }
