@@ -13,6 +13,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/checkpoint_bytes.h"
 #include "server/table_checkpoint.h"
 
 namespace psd {
@@ -23,56 +24,9 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'P', 'S', 'D', 'C', 'K', 'P', 'T', '1'};
 constexpr uint32_t kVersion = 1;
 
-// Little-endian hosts only (x86-64, AArch64): values are stored as they are in memory.
-template <typename T>
-void Put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-void PutFloats(std::string& out, const std::vector<float>& v) {
-  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
-
-class Reader {
- public:
-  Reader(std::string file, absl::string_view data) : file_(std::move(file)), data_(data) {}
-
-  template <typename T>
-  absl::StatusOr<T> Get(absl::string_view what) {
-    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(sizeof(T), what));
-    T v;
-    std::memcpy(&v, b.data(), sizeof(T));
-    return v;
-  }
-
-  absl::StatusOr<absl::string_view> Bytes(uint64_t n, absl::string_view what) {
-    if (n > data_.size() - pos_) {
-      return Error(absl::StrCat("truncated at byte ", pos_, " while reading ", what));
-    }
-    absl::string_view b = data_.substr(pos_, n);
-    pos_ += n;
-    return b;
-  }
-
-  absl::Status Floats(std::vector<float>& out, int64_t n, absl::string_view what) {
-    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(n * sizeof(float), what));
-    out.resize(n);
-    // An empty slot (plain SGD) has no storage: memcpy of a null pointer is undefined.
-    if (n > 0) std::memcpy(out.data(), b.data(), b.size());
-    return absl::OkStatus();
-  }
-
-  absl::Status Error(absl::string_view what) const {
-    return absl::DataLossError(absl::StrCat(file_, ": ", what));
-  }
-  size_t pos() const { return pos_; }
-  absl::string_view data() const { return data_; }
-
- private:
-  std::string file_;
-  absl::string_view data_;
-  size_t pos_ = 0;
-};
+using checkpoint_bytes::Put;
+using checkpoint_bytes::PutFloats;
+using checkpoint_bytes::Reader;
 
 std::string Header(const CheckpointMeta& meta, const Placement& placement) {
   std::string out(kMagic, sizeof(kMagic));
@@ -103,9 +57,9 @@ std::string ChunkRecord(const ChunkSnapshot& c) {
   Put<int64_t>(out, static_cast<int64_t>(c.params.size()));
   Put<uint32_t>(out, static_cast<uint32_t>(c.opt.slot0.size()));
   Put<uint32_t>(out, static_cast<uint32_t>(c.opt.slot1.size()));
-  PutFloats(out, c.params);
-  PutFloats(out, c.opt.slot0);
-  PutFloats(out, c.opt.slot1);
+  PutFloats(out, c.params.data(), c.params.size());
+  PutFloats(out, c.opt.slot0.data(), c.opt.slot0.size());
+  PutFloats(out, c.opt.slot1.data(), c.opt.slot1.size());
   Put<uint32_t>(out, Crc32c(out.data(), out.size()));
   return out;
 }

@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "server/checkpoint_bytes.h"
 
 namespace psd {
 namespace {
@@ -25,53 +26,9 @@ constexpr int kMaxDim = 4096;
 constexpr size_t kFixedHeader = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 4;
 constexpr size_t kMaxHeader = kFixedHeader + kMaxJobIdLength + 4;
 
-// Little-endian hosts only (x86-64, AArch64), like the dense checkpoint.
-template <typename T>
-void Put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-void PutFloats(std::string& out, const float* v, size_t n) {
-  if (n > 0) out.append(reinterpret_cast<const char*>(v), n * sizeof(float));
-}
-
-class Reader {
- public:
-  Reader(const std::string& file, absl::string_view data) : file_(file), data_(data) {}
-
-  template <typename T>
-  absl::StatusOr<T> Get(absl::string_view what) {
-    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(sizeof(T), what));
-    T v;
-    std::memcpy(&v, b.data(), sizeof(T));
-    return v;
-  }
-  absl::StatusOr<absl::string_view> Bytes(uint64_t n, absl::string_view what) {
-    if (n > data_.size() - pos_) {
-      return Error(absl::StrCat("truncated at byte ", pos_, " while reading ", what));
-    }
-    absl::string_view b = data_.substr(pos_, n);
-    pos_ += n;
-    return b;
-  }
-  absl::Status Floats(std::vector<float>& out, size_t n, absl::string_view what) {
-    PSD_ASSIGN_OR_RETURN(absl::string_view b, Bytes(n * sizeof(float), what));
-    const size_t at = out.size();
-    out.resize(at + n);
-    if (n > 0) std::memcpy(out.data() + at, b.data(), b.size());
-    return absl::OkStatus();
-  }
-  absl::Status Error(absl::string_view what) const {
-    return absl::DataLossError(absl::StrCat(file_, ": ", what));
-  }
-  size_t pos() const { return pos_; }
-  absl::string_view data() const { return data_; }
-
- private:
-  const std::string& file_;
-  absl::string_view data_;
-  size_t pos_ = 0;
-};
+using checkpoint_bytes::Put;
+using checkpoint_bytes::PutFloats;
+using checkpoint_bytes::Reader;
 
 std::string HeaderBytes(const TableFileHeader& h) {
   std::string out(kMagic, sizeof(kMagic));

@@ -104,6 +104,19 @@ absl::Status SparseClient::CallAll(const char* what, std::vector<Request>& reque
   }
 }
 
+namespace {
+
+// The fields every sparse request names: the job, the worker, the step.
+template <typename Request>
+void SetHeader(const PsClient::Options& o, int64_t step, Request* r) {
+  r->set_job_id(o.job_id);
+  r->set_generation(o.generation);
+  r->set_worker(o.worker);
+  r->set_step(step);
+}
+
+}  // namespace
+
 absl::Status SparseClient::Pull(absl::Span<const uint64_t> keys, int64_t step, int dim,
                                 bool read_only, absl::Span<float> out) {
   if (out.size() != keys.size() * static_cast<size_t>(dim)) {
@@ -116,10 +129,7 @@ absl::Status SparseClient::Pull(absl::Span<const uint64_t> keys, int64_t step, i
   std::vector<SparsePullResponse> responses(n);
   for (size_t s = 0; s < n; ++s) {
     SparsePullRequest& r = requests[s];
-    r.set_job_id(options_.job_id);
-    r.set_generation(options_.generation);
-    r.set_worker(options_.worker);
-    r.set_step(step);
+    SetHeader(options_, step, &r);
     r.set_read_only(read_only);
     if (options_.fp16_params) r.set_dtype(DTYPE_F16);
     r.mutable_keys()->Reserve(static_cast<int>(positions_[s].size()));
@@ -167,10 +177,7 @@ absl::Status SparseClient::Push(absl::Span<const uint64_t> keys, absl::Span<cons
   std::vector<SparsePushResponse> responses(n);
   for (size_t s = 0; s < n; ++s) {
     SparsePushRequest& r = requests[s];
-    r.set_job_id(options_.job_id);
-    r.set_generation(options_.generation);
-    r.set_worker(options_.worker);
-    r.set_step(step);
+    SetHeader(options_, step, &r);
     r.set_total_steps(options_.total_steps);
     const bool half = options_.fp16_gradients;
     if (half) r.set_dtype(DTYPE_F16);
