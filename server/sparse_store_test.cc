@@ -145,6 +145,8 @@ TEST_CASE("concurrent sync pushes of many workers complete every step") {
   auto store = Store(SparseSpec(Consistency::kSync), kWorkers);
   const std::vector<uint64_t> keys = OwnedKeys(16, 1);
   std::vector<std::thread> threads;
+  // Catch's CHECK is not thread-safe: each thread keeps its first error, checked after.
+  std::vector<absl::Status> errors(kWorkers);
   for (int w = 0; w < kWorkers; ++w) {
     threads.emplace_back([&, w] {
       std::vector<float> grads(keys.size() * 2, 0.01f * (w + 1));
@@ -152,11 +154,13 @@ TEST_CASE("concurrent sync pushes of many workers complete every step") {
         absl::Notification readable;
         store->WhenReadable(w, step, [&](absl::Status) { readable.Notify(); });
         readable.WaitForNotification();
-        CHECK(store->Push(w, step, kSteps, keys, grads).ok());
+        absl::Status pushed = store->Push(w, step, kSteps, keys, grads);
+        if (!pushed.ok() && errors[w].ok()) errors[w] = pushed;
       }
     });
   }
   for (auto& t : threads) t.join();
+  for (const absl::Status& e : errors) CHECK(e.ok());
   CHECK(store->step() == kSteps);
 }
 
