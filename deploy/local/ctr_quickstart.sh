@@ -6,7 +6,7 @@
 # the result, and takes the cluster down again (also when interrupted).
 # Usage: deploy/local/ctr_quickstart.sh [JOB_FILE]
 # Env: PSD_CTR_DATA (default /tmp/psd-ctr, where the example job files look), PSD_CTR_ROWS
-# (train rows, default 200000), PSD_CTR_CARDINALITY (values per field, default 100000).
+# (train rows, default 200000), PSD_CTR_CARDINALITY (values per field, default 10000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,7 +14,7 @@ job=${1:-examples/ctr_dlrm.yaml}
 [[ -f "$job" ]] || { echo "ctr_quickstart: no job file $job" >&2; exit 2; }
 data=${PSD_CTR_DATA:-/tmp/psd-ctr}
 rows=${PSD_CTR_ROWS:-200000}
-cardinality=${PSD_CTR_CARDINALITY:-100000}
+cardinality=${PSD_CTR_CARDINALITY:-10000}
 
 deploy/local/install_deps.sh
 echo "ctr_quickstart: building psd (bazel build //...; the first build takes a few minutes)"
@@ -44,11 +44,19 @@ deploy/local/cluster.sh up --servers 2 --workers 2 --base-port 0 --run-dir "$run
 export PSD_COORDINATOR=$(<"$run_dir/coordinator.addr")
 export PSD_RUN_DIR=$run_dir
 bazel-bin/tools/psdctl validate "$job"
-id=$(bazel-bin/tools/psdctl submit "$job" | awk '/submitted/ {print $2}')
+id=$(bazel-bin/tools/psdctl submit "$job")  # prints the job id
 # Watch it: progress lines with the test AUC, then the tables as the servers hold them.
 bazel-bin/tools/psdctl wait "$id" &
 waiter=$!
-sleep 5
-bazel-bin/tools/psdctl status "$id" | grep -E "^(job|state|progress|tables)" || true
+# The tables row is there while the job runs (the servers answer for their rows).
+for _ in $(seq 100); do
+  status=$(bazel-bin/tools/psdctl status "$id" 2>/dev/null || true)
+  if grep -q "^tables" <<<"$status"; then
+    grep -E "^(progress|tables)" <<<"$status"
+    break
+  fi
+  grep -qE "^state +(succeeded|failed|cancelled)" <<<"$status" && break
+  sleep 0.2
+done
 # The last line is "job <id> succeeded: test_auc=<x> test_logloss=<y> wall_s=<z>".
 wait "$waiter"
