@@ -689,6 +689,14 @@ void EmbeddingTable::Apply(absl::Span<const uint64_t> keys, absl::Span<const flo
       });
 }
 
+void EmbeddingTable::ReadOrInitial(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
+  const size_t dim = static_cast<size_t>(this->dim());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    absl::Span<float> row = out.subspan(i * dim, dim);
+    if (!Read(keys[i], row)) InitialRow(options(), keys[i], row);
+  }
+}
+
 bool EmbeddingTable::Read(uint64_t key, absl::Span<float> out) const {
   if (out.size() < static_cast<size_t>(options_.dim)) return false;
   const uint64_t h = Mix(key);

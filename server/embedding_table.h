@@ -70,6 +70,9 @@ class EmbeddingTable {
              int64_t step);
   // Reads a row without creating it (false when absent).
   bool Read(uint64_t key, absl::Span<float> out) const;
+  // Each key's row into out[i*dim ..), its initial value where absent; creates nothing
+  // (evaluation reads).
+  void ReadOrInitial(absl::Span<const uint64_t> keys, absl::Span<float> out) const;
   TableStats stats() const;
   // Bytes allocated for rows: index capacity + arena capacity (rows with their metadata) + the
   // shards' fixed parts. What memory_budget_bytes bounds.

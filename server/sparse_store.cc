@@ -193,13 +193,10 @@ absl::Status SparseStore::Lookup(absl::Span<const uint64_t> keys, int64_t step, 
   }
   ++pulls_;
   absl::ReaderMutexLock table_lock(&table_mu_);
-  if (!read_only) {
+  if (read_only) {
+    table_->ReadOrInitial(keys, out);
+  } else {
     table_->Lookup(keys, step, out);
-    return absl::OkStatus();
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    absl::Span<float> row = out.subspan(i * dim, dim);
-    if (!table_->Read(keys[i], row)) InitialRow(options_, keys[i], row);
   }
   return absl::OkStatus();
 }

@@ -92,16 +92,13 @@ double AucOf(const std::string& verdict) {
 class LocalRows : public RowExchange {
  public:
   explicit LocalRows(const JobSpec& spec)
-      : options_(TableOptionsFor(spec)), table_(*EmbeddingTable::Create(options_)) {}
-  absl::Status Pull(absl::Span<const uint64_t> keys, int64_t step, int dim, bool read_only,
+      : table_(*EmbeddingTable::Create(TableOptionsFor(spec))) {}
+  absl::Status Pull(absl::Span<const uint64_t> keys, int64_t step, int, bool read_only,
                     absl::Span<float> out) override {
-    if (!read_only) {
+    if (read_only) {
+      table_->ReadOrInitial(keys, out);
+    } else {
       table_->Lookup(keys, step, out);
-      return absl::OkStatus();
-    }
-    for (size_t i = 0; i < keys.size(); ++i) {
-      absl::Span<float> row = out.subspan(i * dim, dim);
-      if (!table_->Read(keys[i], row)) InitialRow(options_, keys[i], row);
     }
     return absl::OkStatus();
   }
@@ -112,7 +109,6 @@ class LocalRows : public RowExchange {
   }
 
  private:
-  TableOptions options_;
   std::unique_ptr<EmbeddingTable> table_;
 };
 

@@ -6,7 +6,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "common/auc.h"
 #include "common/status_macros.h"
 #include "kernels/select.h"
 #include "server/embedding_table.h"
@@ -18,8 +17,8 @@
 namespace psd {
 namespace {
 
-// Every server's exported rows, by key.
-class ExportedRows {
+// Every server's exported rows, by key: what evaluation pulls (it never pushes).
+class ExportedRows : public RowExchange {
  public:
   absl::Status Load(const std::string& model_path, const JobSpec& spec) {
     const int servers = spec.cluster.servers;
@@ -46,7 +45,8 @@ class ExportedRows {
     return absl::OkStatus();
   }
   // A key's row; one no server holds has its initial value, as on a server.
-  void Fill(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
+  absl::Status Pull(absl::Span<const uint64_t> keys, int64_t, int, bool,
+                    absl::Span<float> out) override {
     for (size_t i = 0; i < keys.size(); ++i) {
       absl::Span<float> row = out.subspan(i * dim_, dim_);
       auto it = index_.find(keys[i]);
@@ -56,6 +56,10 @@ class ExportedRows {
         std::copy(values_.begin() + it->second, values_.begin() + it->second + dim_, row.begin());
       }
     }
+    return absl::OkStatus();
+  }
+  absl::Status Push(absl::Span<const uint64_t>, absl::Span<const float>, int, int64_t) override {
+    return absl::FailedPreconditionError("psdctl eval pushes no gradients");
   }
   size_t rows() const { return index_.size(); }
 
@@ -90,26 +94,12 @@ absl::StatusOr<EvalResult> EvaluateSparseModel(const std::string& path, const Mo
     }
     std::copy(file.values[t].begin(), file.values[t].end(), param.begin());
   }
-  std::vector<float> probs, labels;
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (const CtrBatch& b : test.batches) {
-    PSD_RETURN_IF_ERROR(model->SetBatch(b));
-    rows.Fill(model->unique_keys(), model->rows());
-    PSD_ASSIGN_OR_RETURN(CtrModel::Result r, model->Predict());
-    loss_sum += r.loss_sum;
-    const absl::Span<const float> p = model->probabilities();
-    for (int64_t i = 0; i < b.rows(); ++i) {
-      correct += (p[i] >= 0.5f) == (b.labels[i] >= 0.5f);
-      probs.push_back(p[i]);
-      labels.push_back(b.labels[i]);
-    }
-  }
+  PSD_ASSIGN_OR_RETURN(CtrEval e, EvaluateCtr(test, 0, model.get(), &rows));
   EvalResult result;
   result.examples = test.rows;
-  PSD_ASSIGN_OR_RETURN(result.auc, ExactAuc(probs, labels));
-  result.loss = loss_sum / std::max<int64_t>(1, test.rows);
-  result.accuracy = static_cast<double>(correct) / std::max<int64_t>(1, test.rows);
+  result.auc = e.auc;
+  result.loss = e.logloss;
+  result.accuracy = e.accuracy;
   result.table_rows = static_cast<int64_t>(rows.rows());
   return result;
 }

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/job_spec.h"
+#include "common/placement.h"
 #include "common/status_macros.h"
 
 namespace psd {
@@ -66,12 +68,21 @@ absl::Status Reserve(kernels::Backend& b, kernels::DeviceBuffer<float>& buf, int
   return absl::OkStatus();
 }
 
-std::vector<int> DlrmSizes(const CtrModelConfig& c) {
-  std::vector<int> sizes = {c.dense_dim + c.fields * c.dim};
-  sizes.insert(sizes.end(), c.hidden.begin(), c.hidden.end());
-  sizes.push_back(1);
-  return sizes;
+// The job spec's model of `c`: its layer sizes and dense tensors are the job's
+// (ModelSpec::LayerSizes, ModelTensors in common/placement.h), so the servers' chunks fit.
+ModelSpec SpecOf(const CtrModelConfig& c) {
+  ModelSpec m;
+  m.type = c.type == CtrModelType::kFm     ? ModelType::kFm
+           : c.type == CtrModelType::kDlrm ? ModelType::kDlrm
+                                           : ModelType::kLogreg;
+  m.input_dim = c.dense_dim;
+  m.sparse_fields = c.fields;
+  m.embedding.dim = c.dim;
+  m.hidden = c.hidden;
+  return m;
 }
+
+std::vector<int> DlrmSizes(const CtrModelConfig& c) { return SpecOf(c).LayerSizes(); }
 
 // The stable logistic loss of logit z against label y, and sigmoid(z).
 inline double Logistic(double z, double y, double* p) {
@@ -113,16 +124,7 @@ int CtrRowDim(const CtrModelConfig& c) {
 
 std::vector<std::vector<int64_t>> CtrDenseShapes(const CtrModelConfig& c) {
   std::vector<std::vector<int64_t>> shapes;
-  if (c.type != CtrModelType::kDlrm) {
-    if (c.dense_dim > 0) shapes.push_back({c.dense_dim, 1});
-    shapes.push_back({1});
-    return shapes;
-  }
-  const std::vector<int> sizes = DlrmSizes(c);
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    shapes.push_back({sizes[l], sizes[l + 1]});
-    shapes.push_back({sizes[l + 1]});
-  }
+  for (const TensorInfo& t : ModelTensors(SpecOf(c))) shapes.push_back(t.shape);
   return shapes;
 }
 

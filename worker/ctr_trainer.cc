@@ -96,6 +96,38 @@ absl::StatusOr<CtrTestSet> LoadCtrTestSet(const JobSpec& spec) {
   return set;
 }
 
+absl::StatusOr<CtrEval> EvaluateCtr(const CtrTestSet& test, int64_t step, CtrModel* model,
+                                    RowExchange* rows) {
+  std::vector<float> probs, labels;
+  probs.reserve(test.rows);
+  labels.reserve(test.rows);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (const CtrBatch& b : test.batches) {
+    PSD_RETURN_IF_ERROR(model->SetBatch(b));
+    PSD_RETURN_IF_ERROR(
+        rows->Pull(model->unique_keys(), step, model->row_dim(), true, model->rows()));
+    PSD_ASSIGN_OR_RETURN(CtrModel::Result r, model->Predict());
+    loss_sum += r.loss_sum;
+    const absl::Span<const float> p = model->probabilities();
+    for (int64_t i = 0; i < b.rows(); ++i) {
+      correct += (p[i] >= 0.5f) == (b.labels[i] >= 0.5f);
+      probs.push_back(p[i]);
+      labels.push_back(b.labels[i]);
+    }
+  }
+  CtrEval e;
+  e.logloss = loss_sum / std::max<int64_t>(1, test.rows);
+  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(1, test.rows);
+  absl::StatusOr<double> auc = ExactAuc(probs, labels);
+  if (!auc.ok()) {
+    return absl::Status(auc.status().code(),
+                        absl::StrCat("data.test_files: ", auc.status().message()));
+  }
+  e.auc = *auc;
+  return e;
+}
+
 CtrTrainer::CtrTrainer(const JobSpec& spec, int rank, int workers, int64_t total_steps,
                        CtrModel* model, ParamExchange* dense, RowExchange* rows,
                        const CtrTestSet* test)
@@ -140,36 +172,6 @@ absl::Status CtrTrainer::PullDense(int64_t step) {
   return dense_->Wait();
 }
 
-absl::StatusOr<CtrTrainer::Eval> CtrTrainer::Evaluate(int64_t step) {
-  std::vector<float> probs, labels;
-  probs.reserve(test_->rows);
-  labels.reserve(test_->rows);
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (const CtrBatch& b : test_->batches) {
-    PSD_RETURN_IF_ERROR(model_->SetBatch(b));
-    PSD_RETURN_IF_ERROR(rows_->Pull(model_->unique_keys(), step, dim_, true, model_->rows()));
-    PSD_ASSIGN_OR_RETURN(CtrModel::Result r, model_->Predict());
-    loss_sum += r.loss_sum;
-    const absl::Span<const float> p = model_->probabilities();
-    for (int64_t i = 0; i < b.rows(); ++i) {
-      correct += (p[i] >= 0.5f) == (b.labels[i] >= 0.5f);
-      probs.push_back(p[i]);
-      labels.push_back(b.labels[i]);
-    }
-  }
-  Eval e;
-  e.logloss = loss_sum / std::max<int64_t>(1, test_->rows);
-  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(1, test_->rows);
-  absl::StatusOr<double> auc = ExactAuc(probs, labels);
-  if (!auc.ok()) {
-    return absl::Status(auc.status().code(),
-                        absl::StrCat("data.test_files: ", auc.status().message()));
-  }
-  e.auc = *auc;
-  return e;
-}
-
 absl::StatusOr<JobResult> CtrTrainer::Run(const std::atomic<bool>& stop,
                                           const ProgressFn& progress) {
   if (start_step_ < 0 || start_step_ > total_steps_) {
@@ -194,7 +196,7 @@ absl::StatusOr<JobResult> CtrTrainer::Run(const std::atomic<bool>& stop,
   int64_t examples = 0, correct = 0;
   absl::Time interval_start = start;
   auto evaluate = [&](int64_t at) -> absl::Status {
-    PSD_ASSIGN_OR_RETURN(Eval e, Evaluate(at));
+    PSD_ASSIGN_OR_RETURN(CtrEval e, Evaluate(at));
     report.set_test_auc(e.auc);
     report.set_test_logloss(e.logloss);
     report.set_test_accuracy(e.accuracy);

@@ -44,6 +44,16 @@ struct CtrTestSet {
 inline constexpr int64_t kEvalBatchRows = 8192;
 absl::StatusOr<CtrTestSet> LoadCtrTestSet(const JobSpec& spec);
 
+// What an evaluation on a test set gives: the exact AUC, the mean log loss, and the share of
+// rows whose probability is on the label's side of 0.5.
+struct CtrEval {
+  double auc = 0, logloss = 0, accuracy = 0;
+};
+// Scores `test` with `model`'s dense parameters as they are and the rows `rows` gives for
+// `step` (read-only: no row is created). Errors name data.test_files (e.g. one class only).
+absl::StatusOr<CtrEval> EvaluateCtr(const CtrTestSet& test, int64_t step, CtrModel* model,
+                                    RowExchange* rows);
+
 class CtrTrainer {
  public:
   using ProgressFn = std::function<void(const Progress&)>;
@@ -66,11 +76,10 @@ class CtrTrainer {
   // The dense tensors' parameters now (after Run: the final model), one vector per tensor.
   std::vector<std::vector<float>> DenseParams() const;
 
-  // What an evaluation of the current parameters on the test set gives.
-  struct Eval {
-    double auc = 0, logloss = 0, accuracy = 0;
-  };
-  absl::StatusOr<Eval> Evaluate(int64_t step);
+  // The current parameters on the test set (EvaluateCtr).
+  absl::StatusOr<CtrEval> Evaluate(int64_t step) {
+    return EvaluateCtr(*test_, step, model_, rows_);
+  }
 
  private:
   // The next batch of the shard (rewinding at the end of the data).
