@@ -49,6 +49,24 @@ class BufferPool {
   int64_t allocations_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// A buffer of the default pool that a reply's slice owns: Release(arg) (a gRPC slice's destroy
+// callback) returns it to the pool and deletes the holder.
+struct PooledBuffer {
+  uint8_t* data = nullptr;
+  size_t capacity = 0;
+  // A holder of a buffer of at least `size` bytes.
+  static PooledBuffer* New(size_t size) {
+    auto* b = new PooledBuffer;
+    b->data = BufferPool::Default().Acquire(size, &b->capacity);
+    return b;
+  }
+  static void Release(void* arg) {
+    auto* b = static_cast<PooledBuffer*>(arg);
+    BufferPool::Default().Release(b->data, b->capacity);
+    delete b;
+  }
+};
+
 // Makes glibc keep freed memory for reuse: blocks up to 32 MiB come from the heap rather
 // than fresh mappings, the heap is not trimmed, and the process uses one malloc arena (the
 // per-thread arenas' heaps are shrunk or unmapped as they empty, whatever the trim

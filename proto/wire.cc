@@ -18,6 +18,12 @@ constexpr int kChunkKey = 1, kChunkDtype = 2, kChunkData = 3;
 constexpr int kPushJobId = 1, kPushGeneration = 2, kPushWorker = 3, kPushStep = 4,
               kPushRequestId = 5, kPushPullDtype = 6, kPushTotalSteps = 7, kPushChunks = 15;
 constexpr int kPullServerStep = 1, kPullStaleness = 2, kPullServerMicros = 3, kPullChunks = 15;
+// SparsePullRequest and SparsePushRequest share fields 1-4 and 6; field 5 is read_only (pull)
+// or total_steps (push).
+constexpr int kSparseJobId = 1, kSparseGeneration = 2, kSparseWorker = 3, kSparseStep = 4,
+              kSparseField5 = 5, kSparseDtype = 6, kSparsePullKeys = 15, kSparsePushKeys = 14,
+              kSparsePushGrads = 15;
+constexpr int kSparseServerStep = 1, kSparseServerMicros = 2, kSparseDim = 3, kSparseRows = 15;
 
 // Reads a message spread over byte ranges, within a limit (a nested message's length).
 class Reader {
@@ -177,6 +183,92 @@ absl::Status DecodeChunk(Reader& r, ChunkView* chunk) {
   return absl::OkStatus();
 }
 
+// Appends `len` bytes of little-endian fixed64 values (a packed repeated field) to `keys`.
+absl::Status AppendFixed64s(Reader& r, uint64_t len, std::vector<uint64_t>* keys) {
+  if (len % 8 != 0) {
+    return r.Error(absl::StrCat("packed fixed64 keys of ", len, " bytes, not a multiple of 8"));
+  }
+  Payload bytes;
+  if (auto s = r.Take(len, &bytes); !s.ok()) return s;
+  const size_t base = keys->size();
+  keys->resize(base + len / 8);
+  auto* to = reinterpret_cast<uint8_t*>(keys->data() + base);
+  for (const Payload::Piece& p : bytes.pieces()) {
+    std::memcpy(to, p.data(), p.size());
+    to += p.size();
+  }
+  return absl::OkStatus();
+}
+
+// Reads a repeated fixed64 field whose tag was read: packed or, as protobuf also accepts, one
+// value per tag.
+absl::Status ReadKeys(Reader& r, int wire_type, std::vector<uint64_t>* keys) {
+  if (wire_type == kFixed64) return AppendFixed64s(r, 8, keys);
+  uint64_t len = 0;
+  if (auto s = r.Varint(&len); !s.ok()) return s;
+  return AppendFixed64s(r, len, keys);
+}
+
+bool IsKeys(const Tag& tag, int field) {
+  return tag.field == field && (tag.wire_type == kLengthDelimited || tag.wire_type == kFixed64);
+}
+
+// The fields of SparsePullRequest and SparsePushRequest.
+struct SparseRequestFields {
+  std::string job_id;
+  int64_t generation = 0;
+  int32_t worker = 0;
+  int64_t step = 0;
+  uint64_t field5 = 0;
+  int dtype = DTYPE_F32;
+  std::vector<uint64_t> keys;
+  Payload values;
+};
+
+absl::Status DecodeSparseRequest(absl::Span<const Payload::Piece> message, const char* what,
+                                 int keys_field, int values_field, SparseRequestFields* out) {
+  Reader r(message, what);
+  while (!r.done()) {
+    Tag tag;
+    if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    uint64_t v = 0;
+    if (tag.wire_type == kVarint && tag.field >= kSparseGeneration && tag.field <= kSparseDtype) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      switch (tag.field) {
+        case kSparseGeneration:
+          out->generation = static_cast<int64_t>(v);
+          break;
+        case kSparseWorker:
+          out->worker = static_cast<int32_t>(v);
+          break;
+        case kSparseStep:
+          out->step = static_cast<int64_t>(v);
+          break;
+        case kSparseField5:
+          out->field5 = v;
+          break;
+        case kSparseDtype:
+          out->dtype = static_cast<int32_t>(v);
+          break;
+      }
+    } else if (tag.field == kSparseJobId && tag.wire_type == kLengthDelimited) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      if (auto s = r.String(v, &out->job_id); !s.ok()) return s;
+    } else if (IsKeys(tag, keys_field)) {
+      if (auto s = ReadKeys(r, tag.wire_type, &out->keys); !s.ok()) return s;
+    } else if (tag.field == values_field && tag.wire_type == kLengthDelimited) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      out->values.Clear();  // the last occurrence wins, as in protobuf
+      if (auto s = r.Take(v, &out->values); !s.ok()) return s;
+    } else if (auto s = r.SkipField(tag.wire_type); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+WireType PayloadType(int dtype) { return dtype == DTYPE_F16 ? WireType::kF16 : WireType::kF32; }
+
 // ---- Encoding ----
 
 size_t VarintSize(uint64_t v) {
@@ -213,6 +305,13 @@ void PutUint(std::string* out, int field, uint64_t v) {
   PutVarint(out, v);
 }
 
+void PutString(std::string* out, int field, const std::string& v) {
+  if (v.empty()) return;
+  PutTag(out, field, kLengthDelimited);
+  PutVarint(out, v.size());
+  out->append(v);
+}
+
 size_t IntFieldSize(int field, uint64_t v) {
   return v == 0 ? 0 : VarintSize(static_cast<uint64_t>(field) << 3) + VarintSize(v);
 }
@@ -242,6 +341,14 @@ class Encoder {
     if (data.empty()) return;
     out_->parts_.push_back({0, data.data(), data.size(), true});
     out_->size_ += data.size();
+  }
+
+  // A length-delimited field whose bytes are referenced; omitted when empty, as in proto3.
+  void ExternalField(int field, absl::Span<const uint8_t> data) {
+    if (data.empty()) return;
+    PutTag(bytes(), field, kLengthDelimited);
+    PutVarint(bytes(), data.size());
+    External(data);
   }
 
   void Chunks(int field, absl::Span<const ChunkRef> chunks) {
@@ -297,11 +404,7 @@ void EncodePushRequest(const PushRequestHeader& h, absl::Span<const ChunkRef> ch
   Encoder e(out);
   std::string* b = e.bytes();
   b->reserve(64 + h.job_id.size() + 24 * chunks.size());
-  if (!h.job_id.empty()) {
-    PutTag(b, kPushJobId, kLengthDelimited);
-    PutVarint(b, h.job_id.size());
-    b->append(h.job_id);
-  }
+  PutString(b, kPushJobId, h.job_id);
   PutInt(b, kPushGeneration, h.generation);
   PutInt(b, kPushWorker, h.worker);
   PutInt(b, kPushStep, h.step);
@@ -387,6 +490,125 @@ absl::Status DecodePullResponse(absl::Span<const Payload::Piece> message, PullRe
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status DecodeSparsePullRequest(absl::Span<const Payload::Piece> message,
+                                     SparsePullRequestView* out) {
+  SparseRequestFields f;
+  if (auto s = DecodeSparseRequest(message, "SparsePullRequest", kSparsePullKeys, -1, &f);
+      !s.ok()) {
+    return s;
+  }
+  out->job_id = std::move(f.job_id);
+  out->generation = f.generation;
+  out->worker = f.worker;
+  out->step = f.step;
+  out->read_only = f.field5 != 0;
+  out->dtype = f.dtype;
+  out->keys = std::move(f.keys);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeSparsePushRequest(absl::Span<const Payload::Piece> message,
+                                     SparsePushRequestView* out) {
+  SparseRequestFields f;
+  if (auto s =
+          DecodeSparseRequest(message, "SparsePushRequest", kSparsePushKeys, kSparsePushGrads, &f);
+      !s.ok()) {
+    return s;
+  }
+  out->job_id = std::move(f.job_id);
+  out->generation = f.generation;
+  out->worker = f.worker;
+  out->step = f.step;
+  out->total_steps = static_cast<int64_t>(f.field5);
+  out->dtype = f.dtype;
+  out->keys = std::move(f.keys);
+  f.values.set_type(PayloadType(f.dtype));
+  out->grads = std::move(f.values);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeSparsePullResponse(absl::Span<const Payload::Piece> message, int dtype,
+                                      SparsePullResponseView* out) {
+  *out = SparsePullResponseView();
+  Reader r(message, "SparsePullResponse");
+  while (!r.done()) {
+    Tag tag;
+    if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    uint64_t v = 0;
+    if (tag.wire_type == kVarint && (tag.field == kSparseServerStep ||
+                                     tag.field == kSparseServerMicros || tag.field == kSparseDim)) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      if (tag.field == kSparseDim) {
+        out->dim = static_cast<int32_t>(v);
+      } else {
+        (tag.field == kSparseServerStep ? out->server_step : out->server_micros) =
+            static_cast<int64_t>(v);
+      }
+    } else if (tag.field == kSparseRows && tag.wire_type == kLengthDelimited) {
+      if (auto s = r.Varint(&v); !s.ok()) return s;
+      out->rows.Clear();
+      if (auto s = r.Take(v, &out->rows); !s.ok()) return s;
+    } else if (auto s = r.SkipField(tag.wire_type); !s.ok()) {
+      return s;
+    }
+  }
+  out->rows.set_type(PayloadType(dtype));
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Span<const uint8_t> KeyBytes(absl::Span<const uint64_t> keys) {
+  static_assert(ABSL_IS_LITTLE_ENDIAN, "fixed64 keys are referenced in host order");
+  return {reinterpret_cast<const uint8_t*>(keys.data()), keys.size() * sizeof(uint64_t)};
+}
+
+// Fields 1-4 of a sparse request, in field-number order.
+void PutSparseHeader(std::string* b, const SparseRequestHeader& h) {
+  PutString(b, kSparseJobId, h.job_id);
+  PutInt(b, kSparseGeneration, h.generation);
+  PutInt(b, kSparseWorker, h.worker);
+  PutInt(b, kSparseStep, h.step);
+}
+
+}  // namespace
+
+void EncodeSparsePullRequest(const SparseRequestHeader& h, absl::Span<const uint64_t> keys,
+                             EncodedMessage* out) {
+  Encoder e(out);
+  std::string* b = e.bytes();
+  b->reserve(48 + h.job_id.size());
+  PutSparseHeader(b, h);
+  PutUint(b, kSparseField5, h.read_only ? 1 : 0);
+  PutInt(b, kSparseDtype, h.dtype);
+  e.ExternalField(kSparsePullKeys, KeyBytes(keys));
+  e.Flush();
+}
+
+void EncodeSparsePushRequest(const SparseRequestHeader& h, absl::Span<const uint64_t> keys,
+                             absl::Span<const uint8_t> grads, EncodedMessage* out) {
+  Encoder e(out);
+  std::string* b = e.bytes();
+  b->reserve(64 + h.job_id.size());
+  PutSparseHeader(b, h);
+  PutInt(b, kSparseField5, h.total_steps);
+  PutInt(b, kSparseDtype, h.dtype);
+  e.ExternalField(kSparsePushKeys, KeyBytes(keys));
+  e.ExternalField(kSparsePushGrads, grads);
+  e.Flush();
+}
+
+void EncodeSparsePullResponse(const SparsePullResponseHeader& h, absl::Span<const uint8_t> rows,
+                              EncodedMessage* out) {
+  Encoder e(out);
+  std::string* b = e.bytes();
+  PutInt(b, kSparseServerStep, h.server_step);
+  PutInt(b, kSparseServerMicros, h.server_micros);
+  PutInt(b, kSparseDim, h.dim);
+  e.ExternalField(kSparseRows, rows);
+  e.Flush();
 }
 
 grpc::Slice ReferenceSlice(const uint8_t* data, size_t size, void (*release)(void*), void* arg) {

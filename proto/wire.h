@@ -1,5 +1,7 @@
-// The hot-path messages of proto/parameter_server.proto (PushRequest, PullResponse) written
-// and read by hand, so that chunk payloads never pass through a protobuf `bytes` string.
+// The hot-path messages of proto/parameter_server.proto (PushRequest, PullResponse, and the
+// sparse rows' SparsePullRequest, SparsePullResponse, SparsePushRequest) written and read by
+// hand, so that chunk payloads, row values and row keys never pass through a protobuf `bytes`
+// string or repeated field.
 //
 // The bytes are the protobuf encoding of the same message (fields in field-number order,
 // proto3 defaults omitted, exactly what protobuf's serialiser writes), so any protobuf client
@@ -56,9 +58,46 @@ struct PullResponseView {
   std::vector<ChunkView> chunks;
 };
 
+// Sparse rows (docs/sparse.md). Keys are copied out (8 bytes a row, aligned for the table's
+// lookups); row values stay where they arrived.
+struct SparsePullRequestView {
+  std::string job_id;
+  int64_t generation = 0;
+  int32_t worker = 0;
+  int64_t step = 0;
+  bool read_only = false;
+  int dtype = DTYPE_F32;
+  std::vector<uint64_t> keys;
+};
+
+struct SparsePullResponseView {
+  int64_t server_step = 0;
+  int64_t server_micros = 0;
+  int32_t dim = 0;
+  Payload rows;  // typed by the dtype the request asked for
+};
+
+struct SparsePushRequestView {
+  std::string job_id;
+  int64_t generation = 0;
+  int32_t worker = 0;
+  int64_t step = 0;
+  int64_t total_steps = 0;
+  int dtype = DTYPE_F32;
+  std::vector<uint64_t> keys;
+  Payload grads;  // typed by dtype when it is DTYPE_F32 or DTYPE_F16
+};
+
 // Decode a message given as consecutive byte ranges. Errors name what is malformed.
 absl::Status DecodePushRequest(absl::Span<const Payload::Piece> message, PushRequestView* out);
 absl::Status DecodePullResponse(absl::Span<const Payload::Piece> message, PullResponseView* out);
+absl::Status DecodeSparsePullRequest(absl::Span<const Payload::Piece> message,
+                                     SparsePullRequestView* out);
+// `dtype`: the one the pull asked for (the reply does not repeat it).
+absl::Status DecodeSparsePullResponse(absl::Span<const Payload::Piece> message, int dtype,
+                                      SparsePullResponseView* out);
+absl::Status DecodeSparsePushRequest(absl::Span<const Payload::Piece> message,
+                                     SparsePushRequestView* out);
 
 // ---- Encoding ----
 
@@ -116,6 +155,31 @@ void EncodePushRequest(const PushRequestHeader& header, absl::Span<const ChunkRe
                        EncodedMessage* out);
 void EncodePullResponse(const PullResponseHeader& header, absl::Span<const ChunkRef> chunks,
                         EncodedMessage* out);
+
+// The fields of a sparse request but its keys and values.
+struct SparseRequestHeader {
+  std::string job_id;
+  int64_t generation = 0;
+  int32_t worker = 0;
+  int64_t step = 0;
+  DType dtype = DTYPE_F32;
+  bool read_only = false;   // pulls only
+  int64_t total_steps = 0;  // pushes only
+};
+
+struct SparsePullResponseHeader {
+  int64_t server_step = 0;
+  int64_t server_micros = 0;
+  int32_t dim = 0;
+};
+
+// `keys` (host order is the wire's little-endian order) and `values` are referenced, not copied.
+void EncodeSparsePullRequest(const SparseRequestHeader& header, absl::Span<const uint64_t> keys,
+                             EncodedMessage* out);
+void EncodeSparsePullResponse(const SparsePullResponseHeader& header,
+                              absl::Span<const uint8_t> rows, EncodedMessage* out);
+void EncodeSparsePushRequest(const SparseRequestHeader& header, absl::Span<const uint64_t> keys,
+                             absl::Span<const uint8_t> grads, EncodedMessage* out);
 
 // ---- gRPC buffers ----
 

@@ -94,17 +94,6 @@ absl::Status ApplyPush(ServedJob& job, const wire::PushRequestView& request) {
   return job.store->Push(request.worker, request.step, request.total_steps, chunks);
 }
 
-// A pooled buffer that a reply slice references; back to the pool when gRPC drops the slice.
-struct PooledBuffer {
-  uint8_t* data;
-  size_t capacity;
-  static void Release(void* arg) {
-    auto* b = static_cast<PooledBuffer*>(arg);
-    BufferPool::Default().Release(b->data, b->capacity);
-    delete b;
-  }
-};
-
 absl::Status CheckPullDtype(int dtype) {
   if (dtype == DTYPE_F32 || dtype == DTYPE_F16) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("pull: dtype ", dtype, " is not supported"));
@@ -240,8 +229,7 @@ class PendingPull : public std::enable_shared_from_this<PendingPull> {
     int64_t bytes = 0;
     for (uint64_t key : keys_) {
       const int64_t n = job_->placement.chunk(key).length;
-      auto* b = new PooledBuffer;
-      b->data = BufferPool::Default().Acquire(n * size, &b->capacity);
+      PooledBuffer* b = PooledBuffer::New(n * size);
       buffers.push_back(b);
       auto c = job_->store->ReadWith(key, [&](absl::Span<const float> params) {
         const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(params.size()));

@@ -1,11 +1,11 @@
 // The ParameterServer gRPC service (callback API): pulls that must wait for other workers
 // park without holding a thread and complete from the push that makes them readable.
 //
-// Push, Pull and PushPull are raw methods (gRPC ByteBuffers) handled by proto/wire.h: a
-// push's chunk payloads are read in place from the slices gRPC received and added straight
-// into the chunk's accumulator or optimizer; a pull's reply is encoded from the chunk's
-// parameters (under its lock) into a pooled buffer that the reply's slice references. The
-// bytes on the wire are the .proto messages, so protobuf clients work unchanged.
+// Push, Pull, PushPull, SparsePull and SparsePush are raw methods (gRPC ByteBuffers) handled
+// by proto/wire.h: a push's chunk payloads are read in place from the slices gRPC received
+// and added straight into the chunk's accumulator or optimizer; a pull's reply is encoded from
+// the chunk's parameters (under its lock) into a pooled buffer that the reply's slice
+// references. The bytes on the wire are the .proto messages, so protobuf clients work unchanged.
 #ifndef PSD_SERVER_PS_SERVICE_H_
 #define PSD_SERVER_PS_SERVICE_H_
 
@@ -35,10 +35,12 @@ struct WireCounters {
   int64_t push_payload_pieces = 0;
 };
 
-class PsService final
-    : public ParameterServer::WithRawCallbackMethod_Push<
-          ParameterServer::WithRawCallbackMethod_Pull<
-              ParameterServer::WithRawCallbackMethod_PushPull<ParameterServer::CallbackService>>> {
+class PsService final : public ParameterServer::WithRawCallbackMethod_Push<
+                            ParameterServer::WithRawCallbackMethod_Pull<
+                                ParameterServer::WithRawCallbackMethod_PushPull<
+                                    ParameterServer::WithRawCallbackMethod_SparsePull<
+                                        ParameterServer::WithRawCallbackMethod_SparsePush<
+                                            ParameterServer::CallbackService>>>>> {
  public:
   struct Options {
     // Threads that run the push and pull work (accumulate, optimizer, encoding) off gRPC's
@@ -80,13 +82,14 @@ class PsService final
   grpc::ServerUnaryReactor* Trace(grpc::CallbackServerContext* ctx, const TraceRequest* request,
                                   TraceResponse* response) override;
 
-  // Sparse models (server/ps_service_sparse.cc): rows of the job's embedding table.
+  // Sparse models (server/ps_service_sparse.cc): rows of the job's embedding table, raw
+  // SparsePullRequest/SparsePushRequest in, raw SparsePullResponse/SparsePushResponse out.
   grpc::ServerUnaryReactor* SparsePull(grpc::CallbackServerContext* ctx,
-                                       const SparsePullRequest* request,
-                                       SparsePullResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SparsePush(grpc::CallbackServerContext* ctx,
-                                       const SparsePushRequest* request,
-                                       SparsePushResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
   WireCounters counters() const;
   // What this server records for `psdctl trace` (each request, apply and sync wait).

@@ -249,7 +249,8 @@ absl::Status CtrModel::SetBatch(const CtrBatch& batch) {
   dense_.assign(batch.dense.begin(), batch.dense.end());
   values_.assign(batch.values.begin(), batch.values.end());
   row_offsets_.assign(batch.row_offsets.begin(), batch.row_offsets.end());
-  unique_.Build(batch.keys);
+  const int groups = config_.key_groups;
+  unique_.Build(batch.keys, groups, [groups](uint64_t key) { return SparseOwner(key, groups); });
   const size_t unique = unique_.keys().size();
   rows_.resize(unique * static_cast<size_t>(row_dim_));
   row_grads_.resize(rows_.size());

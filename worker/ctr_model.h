@@ -62,6 +62,9 @@ struct CtrModelConfig {
   std::vector<int> hidden;  // dlrm: the top MLP's hidden widths (output: 1 logit)
   kernels::Activation activation = kernels::Activation::kRelu;  // dlrm hidden activation
   bool mean_pooling = false;  // dlrm: bags are mean- rather than sum-pooled
+  // unique_keys() come grouped by owning server, SparseOwner(key, key_groups), so that each
+  // server's rows are one run of rows() (1: in order of first appearance).
+  int key_groups = 1;
 };
 
 // Floats per table row: logreg 1 (w), fm 1 + dim (w then v), dlrm dim.

@@ -24,8 +24,9 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
       std::vector<std::unique_ptr<kernels::Backend>> backends,
       kernels::CreateBackends(BackendKind(spec.cluster.device), options.cpu_threads, 1));
   session->backend_ = std::move(backends[0]);
-  PSD_ASSIGN_OR_RETURN(session->model_,
-                       CtrModel::Create(CtrConfigFor(spec), session->backend_.get()));
+  CtrModelConfig config = CtrConfigFor(spec);
+  config.key_groups = static_cast<int>(options.servers.size());  // rows sent in place
+  PSD_ASSIGN_OR_RETURN(session->model_, CtrModel::Create(config, session->backend_.get()));
   PSD_ASSIGN_OR_RETURN(const int64_t total, CtrPlannedSteps(spec, options.workers));
   options.client.worker = options.rank;
   options.client.metrics = options.metrics;

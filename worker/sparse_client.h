@@ -2,8 +2,16 @@
 // the server that owns each (common/placement.h, SparseOwner), and every server is called at
 // once; a server that cannot be reached is retried (with backoff) until the retry deadline,
 // and a retried push is applied once (the servers count a worker's pushes by step).
+//
+// The messages go on proto/wire.h's codec. When the keys come grouped by owner
+// (UniqueKeys::Build with GroupByOwner), each server's keys and f32 gradients are sent from the
+// caller's buffers as they are, and its rows are copied once, from the network buffers into
+// `out`; otherwise (or with fp16) they are gathered or converted once into staging buffers.
 #ifndef PSD_WORKER_SPARSE_CLIENT_H_
 #define PSD_WORKER_SPARSE_CLIENT_H_
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include <atomic>
 #include <cstdint>
@@ -14,7 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "proto/parameter_server.grpc.pb.h"
+#include "proto/wire.h"
 #include "worker/ps_client.h"
 #include "worker/row_exchange.h"
 
@@ -48,18 +56,27 @@ class SparseClient : public RowExchange {
   Counters counters() const;
 
  private:
-  SparseClient(std::vector<std::unique_ptr<ParameterServer::Stub>> stubs,
-               PsClient::Options options);
-  // Splits `keys` by owner: positions_[s] are the indices of server s's keys.
+  struct Held;
+  SparseClient(std::vector<std::unique_ptr<grpc::GenericStub>> stubs, PsClient::Options options);
+  // Splits `keys` by owner: positions_[s] are the indices of server s's keys; contiguous_[s]
+  // says they are one run starting at positions_[s][0].
   void Split(absl::Span<const uint64_t> keys);
-  // Runs one call per server (those in `todo`) at once, retrying the unavailable ones.
-  template <typename Request, typename Response, typename Start>
-  absl::Status CallAll(const char* what, std::vector<Request>& requests,
-                       std::vector<Response>& responses, Start start);
+  // Server s's keys: in place when contiguous, else gathered into staging.
+  absl::Span<const uint64_t> KeysOf(size_t s, absl::Span<const uint64_t> keys);
+  // Runs one call of `method` per server at once, retrying the unavailable ones; then drops
+  // `requests` and waits until gRPC has let go of every slice that references the caller's or
+  // the staging buffers.
+  absl::Status CallAll(const char* what, const char* method,
+                       std::vector<grpc::ByteBuffer>& requests,
+                       std::vector<grpc::ByteBuffer>& responses);
+  // A request's ByteBuffer whose external bytes are referenced and counted until released.
+  grpc::ByteBuffer Referencing(const wire::EncodedMessage& encoded);
 
-  std::vector<std::unique_ptr<ParameterServer::Stub>> stubs_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   const PsClient::Options options_;
+  std::shared_ptr<Held> held_;
   std::vector<std::vector<uint32_t>> positions_;
+  std::vector<bool> contiguous_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> pulled_rows_{0}, pushed_rows_{0}, bytes_{0}, rpcs_{0}, retries_{0};
 };

@@ -58,4 +58,27 @@ void UniqueKeys::Build(absl::Span<const uint64_t> keys) {
   }
 }
 
+void UniqueKeys::Build(absl::Span<const uint64_t> keys, int groups,
+                       absl::FunctionRef<int(uint64_t)> group) {
+  Build(keys);
+  if (groups <= 1) return;
+  const size_t u = unique_.size();
+  group_of_.resize(u);
+  start_.assign(static_cast<size_t>(groups) + 1, 0);
+  for (size_t j = 0; j < u; ++j) {
+    group_of_[j] = group(unique_[j]);
+    ++start_[group_of_[j] + 1];
+  }
+  for (int g = 0; g < groups; ++g) start_[g + 1] += start_[g];
+  moved_.resize(u);  // old position -> new
+  grouped_.resize(u);
+  for (size_t j = 0; j < u; ++j) {
+    const int32_t to = start_[group_of_[j]]++;
+    moved_[j] = to;
+    grouped_[to] = unique_[j];
+  }
+  unique_.swap(grouped_);
+  for (int32_t& i : index_) i = moved_[i];
+}
+
 }  // namespace psd

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 
 namespace psd {
@@ -20,6 +21,10 @@ class UniqueKeys {
   // keys() becomes the distinct keys of `keys` in order of first appearance, and index()[i] the
   // position of keys[i] in keys(). Fewer than 2^31 keys.
   void Build(absl::Span<const uint64_t> keys);
+  // As Build, with keys() ordered by group: those with group(key) == 0 first (in order of first
+  // appearance), then group 1, ... up to groups - 1. The worker groups by owning server, so
+  // that each server's rows are one run (worker/sparse_client.h sends them in place).
+  void Build(absl::Span<const uint64_t> keys, int groups, absl::FunctionRef<int(uint64_t)> group);
 
   absl::Span<const uint64_t> keys() const { return unique_; }
   absl::Span<const int32_t> index() const { return index_; }
@@ -34,6 +39,8 @@ class UniqueKeys {
   uint32_t stamp_ = 0;
   std::vector<uint64_t> unique_;
   std::vector<int32_t> index_;
+  std::vector<int32_t> group_of_, start_, moved_;  // grouped Build's scratch
+  std::vector<uint64_t> grouped_;
 };
 
 }  // namespace psd

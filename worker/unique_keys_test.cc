@@ -37,6 +37,33 @@ TEST_CASE("unique keys keep first-appearance order and index every key") {
   CHECK(u.index().empty());
 }
 
+TEST_CASE("grouped unique keys: each group one run, first appearance within it") {
+  std::mt19937_64 rng(5);
+  UniqueKeys u;
+  for (int trial = 0; trial < 20; ++trial) {
+    const int groups = 1 + trial % 5;
+    std::vector<uint64_t> keys(static_cast<size_t>(rng() % 3000));
+    for (auto& k : keys) k = rng() % 700;
+    auto group = [groups](uint64_t key) { return static_cast<int>((key * 2654435761u) % groups); };
+    u.Build(keys, groups, group);
+    // The reference: first appearance, then a stable partition by group.
+    std::vector<uint64_t> first;
+    std::unordered_map<uint64_t, bool> seen;
+    for (uint64_t k : keys) {
+      if (seen.emplace(k, true).second) first.push_back(k);
+    }
+    std::vector<uint64_t> want;
+    for (int g = 0; g < groups; ++g) {
+      for (uint64_t k : first) {
+        if (group(k) == g) want.push_back(k);
+      }
+    }
+    REQUIRE(std::vector<uint64_t>(u.keys().begin(), u.keys().end()) == want);
+    REQUIRE(u.index().size() == keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) REQUIRE(u.keys()[u.index()[i]] == keys[i]);
+  }
+}
+
 TEST_CASE("unique keys over many batches of Criteo-like and dense keys, reusing the table") {
   UniqueKeys u;
   std::mt19937_64 rng(11);

@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/job_spec.h"
+#include "common/placement.h"
 #include "common/process_init.h"
 #include "server/ps_server.h"
 #include "worker/ctr_batch.h"
@@ -42,6 +43,9 @@ ABSL_FLAG(int, batches, 16, "Distinct batches per worker (cycled).");
 ABSL_FLAG(int, rounds, 30, "Measured pull+push rounds per configuration.");
 ABSL_FLAG(int, warmup, 5, "Unmeasured rounds first (rows are created on first pull).");
 ABSL_FLAG(int, work_threads, 0, "PsServerOptions::work_threads.");
+ABSL_FLAG(bool, group_by_owner, true,
+          "Order each batch's unique keys by owning server, as psd's workers do (each server's "
+          "keys and rows are then sent in place); false: first appearance (gathered per server).");
 
 namespace psd {
 namespace {
@@ -65,8 +69,10 @@ class Zipf {
   std::vector<double> cdf_;
 };
 
-// The unique keys of `count` Criteo-shaped batches (the key rule of docs/sparse.md).
-std::vector<std::vector<uint64_t>> MakeBatches(const Zipf& zipf, int count, uint64_t seed) {
+// The unique keys of `count` Criteo-shaped batches (the key rule of docs/sparse.md), grouped by
+// SparseOwner over `groups` servers.
+std::vector<std::vector<uint64_t>> MakeBatches(const Zipf& zipf, int count, uint64_t seed,
+                                               int groups) {
   std::mt19937_64 rng(seed);
   const int rows = absl::GetFlag(FLAGS_rows), fields = absl::GetFlag(FLAGS_fields);
   std::vector<std::vector<uint64_t>> out;
@@ -81,7 +87,7 @@ std::vector<std::vector<uint64_t>> MakeBatches(const Zipf& zipf, int count, uint
             CriteoKey(f, (rank * 0x9e3779b97f4a7c15ULL) & ((uint64_t{1} << 32) - 1));
       }
     }
-    unique.Build(keys);
+    unique.Build(keys, groups, [groups](uint64_t key) { return SparseOwner(key, groups); });
     out.emplace_back(unique.keys().begin(), unique.keys().end());
   }
   return out;
@@ -139,7 +145,8 @@ absl::StatusOr<Result> Measure(int num_servers, int num_workers, const std::stri
   std::vector<double> unique(num_workers);
   std::vector<std::vector<std::vector<uint64_t>>> batches(num_workers);
   for (int w = 0; w < num_workers; ++w) {
-    batches[w] = MakeBatches(zipf, absl::GetFlag(FLAGS_batches), 100 + w);
+    batches[w] = MakeBatches(zipf, absl::GetFlag(FLAGS_batches), 100 + w,
+                             absl::GetFlag(FLAGS_group_by_owner) ? num_servers : 1);
   }
   std::vector<std::thread> threads;
   for (int w = 0; w < num_workers; ++w) {
