@@ -131,6 +131,21 @@ void WireSeeds() {
   wire::EncodePullResponse({43, 2}, chunks, &pull);
   Seed("wire_fuzz", "pull_whole", std::string(1, '\x01') + pull.Flatten());
   Seed("wire_fuzz", "pull_2_pieces", std::string{'\x03', '\x55'} + pull.Flatten());
+  // The sparse messages (mode bits 4-5: 1 pull request/reply, 2 push).
+  const std::vector<uint64_t> keys = {3, (uint64_t{7} << 56) | 12345, ~uint64_t{0}};
+  wire::SparseRequestHeader sh{"ctr", 2, 1, 9, DTYPE_F32, true};
+  wire::EncodedMessage sparse_pull;
+  wire::EncodeSparsePullRequest(sh, keys, &sparse_pull);
+  Seed("wire_fuzz", "sparse_pull_request", std::string{'\x12', '\x40'} + sparse_pull.Flatten());
+  wire::EncodedMessage sparse_reply;
+  wire::EncodeSparsePullResponse({9, 120, 2}, bytes(f16), &sparse_reply);
+  Seed("wire_fuzz", "sparse_pull_reply", std::string{'\x13', '\x80'} + sparse_reply.Flatten());
+  sh.read_only = false;
+  sh.total_steps = 100;
+  wire::EncodedMessage sparse_push;
+  wire::EncodeSparsePushRequest(sh, absl::MakeConstSpan(keys).subspan(0, 2), bytes(f32),
+                                &sparse_push);
+  Seed("wire_fuzz", "sparse_push", std::string{'\x24', '\x20', '\xa0'} + sparse_push.Flatten());
   // What protobuf writes (fields in another order and a packed unknown field are legal).
   PushRequest proto;
   proto.set_job_id("j");

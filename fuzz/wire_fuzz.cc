@@ -2,7 +2,8 @@
 // every push a server receives and every pull reply a worker receives, spread over the slices
 // gRPC received.
 //
-// Input: byte 0 picks the message (bit 0: PushRequest or PullResponse) and how many pieces it
+// Input: byte 0 picks the message (bits 4-5 and 0: 0 PushRequest, 1 PullResponse, 2
+// SparsePullRequest, 3 SparsePullResponse, else SparsePushRequest) and how many pieces it
 // arrives in (bits 1-3: 1 to 8); the next pieces-1 bytes place the cuts; the rest is the
 // message. Beyond not crashing:
 //   - a decoded chunk's payload lies within the message, and reads (CopyTo, ForEachRun) whole;
@@ -212,6 +213,110 @@ void FuzzPull(absl::string_view message, const std::vector<Payload::Piece>& piec
   }
 }
 
+// The sparse messages: against protobuf's parse, in place, and encoded again.
+void CheckInPlace(const Payload& values, absl::string_view message) {
+  for (const Payload::Piece& p : values.pieces()) FUZZ_CHECK(Within(p, message));
+  FUZZ_CHECK(values.bytes() <= static_cast<int64_t>(message.size()));
+}
+
+std::vector<uint64_t> Keys(const google::protobuf::RepeatedField<uint64_t>& keys) {
+  return {keys.begin(), keys.end()};
+}
+
+template <typename Proto>
+bool Parses(absl::string_view message, Proto* proto) {
+  return proto->ParseFromArray(message.data(), static_cast<int>(message.size())) &&
+         !HasGroup(proto->GetReflection()->GetUnknownFields(*proto));
+}
+
+void FuzzSparsePullRequest(absl::string_view message, const std::vector<Payload::Piece>& pieces) {
+  wire::SparsePullRequestView view;
+  const absl::Status status = wire::DecodeSparsePullRequest(pieces, &view);
+  SparsePullRequest proto;
+  const bool parsed = Parses(message, &proto);
+  if (parsed) FUZZ_CHECK(status.ok(), absl::StrCat("protobuf parses it: ", status.ToString()));
+  if (!status.ok()) return;
+  if (parsed) {
+    FUZZ_CHECK(proto.job_id() == view.job_id && proto.generation() == view.generation &&
+                   proto.worker() == view.worker && proto.step() == view.step &&
+                   proto.read_only() == view.read_only && proto.dtype() == view.dtype &&
+                   Keys(proto.keys()) == view.keys,
+               "SparsePullRequest fields");
+  }
+  if (!DType_IsValid(view.dtype)) return;
+  wire::SparseRequestHeader h{
+      view.job_id,   view.generation, view.worker, view.step, static_cast<DType>(view.dtype),
+      view.read_only};
+  wire::EncodedMessage encoded;
+  wire::EncodeSparsePullRequest(h, view.keys, &encoded);
+  const std::string flat = encoded.Flatten();
+  const Payload::Piece whole(reinterpret_cast<const uint8_t*>(flat.data()), flat.size());
+  wire::SparsePullRequestView again;
+  FUZZ_CHECK(wire::DecodeSparsePullRequest({&whole, 1}, &again).ok());
+  FUZZ_CHECK(again.job_id == view.job_id && again.step == view.step && again.keys == view.keys &&
+             again.read_only == view.read_only && again.dtype == view.dtype);
+}
+
+void FuzzSparsePush(absl::string_view message, const std::vector<Payload::Piece>& pieces) {
+  wire::SparsePushRequestView view;
+  const absl::Status status = wire::DecodeSparsePushRequest(pieces, &view);
+  SparsePushRequest proto;
+  const bool parsed = Parses(message, &proto);
+  if (parsed) FUZZ_CHECK(status.ok(), absl::StrCat("protobuf parses it: ", status.ToString()));
+  if (!status.ok()) return;
+  CheckInPlace(view.grads, message);
+  if (parsed) {
+    FUZZ_CHECK(proto.job_id() == view.job_id && proto.generation() == view.generation &&
+                   proto.worker() == view.worker && proto.step() == view.step &&
+                   proto.total_steps() == view.total_steps && proto.dtype() == view.dtype &&
+                   Keys(proto.keys()) == view.keys && proto.grads() == Bytes(view.grads),
+               "SparsePushRequest fields");
+  }
+  if (!DType_IsValid(view.dtype)) return;
+  const std::string grads = Bytes(view.grads);
+  wire::SparseRequestHeader h{view.job_id, view.generation, view.worker, view.step,
+                              static_cast<DType>(view.dtype)};
+  h.total_steps = view.total_steps;
+  wire::EncodedMessage encoded;
+  wire::EncodeSparsePushRequest(
+      h, view.keys,
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(grads.data()), grads.size()),
+      &encoded);
+  const std::string flat = encoded.Flatten();
+  const Payload::Piece whole(reinterpret_cast<const uint8_t*>(flat.data()), flat.size());
+  wire::SparsePushRequestView again;
+  FUZZ_CHECK(wire::DecodeSparsePushRequest({&whole, 1}, &again).ok());
+  FUZZ_CHECK(again.job_id == view.job_id && again.total_steps == view.total_steps &&
+             again.keys == view.keys && Bytes(again.grads) == grads);
+}
+
+void FuzzSparsePullResponse(absl::string_view message, const std::vector<Payload::Piece>& pieces) {
+  wire::SparsePullResponseView view;
+  const absl::Status status = wire::DecodeSparsePullResponse(pieces, DTYPE_F16, &view);
+  SparsePullResponse proto;
+  const bool parsed = Parses(message, &proto);
+  if (parsed) FUZZ_CHECK(status.ok(), absl::StrCat("protobuf parses it: ", status.ToString()));
+  if (!status.ok()) return;
+  CheckInPlace(view.rows, message);
+  if (view.rows.whole()) {
+    std::vector<float> out(static_cast<size_t>(view.rows.elements()));
+    view.rows.CopyTo(out.data());
+  }
+  if (parsed) {
+    FUZZ_CHECK(proto.server_step() == view.server_step &&
+                   proto.server_micros() == view.server_micros && proto.dim() == view.dim &&
+                   proto.rows() == Bytes(view.rows),
+               "SparsePullResponse fields");
+  }
+  const std::string rows = Bytes(view.rows);
+  wire::EncodedMessage encoded;
+  wire::EncodeSparsePullResponse(
+      {view.server_step, view.server_micros, view.dim},
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(rows.data()), rows.size()),
+      &encoded);
+  if (parsed) FUZZ_CHECK(encoded.Flatten() == proto.SerializeAsString(), "re-encoded reply");
+}
+
 }  // namespace
 }  // namespace psd
 
@@ -222,10 +327,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view message = in.Rest();
   // `message` ends where libFuzzer's buffer ends, so ASan catches a read one byte past it.
   const std::vector<psd::Payload::Piece> pieces = psd::Cut(message, cuts);
-  if ((mode & 1) == 0) {
-    psd::FuzzPush(message, pieces);
-  } else {
-    psd::FuzzPull(message, pieces);
+  switch (((mode >> 4) & 3) * 2 + (mode & 1)) {
+    case 0:
+      psd::FuzzPush(message, pieces);
+      break;
+    case 1:
+      psd::FuzzPull(message, pieces);
+      break;
+    case 2:
+      psd::FuzzSparsePullRequest(message, pieces);
+      break;
+    case 3:
+      psd::FuzzSparsePullResponse(message, pieces);
+      break;
+    default:
+      psd::FuzzSparsePush(message, pieces);
   }
   return 0;
 }
