@@ -390,6 +390,15 @@ for (const s of submits) {
       check(where.claim && !where.readOnly,
         `${id(cm)}/${key}: checkpoint.dir ${dir} is on volume ${where.mount.name} of ${id(st)}, which ${where.readOnly ? "is read-only" : "does not outlive the pod (a volumeClaimTemplate or PersistentVolumeClaim does)"}`);
     }
+    // When the job succeeds, worker 0 writes the final (dense) model to
+    // <checkpoint.dir>/<job id>/model.psdm; a worker that cannot fails the job at its end.
+    for (const wk of workers) {
+      const wc = wk.spec.template.spec.containers.find((x) => role(x) === "worker");
+      const where = resolvePath(wk, wc, dir);
+      const readOnlyRoot = wc.securityContext?.readOnlyRootFilesystem === true;
+      check(where ? where.claim && !where.readOnly : !readOnlyRoot,
+        `${id(cm)}/${key}: worker 0 writes the final model to checkpoint.dir ${dir}/<job id>/model.psdm, which is ${where ? `on volume ${where.mount.name} of ${id(wk)}, ${where.readOnly ? "read-only" : "lost with the pod"}` : `on no volume of ${id(wk)} (its root file system is read-only)`}: the job would fail at its end, or lose the model`);
+    }
   }
   // Sparse models: a bounded table, and the memory the daemons admit a job to.
   const sparse = ctr && ["logreg", "fm", "dlrm"].includes(job?.model?.type);

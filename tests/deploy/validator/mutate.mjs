@@ -101,6 +101,14 @@ export const MUTATIONS = {
     expect: "checkpoint.dir /tmp/checkpoints is on volume tmp of StatefulSet/psd-server, which does not outlive the pod",
     apply: (d) => { editJobSpec(d, /dir: \/var\/lib\/psd\/checkpoints/, "dir: /tmp/checkpoints"); },
   },
+  "worker-model-volume": {
+    what: "the workers lose their volume at checkpoint.dir, where worker 0 writes the final model",
+    expect: "worker 0 writes the final model to checkpoint.dir /var/lib/psd/checkpoints/<job id>/model.psdm, which is on no volume of Job/psd-worker",
+    apply: (d) => {
+      const c = container(byKind(d, "Job", "psd-worker"));
+      c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== "/var/lib/psd/checkpoints");
+    },
+  },
   "datagen-elsewhere": {
     target: "ctr",
     what: "the datagen writes /data/criteo while the job reads /data/ctr",
