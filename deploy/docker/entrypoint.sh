@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The image's entrypoint: the first argument is the role, the rest are that program's flags.
-#   coordinator|server|worker|psdctl [FLAGS...]
+#   coordinator|server|worker|psdctl|datagen [FLAGS...]
 # Environment:
 #   PSD_EXIT_AFTER_JOB=1          worker: exit 0 once the first job it works on has ended
 #                                 (Kubernetes: the worker Job completes, the GPU is freed)
 #   PSD_WAIT_FOR_COORDINATOR=S    psdctl: first wait up to S seconds for the coordinator to answer
+#   PSD_DATAGEN_ONCE=1            datagen: do nothing when --out already holds what the same
+#                                 arguments wrote (OUT/.psd-datagen-args, written last)
 set -euo pipefail
 
 usage() {
@@ -15,6 +17,7 @@ roles:
   server        psd-server (parameter shards)
   worker        psd-worker (training)
   psdctl        the command line (validate, submit, status, list, wait, ...)
+  datagen       psd-datagen (generated data sets: `datagen ctr --out DIR ...`)
 `psd ROLE --help` shows that program's flags.
 USAGE
 }
@@ -52,6 +55,33 @@ coordinator_flags() {
   done
 }
 
+# psd-datagen with PSD_DATAGEN_ONCE=1: runs it unless its --out directory holds the record of
+# a finished run with the same arguments. The same arguments write the same bytes, so a second
+# run would only rewrite the files (perhaps under the readers of a running job). The record is
+# removed first and written after a run that succeeded, so an interrupted run is redone.
+datagen_once() {
+  local out="" next="" arg record
+  for arg in "$@"; do
+    if [[ -n $next ]]; then out=$arg; next=""; continue; fi
+    case "$arg" in
+      --out=*) out=${arg#--out=} ;;
+      --out) next=1 ;;
+    esac
+  done
+  [[ -n "$out" ]] || exec psd-datagen "$@"   # no --out: psd-datagen says what is wrong
+  record=$out/.psd-datagen-args
+  if [[ -f "$record" ]] && [[ "$(cat "$record")" == "$(printf '%s\n' "$@")" ]]; then
+    echo "psd-entrypoint: $out already holds the output of psd-datagen $* ($record); not generating it again"
+    [[ -f "$out/ground_truth.json" ]] && cat "$out/ground_truth.json"
+    exit 0
+  fi
+  mkdir -p "$out"
+  rm -f "$record"
+  psd-datagen "$@"
+  printf '%s\n' "$@" >"$record.tmp"
+  mv -f "$record.tmp" "$record"
+}
+
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 role=$1
 shift
@@ -69,6 +99,12 @@ case "$role" in
       wait_for_coordinator "$PSD_WAIT_FOR_COORDINATOR" "${where[@]}"
     fi
     exec psdctl "$@" ;;
+  datagen)
+    if [[ "${PSD_DATAGEN_ONCE:-0}" == 1 ]]; then
+      datagen_once "$@"
+      exit 0
+    fi
+    exec psd-datagen "$@" ;;
   -h|--help|help) usage ;;
-  *) usage >&2; die "unknown role '$role' (coordinator, server, worker, psdctl)" ;;
+  *) usage >&2; die "unknown role '$role' (coordinator, server, worker, psdctl, datagen)" ;;
 esac

@@ -105,8 +105,9 @@ uid=$(once id 60 --entrypoint id "$image" -u 2>&1 || true)
 if [[ "$uid" == 10001 ]]; then pass "runs as a non-root user (uid $uid)"; else fail "non-root user" "id -u: $uid"; fi
 
 declare -A usage=([coordinator]="psd-coordinator --state_dir" [server]="psd-server --coordinator"
-  [worker]="psd-worker --coordinator" [psdctl]="psdctl: the command line of psd")
-for role in coordinator server worker psdctl; do
+  [worker]="psd-worker --coordinator" [psdctl]="psdctl: the command line of psd"
+  [datagen]="usage: psd-datagen <command>")
+for role in coordinator server worker psdctl datagen; do
   out=$(once "help-$role" 60 "$image" "$role" --help 2>&1 || true)
   if grep -qF -- "${usage[$role]}" <<<"$out"; then
     pass "$role --help"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Renders every kustomization in deploy/k8s (base, overlays/cpu, overlays/gpu) with
-# `kubectl kustomize` and checks each rendering three ways:
+# Renders every kustomization in deploy/k8s (base, overlays/cpu, overlays/gpu, overlays/ctr)
+# with `kubectl kustomize` and checks each rendering three ways:
 #   schema   the Kubernetes object schemas (types, enums, unknown fields): validator/validate-schema.mjs
-#   project  references, ports, labels, replica counts vs the job spec: validator/check-project.mjs
-#   jobspec  psd's own job-spec loader accepts the embedded job spec: jobspec_check
-# Then plants known mistakes (validator/mutate.mjs) and expects each to be reported.
+#   project  references, ports, labels, replica counts, data files, checkpoint volumes and the
+#            data generator vs the job spec: validator/check-project.mjs
+#   jobspec  psd's own job-spec loader accepts the embedded job spec, and the servers' and the
+#            coordinator's memory budgets (from check-project) admit it: jobspec_check
+# Then plants known mistakes (validator/mutate.mjs) in the cpu or the ctr rendering and expects
+# each to be reported.
 # The validator's npm packages are read offline from $PSD_TEST_DEPS/npm/k8s-validator (default
 # /var/cache/psd/test-deps), where `deploy/local/install_deps.sh --tests` (run by tests/run.sh)
 # installs them from validator/package-lock.json. The test never fetches: tests run with the
@@ -64,9 +67,11 @@ validate() {
   {
     timeout 120 node "$work/validator/validate-schema.mjs" "$file" || rc=1
     timeout 120 node "$work/validator/check-project.mjs" "${gpu[@]}" \
-      --job-spec-out "$work/$name.job.yaml" "$file" || rc=1
+      --job-spec-out "$work/$name.job.yaml" --budgets-out "$work/$name.budgets" "$file" || rc=1
     if [[ -s "$work/$name.job.yaml" ]]; then
-      timeout 60 "$jobspec_check" "$work/$name.job.yaml" 2>&1 || rc=1
+      local budgets=()
+      [[ -f "$work/$name.budgets" ]] && mapfile -t budgets <"$work/$name.budgets"
+      timeout 60 "$jobspec_check" "$work/$name.job.yaml" "${budgets[@]}" 2>&1 || rc=1
     else
       echo "jobspec: no job spec found in the manifests"; rc=1
     fi
@@ -74,10 +79,10 @@ validate() {
   return $rc
 }
 
-for target in base overlays/cpu overlays/gpu; do
+for target in base overlays/cpu overlays/gpu overlays/ctr; do
   name=${target#overlays/}
   gpu=()
-  case "$name" in cpu) gpu=(no) ;; gpu) gpu=(yes) ;; esac
+  case "$name" in cpu | ctr) gpu=(no) ;; gpu) gpu=(yes) ;; esac
   if ! timeout 60 kubectl kustomize "$work/k8s/$target" >"$work/$name.yaml" 2>"$work/$name.err"; then
     fail "render $target" "$(head -n 5 "$work/$name.err")"
     continue
@@ -90,22 +95,25 @@ for target in base overlays/cpu overlays/gpu; do
   fi
 done
 
-# Planted mistakes: each must make the checks fail with the expected message.
-if [[ -s "$work/cpu.yaml" ]]; then
-  while IFS=$'\t' read -r mutation expect what; do
-    mutated="$work/mutated-$mutation.yaml"
-    if ! node "$work/validator/mutate.mjs" "$mutation" "$work/cpu.yaml" "$mutated" 2>"$work/mutate.err"; then
-      fail "planted $mutation" "cannot plant it: $(cat "$work/mutate.err")"
-      continue
-    fi
-    if validate "mutated-$mutation" "$mutated" no; then
-      fail "planted $mutation ($what)" "the checks passed"
-    elif grep -qF -- "$expect" "$work/mutated-$mutation.out"; then
-      pass "planted $mutation ($what): $(grep -F -- "$expect" "$work/mutated-$mutation.out" | head -n 1 | sed "s|$work/||")"
-    else
-      fail "planted $mutation ($what)" "expected '$expect' in: $(cat "$work/mutated-$mutation.out")"
-    fi
-  done < <(node "$work/validator/mutate.mjs" --list)
-fi
+# Planted mistakes: each must make the checks fail with the expected message. Each names the
+# rendering it is planted in (cpu, or ctr for the sparse job's own checks).
+while IFS=$'\t' read -r mutation target expect what; do
+  mutated="$work/mutated-$mutation.yaml"
+  if [[ ! -s "$work/$target.yaml" ]]; then
+    fail "planted $mutation" "no rendering of $target to plant it in"
+    continue
+  fi
+  if ! node "$work/validator/mutate.mjs" "$mutation" "$work/$target.yaml" "$mutated" 2>"$work/mutate.err"; then
+    fail "planted $mutation" "cannot plant it: $(cat "$work/mutate.err")"
+    continue
+  fi
+  if validate "mutated-$mutation" "$mutated" no; then
+    fail "planted $mutation ($what)" "the checks passed"
+  elif grep -qF -- "$expect" "$work/mutated-$mutation.out"; then
+    pass "planted $mutation ($what): $(grep -F -- "$expect" "$work/mutated-$mutation.out" | head -n 1 | sed "s|$work/||")"
+  else
+    fail "planted $mutation ($what)" "expected '$expect' in: $(cat "$work/mutated-$mutation.out")"
+  fi
+done < <(node "$work/validator/mutate.mjs" --list)
 
 summary

@@ -1,23 +1,28 @@
 // Checks of psd's rendered manifests that no schema catches: names that must refer to each
-// other, ports that must line up, and the embedded job spec against the replica counts.
-// Usage: node check-project.mjs [--gpu=yes|no] [--job-spec-out FILE] RENDERED.yaml
+// other, ports that must line up, and the embedded job spec against the replica counts, the
+// volumes (data files, checkpoints) and, for a sparse job, the data generator and the memory.
+// Usage: node check-project.mjs [--gpu=yes|no] [--job-spec-out FILE] [--budgets-out FILE]
+//                               RENDERED.yaml
 //   --gpu=yes: every worker requests nvidia.com/gpu; --gpu=no: no container does.
 //   --job-spec-out: writes the embedded job spec there (for psd's own loader).
+//   --budgets-out: writes the servers' and the coordinator's memory budgets for a job, as the
+//     daemons take them from their flags or memory limits, as jobspec_check flags (one a line).
 // Prints one line per problem and exits 1 if any; "project: ok: ..." otherwise.
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 
 const args = process.argv.slice(2);
-let gpu = null, jobSpecOut = null, file = null;
+let gpu = null, jobSpecOut = null, budgetsOut = null, file = null;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a.startsWith("--gpu=")) gpu = a.slice(6);
   else if (a === "--job-spec-out") jobSpecOut = args[++i];
+  else if (a === "--budgets-out") budgetsOut = args[++i];
   else if (!a.startsWith("--") && file === null) file = a;
   else { console.error(`check-project: unknown argument ${a}`); process.exit(2); }
 }
 if (!file || (gpu !== null && gpu !== "yes" && gpu !== "no")) {
-  console.error("usage: node check-project.mjs [--gpu=yes|no] [--job-spec-out FILE] RENDERED.yaml");
+  console.error("usage: node check-project.mjs [--gpu=yes|no] [--job-spec-out FILE] [--budgets-out FILE] RENDERED.yaml");
   process.exit(2);
 }
 
@@ -52,8 +57,52 @@ const serviceSelects = (svc, labels) =>
 // The psd role of a container: the image entrypoint's first argument.
 const role = (c) => c.args?.[0];
 function flag(c, name) {
-  for (const a of c.args ?? []) if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+  const args = c.args ?? [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
+    if (args[i] === `--${name}` && i + 1 < args.length && !args[i + 1].startsWith("--")) return args[i + 1];
+  }
   return undefined;
+}
+// A boolean flag: --name, --name=true or --name=1.
+function boolFlag(c, name) {
+  return (c.args ?? []).some((a) => a === `--${name}` || a === `--${name}=true` || a === `--${name}=1`);
+}
+const allContainers = (w) => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers];
+
+// A Kubernetes quantity (1Gi, 512Mi, 1e9, 2G) in bytes; null if unreadable.
+function quantity(q) {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(?:([eE][0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E))?$/.exec(String(q ?? ""));
+  if (!m) return null;
+  const units = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+                  k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+  return Number(m[1]) * (m[2] ? 10 ** Number(m[2].slice(1)) : m[3] ? units[m[3]] : 1);
+}
+// A job spec byte size (4GiB, 512MiB, 1048576): common/memory_estimate's ParseMemorySize.
+function specBytes(v) {
+  if (typeof v === "number") return v;
+  const m = /^\s*([0-9]+)\s*(TiB|GiB|MiB|KiB|B)?\s*$/.exec(String(v ?? ""));
+  if (!m) return null;
+  return Number(m[1]) * { TiB: 2 ** 40, GiB: 2 ** 30, MiB: 2 ** 20, KiB: 2 ** 10, B: 1 }[m[2] ?? "B"];
+}
+
+// Where a path of a container lies: the volume behind the deepest mount that holds it, and the
+// path inside that volume (subPath included). `claim` names the storage itself when it outlives
+// the pod: a PersistentVolumeClaim or a StatefulSet's volumeClaimTemplate (per pod).
+function resolvePath(w, c, path) {
+  const spec = w.spec.template.spec;
+  let best = null;
+  for (const m of c.volumeMounts ?? []) {
+    const mp = m.mountPath.replace(/\/+$/, "");
+    if ((path === mp || path.startsWith(`${mp}/`)) && (!best || mp.length > best.mountPath.length)) best = { ...m, mountPath: mp };
+  }
+  if (!best) return null;
+  const volume = (spec.volumes ?? []).find((v) => v.name === best.name);
+  const template = (w.spec.volumeClaimTemplates ?? []).find((t) => t.metadata.name === best.name);
+  const claim = volume?.persistentVolumeClaim?.claimName ?? (template ? `${template.metadata.name} (volumeClaimTemplate)` : null);
+  const inside = [best.subPath ?? "", path.slice(best.mountPath.length)].join("/").split("/").filter(Boolean).join("/");
+  return { mount: best, volume, claim, inside,
+           readOnly: Boolean(best.readOnly || volume?.persistentVolumeClaim?.readOnly) };
 }
 function containerPort(c, port) {
   return (c.ports ?? []).find((p) => p.containerPort === port || (typeof port === "string" && p.name === port));
@@ -128,10 +177,11 @@ for (const w of workloads) {
 const DAEMONS = ["coordinator", "server", "worker"];
 for (const w of workloads) {
   const spec = w.spec.template.spec;
-  for (const c of spec.containers) {
+  for (const c of allContainers(w)) {
     for (const kind of ["requests", "limits"]) {
       for (const r of ["cpu", "memory"]) check(c.resources?.[kind]?.[r] !== undefined, `${id(w)}: container ${c.name}: no resources.${kind}.${r}`);
     }
+    if (!spec.containers.includes(c)) continue;  // initContainers: resources only
     if (!DAEMONS.includes(role(c))) continue;
     check(spec.terminationGracePeriodSeconds !== undefined, `${id(w)}: no terminationGracePeriodSeconds`);
     check(flag(c, "bind") === "0.0.0.0", `${id(w)}: ${role(c)} must bind 0.0.0.0 in a pod, got --bind=${flag(c, "bind")}`);
@@ -212,7 +262,73 @@ if (gpu !== null) {
 }
 
 // 7. The job spec the submit Job sends: its file is a key of a mounted ConfigMap, and its
-//    server and worker counts equal the server StatefulSet's replicas and the worker Job's pods.
+//    server and worker counts equal the server StatefulSet's replicas and the worker Job's pods;
+//    its data files are on the workers' volumes and, where psd-datagen makes them in the
+//    manifests, are the files it writes; its checkpoints on the servers' own volumes; what the
+//    servers and the coordinator admit (their memory budgets) goes to jobspec_check.
+const CTR_FORMATS = ["criteo", "libsvm"];
+// The servers' and the coordinator's default budget: 80% of the memory (cgroup) limit
+// (common/memory_estimate.h, kDefaultMemoryBudgetFraction).
+const DEFAULT_BUDGET_FRACTION = 0.8;
+function dataFiles(job) {
+  const d = job?.data ?? {};
+  if (!CTR_FORMATS.includes(d.format)) {
+    return ["train_images", "train_labels", "test_images", "test_labels"].map((f) => [f, d[f]]);
+  }
+  const out = [];
+  for (const field of ["train_files", "test_files"]) {
+    const list = d[field];
+    if (!Array.isArray(list) || list.length === 0) out.push([field, undefined]);
+    else list.forEach((p, i) => out.push([`${field}[${i}]`, p]));
+  }
+  return out;
+}
+// The files `psd-datagen ctr` writes into --out (tools/datagen_ctr.cc, FileName).
+function datagenFiles(c) {
+  const n = Number(flag(c, "train_files") ?? 1), ext = boolFlag(c, "gzip") ? ".txt.gz" : ".txt";
+  const pad = (k) => String(k).padStart(5, "0");
+  const train = n === 1 ? [`train${ext}`] : Array.from({ length: n }, (_, k) => `train-${pad(k)}-of-${pad(n)}${ext}`);
+  return { train, test: [`test${ext}`] };
+}
+// A CTR job whose data psd-datagen makes in the manifests: the generator runs as an
+// initContainer of the submit Job (so the files exist before the job is submitted and the
+// workers read them), writes onto a volume claim the workers mount, and writes exactly the
+// files, with the columns, that the spec reads.
+function checkDatagen(submit, wk, wc, job, where) {
+  const gens = [];
+  for (const w of workloads) {
+    for (const c of allContainers(w)) if (role(c) === "datagen" && c.args?.[1] === "ctr") gens.push([w, c]);
+  }
+  for (const [w, c] of gens) {
+    const out = flag(c, "out");
+    check(w === submit && (w.spec.template.spec.initContainers ?? []).includes(c),
+      `${id(w)}: psd-datagen (container ${c.name}) must be an initContainer of the submit Job, so the data exists before the job is submitted`);
+    if (!check(out, `${id(w)}: psd-datagen (container ${c.name}) has no --out`)) continue;
+    const at = resolvePath(w, c, out);
+    if (!check(at?.volume?.persistentVolumeClaim && !at.readOnly,
+      `${id(w)}: psd-datagen --out=${out} is on no writable PersistentVolumeClaim of container ${c.name}, so the workers cannot read what it writes`)) continue;
+    const files = datagenFiles(c);
+    for (const [field, written] of [["train_files", files.train], ["test_files", files.test]]) {
+      const read = Array.isArray(job.data[field]) ? job.data[field] : [];
+      const want = written.map((f) => `${at.claim}:${[at.inside, f].filter(Boolean).join("/")}`);
+      const got = read.map((p) => { const r = resolvePath(wk, wc, p); return r ? `${r.claim}:${r.inside}` : `(no volume):${p}`; });
+      for (let i = 0; i < read.length; i++) {
+        check(want.includes(got[i]),
+          `${where}: data.${field}[${i}] ${read[i]} (${got[i]} on the workers) is not a file psd-datagen writes in ${id(w)} (--out=${out}: ${want.join(", ")})`);
+      }
+      check(read.length === written.length,
+        `${where}: data.${field} names ${read.length} file(s), psd-datagen in ${id(w)} writes ${written.length} (${written.join(", ")})`);
+    }
+    if (job.data.format === "criteo") {
+      check((job.data.categorical_fields ?? 26) === Number(flag(c, "fields") ?? 26),
+        `${where}: data.categorical_fields is ${job.data.categorical_fields ?? 26}, psd-datagen in ${id(w)} writes --fields=${flag(c, "fields") ?? 26}`);
+      check((job.data.dense_features ?? 13) === Number(flag(c, "dense") ?? 13),
+        `${where}: data.dense_features is ${job.data.dense_features ?? 13}, psd-datagen in ${id(w)} writes --dense=${flag(c, "dense") ?? 13}`);
+    } else {
+      check(false, `${where}: data.format ${job.data.format}: psd-datagen ctr writes criteo files`);
+    }
+  }
+}
 const submits = workloads.filter((w) => w.spec.template.spec.containers.some((c) => role(c) === "psdctl" && c.args.includes("submit")));
 check(submits.length === 1, `expected one Job running "psdctl submit", found ${submits.length}`);
 const servers = workloads.filter((w) => w.spec.template.spec.containers.some((c) => role(c) === "server"));
@@ -233,6 +349,7 @@ for (const s of submits) {
   let job;
   try { job = parseYaml(text); } catch (e) { check(false, `${id(cm)}/${key}: not YAML: ${e.message}`); continue; }
   const wantServers = job?.cluster?.servers ?? 1, wantWorkers = job?.cluster?.workers ?? 1;
+  const ctr = CTR_FORMATS.includes(job?.data?.format);
   for (const st of servers) {
     check((st.spec.replicas ?? 1) === wantServers, `${id(cm)}/${key}: cluster.servers is ${wantServers} but ${id(st)} has replicas ${JSON.stringify(st.spec.replicas ?? 1)}`);
   }
@@ -244,22 +361,68 @@ for (const s of submits) {
     } else {
       check((wk.spec.replicas ?? 1) === wantWorkers, `${id(cm)}/${key}: cluster.workers is ${wantWorkers} but ${id(wk)} has replicas ${wk.spec.replicas ?? 1}`);
     }
-    // The data files are on a volume of the workers; the checkpoints on one of the servers.
+    // The data files are on a volume of the workers: the four IDX files of an image job, the
+    // train and test files of a click-through-rate (criteo, libsvm) job.
     const wc = wk.spec.template.spec.containers.find((x) => role(x) === "worker");
-    for (const field of ["train_images", "train_labels", "test_images", "test_labels"]) {
-      const p = job?.data?.[field];
-      check(typeof p === "string" && (wc.volumeMounts ?? []).some((m) => p.startsWith(`${m.mountPath}/`)),
+    for (const [field, p] of dataFiles(job)) {
+      check(typeof p === "string" && resolvePath(wk, wc, p) !== null,
         `${id(cm)}/${key}: data.${field} ${p} is on no volume of the workers`);
     }
-  }
-  const dir = job?.checkpoint?.dir;
-  if (dir) {
-    for (const st of servers) {
-      const sc = st.spec.template.spec.containers.find((x) => role(x) === "server");
-      check((sc.volumeMounts ?? []).some((m) => dir === m.mountPath || dir.startsWith(`${m.mountPath}/`)),
-        `${id(cm)}/${key}: checkpoint.dir ${dir} is on no volume of the servers`);
+    if (ctr) {
+      const trainFiles = Array.isArray(job.data.train_files) ? job.data.train_files : [];
+      if (job.data.shard === "files") {
+        check(trainFiles.length >= wantWorkers,
+          `${id(cm)}/${key}: data.shard files with ${trainFiles.length} train file(s) for ${wantWorkers} workers: a worker would get no rows`);
+      }
+      checkDatagen(s, wk, wc, job, `${id(cm)}/${key}`);
     }
   }
+  // The checkpoints: on a server volume that outlives the pod (its volumeClaimTemplate), so a
+  // server pod that restarts restores its chunks, and a sparse job's table rows, from them.
+  const dir = job?.checkpoint?.dir;
+  if (check(dir, `${id(cm)}/${key}: no checkpoint.dir: a server pod that restarts cannot restore its part of the model, and the job fails`)) {
+    check((job.checkpoint.every_steps ?? 0) > 0,
+      `${id(cm)}/${key}: checkpoint.every_steps is ${job.checkpoint.every_steps ?? 0}: no checkpoint is written while the job runs, so a restarted server pod has nothing to restore`);
+    for (const st of servers) {
+      const sc = st.spec.template.spec.containers.find((x) => role(x) === "server");
+      const where = resolvePath(st, sc, dir);
+      if (!check(where, `${id(cm)}/${key}: checkpoint.dir ${dir} is on no volume of the servers`)) continue;
+      check(where.claim && !where.readOnly,
+        `${id(cm)}/${key}: checkpoint.dir ${dir} is on volume ${where.mount.name} of ${id(st)}, which ${where.readOnly ? "is read-only" : "does not outlive the pod (a volumeClaimTemplate or PersistentVolumeClaim does)"}`);
+    }
+    // When the job succeeds, worker 0 writes the final (dense) model to
+    // <checkpoint.dir>/<job id>/model.psdm; a worker that cannot fails the job at its end.
+    for (const wk of workers) {
+      const wc = wk.spec.template.spec.containers.find((x) => role(x) === "worker");
+      const where = resolvePath(wk, wc, dir);
+      const readOnlyRoot = wc.securityContext?.readOnlyRootFilesystem === true;
+      check(where ? where.claim && !where.readOnly : !readOnlyRoot,
+        `${id(cm)}/${key}: worker 0 writes the final model to checkpoint.dir ${dir}/<job id>/model.psdm, which is ${where ? `on volume ${where.mount.name} of ${id(wk)}, ${where.readOnly ? "read-only" : "lost with the pod"}` : `on no volume of ${id(wk)} (its root file system is read-only)`}: the job would fail at its end, or lose the model`);
+    }
+  }
+  // Sparse models: a bounded table, and the memory the daemons admit a job to.
+  const sparse = ctr && ["logreg", "fm", "dlrm"].includes(job?.model?.type);
+  if (sparse) {
+    const budget = specBytes(job.model?.embedding?.memory_budget ?? 0);
+    check(budget > 0,
+      `${id(cm)}/${key}: model.embedding.memory_budget is ${job.model?.embedding?.memory_budget ?? 0} (unlimited): the table grows until the server pod's memory limit kills it; give it a budget within the pod's memory`);
+  }
+  const budgets = [];
+  for (const st of servers) {
+    const sc = st.spec.template.spec.containers.find((x) => role(x) === "server");
+    const own = flag(sc, "memory_budget_bytes");
+    const limit = quantity(sc.resources?.limits?.memory);
+    if (own !== undefined && Number(own) >= 0) budgets.push(`--server_budget_bytes=${Number(own)}`);
+    else if (check(limit, `${id(st)}: cannot read the server's resources.limits.memory ${sc.resources?.limits?.memory}`)) budgets.push(`--server_budget_bytes=${Math.floor(limit * DEFAULT_BUDGET_FRACTION)}`);
+  }
+  for (const co of workloads.filter((w) => w.spec.template.spec.containers.some((x) => role(x) === "coordinator"))) {
+    const cc = co.spec.template.spec.containers.find((x) => role(x) === "coordinator");
+    const own = flag(cc, "server_memory_budget_bytes");
+    const limit = quantity(cc.resources?.limits?.memory);
+    if (own !== undefined && Number(own) >= 0) budgets.push(`--coordinator_budget_bytes=${Number(own)}`);
+    else if (check(limit, `${id(co)}: cannot read the coordinator's resources.limits.memory ${cc.resources?.limits?.memory}`)) budgets.push(`--coordinator_budget_bytes=${Math.floor(limit * DEFAULT_BUDGET_FRACTION)}`);
+  }
+  if (budgetsOut) writeFileSync(budgetsOut, budgets.map((b) => `${b}\n`).join(""));
 }
 
 for (const p of problems) console.log(`${file}: ${p}`);
