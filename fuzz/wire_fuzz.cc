@@ -314,7 +314,12 @@ void FuzzSparsePullResponse(absl::string_view message, const std::vector<Payload
       {view.server_step, view.server_micros, view.dim},
       absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(rows.data()), rows.size()),
       &encoded);
-  if (parsed) FUZZ_CHECK(encoded.Flatten() == proto.SerializeAsString(), "re-encoded reply");
+  const std::string flat = encoded.Flatten();
+  const Payload::Piece whole(reinterpret_cast<const uint8_t*>(flat.data()), flat.size());
+  wire::SparsePullResponseView again;
+  FUZZ_CHECK(wire::DecodeSparsePullResponse({&whole, 1}, DTYPE_F16, &again).ok());
+  FUZZ_CHECK(again.server_step == view.server_step && again.server_micros == view.server_micros &&
+             again.dim == view.dim && Bytes(again.rows) == rows);
 }
 
 }  // namespace
