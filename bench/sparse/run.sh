@@ -16,6 +16,9 @@
 #   --full: the issue's full sizes (4M train rows, 10^6 values per field); the defaults run in
 #   a few minutes on 2 cores. Environment (each overrides the default or --full's value):
 #   TRAIN_ROWS TEST_ROWS CARDINALITY ZIPF EPOCHS BATCH DIM HIDDEN ROW_LR LR TABLE_ROWS PARTS
+#   CONFIGS (part 2's servers x workers, default "1x1 2x2") MODES (default "sync async") MODEL
+#   (part 2's psd model, default dlrm; fm has no PyTorch peer here) DATAGEN_ARGS (more
+#   psd-datagen ctr flags, e.g. "--interactions=0")
 #   (PARTS: comma list of rows,e2e,torch,memory,budget; default all) TORCH_THREADS (comma list,
 #   default 1 and the core count; psd's 1x1 worker has cores BLAS threads) BAZEL_FLAGS (extra
 #   bazel build flags, e.g. --disk_cache=...), PYTHON (default /usr/bin/python3).
@@ -39,6 +42,7 @@ fi
 : "${ZIPF:=1.1}" "${EPOCHS:=1}" "${BATCH:=4096}" "${DIM:=16}" "${HIDDEN:=64,32}"
 : "${ROW_LR:=0.02}" "${LR:=0.02}" "${TABLE_ROWS:=10000000}" "${PARTS:=rows,e2e,torch,memory,budget}"
 : "${PYTHON:=/usr/bin/python3}" "${BAZEL_FLAGS:=}" "${TORCH_THREADS:=1,$(nproc)}"
+: "${CONFIGS:=1x1 2x2}" "${MODES:=sync async}" "${MODEL:=dlrm}"
 out=${PSD_SBENCH_DIR:-/tmp/psd-bench-sparse}
 mkdir -p "$out"
 cores=$(nproc)
@@ -58,10 +62,11 @@ echo "== bench/sparse $(date -u +%FT%TZ) on $cores cores: $(grep -m1 'model name
 echo "   train $TRAIN_ROWS rows, test $TEST_ROWS, cardinality $CARDINALITY/field (zipf $ZIPF), batch $BATCH, dim $DIM, hidden $HIDDEN, epochs $EPOCHS"
 
 # --- the data -------------------------------------------------------------------------------
-data=$out/data-$TRAIN_ROWS-$TEST_ROWS-$CARDINALITY-$ZIPF
+data=$out/data-$TRAIN_ROWS-$TEST_ROWS-$CARDINALITY-$ZIPF${DATAGEN_ARGS:+-$(echo "$DATAGEN_ARGS" | tr -c 'a-z0-9._=' '_')}
 if [[ ! -f $data/ground_truth.json ]]; then
+  # shellcheck disable=SC2086
   "$bin/tools/psd-datagen" ctr --out "$data" --train_rows "$TRAIN_ROWS" --test_rows "$TEST_ROWS" \
-    --cardinality "$CARDINALITY" --zipf "$ZIPF" --seed 1 --threads 0 | tee "$data.log"
+    --cardinality "$CARDINALITY" --zipf "$ZIPF" --seed 1 --threads 0 $DATAGEN_ARGS | tee "$data.log"
 fi
 train=$data/train.txt test=$data/test.txt
 bayes_auc=$("$PYTHON" -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["test"]["bayes_auc"])' \
@@ -91,8 +96,8 @@ job_yaml() {
 name: $1
 seed: 1
 model:
-  type: dlrm
-  hidden: [$HIDDEN]
+  type: $MODEL
+$([[ $MODEL == dlrm ]] && echo "  hidden: [$HIDDEN]")
   embedding: {dim: $DIM, optimizer: {type: adagrad, learning_rate: $ROW_LR}$budget}
 data:
   format: criteo
@@ -173,16 +178,16 @@ psd_figures() {
 
 if want e2e; then
   echo "== 2. end to end: psd dlrm (psdctl submit + wait on deploy/local/cluster.sh --insecure)"
-  for cfg in 1x1 2x2; do
-    for mode in sync async; do
+  for cfg in $CONFIGS; do
+    for mode in $MODES; do
       s=${cfg%x*} w=${cfg#*x}
       name=sbench-$cfg-$mode
       if run_psd "$name" "$s" "$w" "$mode"; then
         read -r sps e2e auc wall < <(psd_figures "$name")
-        echo "psd $cfg $mode: $sps samples/s training ($e2e with start-up, reading and evaluation), test_auc $auc  ($(cat "$out/run-$name/verdict"))"
-        row "psd dlrm $cfg $mode" "$e2e" "$auc" "samples/s over the job's wall ${wall}s (start-up, reading, evaluation), test AUC; last progress report $sps samples/s"
+        echo "psd $MODEL $cfg $mode: $sps samples/s training ($e2e with start-up, reading and evaluation), test_auc $auc  ($(cat "$out/run-$name/verdict"))"
+        row "psd $MODEL $cfg $mode" "$e2e" "$auc" "samples/s over the job's wall ${wall}s (start-up, reading, evaluation), test AUC; last progress report $sps samples/s"
       else
-        row "psd dlrm $cfg $mode" "failed" "-" "see above"
+        row "psd $MODEL $cfg $mode" "failed" "-" "see above"
       fi
     done
   done
