@@ -631,14 +631,12 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();
   UpdateWorkerReports(job, report);
-  Progress aggregate = AggregateProgress(job.latest, LiveWorkerRanks(job));
-  aggregate.set_timestamp_ms(ToMs(now));
-  aggregate.set_wall_seconds(
-      absl::ToDoubleSeconds(now - absl::FromUnixMillis(job.info().started_ms())));
-  *job.info().mutable_progress() = std::move(aggregate);
-  const Progress& p = job.info().progress();
-  history_.Add(job.info().job_id(),
-               {p.step(), p.loss(), p.test_accuracy(), p.samples_per_sec(), p.wall_seconds()});
+  constexpr absl::Duration kAggregateEvery = absl::Milliseconds(100);
+  if (job.latest.size() != job.aggregated_ranks ||
+      ++job.reports_since_aggregate >= job.latest.size() ||
+      now - job.last_aggregate >= kAggregateEvery) {
+    AggregateNow(job, now);
+  }
   if (now - job.last_progress_save >= options_.progress_save_interval) {
     job.last_progress_save = now;
     if (absl::Status s = store_->SaveProgress(job.info().job_id(), job.info().progress());
@@ -647,6 +645,20 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
     }
   }
   return false;
+}
+
+void JobManager::AggregateNow(Job& job, absl::Time now) {
+  Progress aggregate = AggregateProgress(job.latest, LiveWorkerRanks(job));
+  aggregate.set_timestamp_ms(ToMs(now));
+  aggregate.set_wall_seconds(
+      absl::ToDoubleSeconds(now - absl::FromUnixMillis(job.info().started_ms())));
+  *job.info().mutable_progress() = std::move(aggregate);
+  job.reports_since_aggregate = 0;
+  job.aggregated_ranks = job.latest.size();
+  job.last_aggregate = now;
+  const Progress& p = job.info().progress();
+  history_.Add(job.info().job_id(),
+               {p.step(), p.loss(), p.test_accuracy(), p.samples_per_sec(), p.wall_seconds()});
 }
 
 absl::Status JobManager::ReportTask(const TaskReport& report) {
@@ -1139,6 +1151,7 @@ void JobManager::MaybeSucceed(Job& job) {
     if (m.state == MemberRecord::State::kDone) ++done;
   }
   if (done == 0) return;
+  if (job.reports_since_aggregate > 0) AggregateNow(job, absl::Now());
   JobResult& result = *job.info().mutable_result();
   const Progress& progress = job.info().progress();
   if (result.steps() == 0) result.set_steps(progress.step());

@@ -166,6 +166,12 @@ class JobManager {
     int64_t nonfinite_generation = 0;
     std::map<int, JobFaults> nonfinite;
     absl::Time last_progress_save = absl::InfinitePast();
+    // The aggregate progress (info().progress()) is recomputed, O(workers), once per round of
+    // reports (as many as there are reporting workers), when a rank reports for the first
+    // time, or after kAggregateEvery; in between reports only update `latest`.
+    size_t reports_since_aggregate = 0;
+    size_t aggregated_ranks = 0;
+    absl::Time last_aggregate = absl::InfinitePast();
     // Elastic workers: the highest step horizon granted (no worker starts a step past it
     // unheard); the membership segments the servers must apply before workers go past the
     // newest segment's first step (0: none pending), the servers that did, and the ranks
@@ -212,6 +218,8 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Succeeds the job when every worker still in it is done.
   void MaybeSucceed(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Recomputes info().progress() from `latest` (and adds it to the history).
+  void AggregateNow(Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The one place that decides what a lost member means for its job (`why`: "no heartbeat
   // for 3.0 s").
   void OnMemberLost(Job& job, Role role, int rank, const std::string& why)

@@ -63,13 +63,26 @@ class StragglerDetector {
   struct Worker {
     explicit Worker(int reports) : naming(reports) {}
     StepPhases latest;
+    std::optional<StepPhases> in_snapshot;  // what the sorted phases hold of it
     PersistentVerdict naming;
   };
+  // Every worker's phases, sorted, as of the last refresh: a report is judged against the
+  // others' medians read off them (O(log n)), and they are rebuilt (O(n log n)) once as many
+  // reports as workers have come in, or when a worker joins or leaves. So a report costs
+  // O(log n) amortised rather than O(n log n), and the others' figures are at most one round
+  // of reports old.
+  struct Snapshot {
+    std::vector<double> step, compute, push, exchange;
+  };
+  void Refresh();
   Verdict Judge(int rank) const;
 
   const StragglerOptions options_;
   const bool sync_;
   std::map<int, Worker> workers_;
+  Snapshot sorted_;
+  size_t reports_since_refresh_ = 0;
+  bool stale_ = true;
 };
 
 }  // namespace psd
