@@ -261,6 +261,9 @@ class JobManager {
   // every server has.
   void OnMembershipApplied(Job& job, int server_rank, int64_t segments)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends ACTION_RUN to the joining workers; those not registered since a coordinator
+  // restart stay joining, and start when they register.
+  void StartJoiners(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ranks of the newest segment that are still live (every live rank without elastic).
   std::vector<int> TrainingRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The horizon a worker at `step` may have: two reporting intervals ahead, held below a
@@ -288,6 +291,7 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
+  const int64_t start_ms_ = absl::ToUnixMillis(absl::Now());  // Assignment.coordinator_start_ms
   absl::Mutex mu_;
   absl::CondVar changed_;  // signalled on job, barrier and trace changes (not assignments)
   // Each watched node's own wake-up, so that an assignment wakes only its node's watchers (one
