@@ -654,6 +654,7 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
   }
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();
+  if (report.devices_size() > 0) job.devices[report.worker_rank()] = report.devices();
   UpdateWorkerReports(job, report);
   Progress aggregate = AggregateProgress(job.latest, LiveWorkerRanks(job));
   aggregate.set_timestamp_ms(ToMs(now));
@@ -940,6 +941,7 @@ void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_ev
 
 void JobManager::ResetWorkerReports(Job& job) {
   job.latest.clear();
+  job.devices.clear();
   job.stragglers.emplace(options_.stragglers, job.spec.training.consistency == Consistency::kSync);
   job.slow_servers.emplace(options_.stragglers);
   job.info().clear_stragglers();
@@ -950,6 +952,7 @@ void JobManager::ResetWorkerReports(Job& job) {
 
 void JobManager::ForgetWorkerReports(Job& job, int rank) {
   job.latest.erase(rank);
+  job.devices.erase(rank);
   if (job.stragglers) job.stragglers->Forget(rank);
   if (job.slow_servers) job.slow_servers->Forget(rank);
   UpdateWorkerReports(job, ProgressReport());
@@ -1028,6 +1031,7 @@ void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
     w->set_step(p.step());
     w->set_samples_per_sec(p.samples_per_sec());
     *w->mutable_phases() = p.phases();
+    if (auto d = job.devices.find(rank); d != job.devices.end()) *w->mutable_devices() = d->second;
   };
   if (in_place) {
     fill(&*row, report.worker_rank(), report.progress());

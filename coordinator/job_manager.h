@@ -155,7 +155,9 @@ class JobManager {
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;
-    std::map<int, Progress> latest;                  // worker rank -> last report
+    std::map<int, Progress> latest;  // worker rank -> last report
+    // worker rank -> the devices it trains on (ProgressReport.devices)
+    std::map<int, google::protobuf::RepeatedPtrField<Device>> devices;
     std::optional<StragglerDetector> stragglers;     // this generation's; set when it runs
     std::optional<SlowServerDetector> slow_servers;  // likewise
     std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
