@@ -195,16 +195,30 @@ void JobManager::OnMembershipApplied(Job& job, int server_rank, int64_t segments
   const auto& membership = job.info().membership();
   const int64_t step = membership[membership.size() - 1].from_step();
   job.membership_pending = 0;
+  job.info().set_membership_applied(membership.size());
   GrantHorizon(job, step);
   spdlog::info("job {}: every server follows the membership of step {}", job.info().job_id(), step);
   if (!job.joining.empty()) {
     AddEvent(job, absl::StrCat("workers ", RankList(job.joining), " join at step ", step));
-    for (int r : job.joining) {
-      AssignNode(job.rec.workers[r].node_id, RunAssignment(job, ROLE_WORKER, r));
-    }
-    job.joining.clear();
   }
+  // Saved before the joiners start: a restarted coordinator neither waits for the servers
+  // again nor adds the event twice, and starts only a joiner that registers without the job.
+  Persist(job, Durability::kFull);
+  StartJoiners(job);
   MaybeScale(job);  // a request that came while this one was under way
+}
+
+void JobManager::StartJoiners(Job& job) {
+  std::vector<int> waiting;  // not registered again yet since a coordinator restart
+  for (int r : job.joining) {
+    const NodeEntry* node = members_.Find(job.rec.workers[r].node_id);
+    if (node != nullptr && node->awaiting) {
+      waiting.push_back(r);
+      continue;
+    }
+    AssignNode(job.rec.workers[r].node_id, RunAssignment(job, ROLE_WORKER, r));
+  }
+  job.joining = std::move(waiting);
 }
 
 }  // namespace psd

@@ -3,6 +3,7 @@
 // applied it, released workers, and the refusals.
 #include <algorithm>
 
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "coordinator/test_util.h"
 #include "tests/process.h"
@@ -51,6 +52,7 @@ absl::Status Applied(FakeNode& server, const Assignment& run, int64_t segments) 
 }
 
 struct Cluster {
+  std::string state_dir;
   std::unique_ptr<InProcessCoordinator> c;
   std::unique_ptr<FakeNode> server;
   std::vector<std::unique_ptr<FakeNode>> workers;
@@ -62,8 +64,8 @@ struct Cluster {
 // `registered` workers, the first `in_job` of them in the job.
 Cluster Start(int registered, int in_job, bool fixed = false) {
   Cluster k;
-  auto c = InProcessCoordinator::Start(testing::MakeTempDir("elastic"),
-                                       testing::FastCoordinatorOptions());
+  k.state_dir = testing::MakeTempDir("elastic");
+  auto c = InProcessCoordinator::Start(k.state_dir, testing::FastCoordinatorOptions());
   REQUIRE(c.ok());
   k.c = *std::move(c);
   k.server = std::make_unique<FakeNode>(k.c->address(), ROLE_SERVER, 0);
@@ -92,6 +94,35 @@ Cluster Start(int registered, int in_job, bool fixed = false) {
     REQUIRE(k.workers.back()->Start().ok());
   }
   return k;
+}
+
+// The coordinator goes down and comes back on the same state dir and port.
+void Restart(Cluster& k) {
+  const int port = k.c->port();
+  k.c.reset();
+  auto c = InProcessCoordinator::Start(k.state_dir, testing::FastCoordinatorOptions(), port);
+  REQUIRE(c.ok());
+  k.c = *std::move(c);
+}
+
+// Waits until every node of `k` has registered with the (restarted) coordinator.
+void WaitRegistered(Cluster& k) {
+  std::vector<std::string> ids = {k.server->node_id()};
+  for (const auto& w : k.workers) ids.push_back(w->node_id());
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        const ListNodesResponse nodes = k.c->manager().ListNodes();
+        return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+          return std::any_of(nodes.nodes().begin(), nodes.nodes().end(), [&](const NodeStatus& n) {
+            return n.node().node_id() == id && n.last_heartbeat_ms() > 0;
+          });
+        });
+      },
+      absl::Seconds(5)));
+}
+
+int CountEvents(const JobInfo& job, const std::string& text) {
+  return static_cast<int>(std::count(job.events().begin(), job.events().end(), text));
 }
 
 absl::StatusOr<JobInfo> Scale(Cluster& k, int workers) {
@@ -190,6 +221,84 @@ TEST_CASE("psdctl scale is refused with a reason", "[elastic]") {
   unknown.set_job_id("nope-1");
   unknown.set_workers(2);
   CHECK(k.c->manager().ScaleJob(unknown).status().code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE(
+    "a coordinator restart before the servers applied a scale-up: they apply it again and "
+    "the joiner starts once",
+    "[elastic]") {
+  Cluster k = Start(2, 1);
+  const Assignment& w0 = k.runs[0];
+  REQUIRE(Report(*k.workers[0], w0, 10).step_horizon() == 30);
+  REQUIRE(Scale(k, 2).ok());
+  auto told = k.server->WaitFor(
+      [&](const Assignment& a) { return a.job_id() == k.id && a.membership_size() == 2; });
+  REQUIRE(told.has_value());
+  Restart(k);  // before the server said it applied the change
+  // The new coordinator's RUN differs from the one the server applied, so it applies it again.
+  auto again = k.server->WaitFor([&](const Assignment& a) {
+    return a.job_id() == k.id && a.membership_size() == 2 &&
+           a.coordinator_start_ms() != told->coordinator_start_ms();
+  });
+  REQUIRE(again.has_value());
+  CHECK(again->membership(1).from_step() == 31);
+  // The idle joiner registers again without the job: it is not lost, and not started yet; the
+  // worker's horizon stays below the change.
+  WaitRegistered(k);
+  CHECK_FALSE(k.workers[1]->WaitForRun(k.id, absl::Milliseconds(300)).has_value());
+  CHECK(Report(*k.workers[0], w0, 20, 2).step_horizon() == 30);
+  REQUIRE(Applied(*k.server, *again, 2).ok());
+  auto joined = k.workers[1]->WaitForRun(k.id);
+  REQUIRE(joined.has_value());
+  CHECK(joined->rank() == 1);
+  CHECK(joined->membership_size() == 2);
+  CHECK(joined->step_horizon() >= 31);
+  CHECK(Report(*k.workers[0], w0, 30, 2).step_horizon() == 50);
+  absl::SleepFor(testing::FastCoordinatorOptions().restart_grace + absl::Milliseconds(300));
+  const JobInfo job = k.c->Job(k.id);
+  INFO(absl::StrJoin(job.events(), "\n"));
+  CHECK(job.state() == JOB_RUNNING);
+  CHECK(CountEvents(job, "scaling from 1 to 2 workers at step 31: workers [0, 1]") == 1);
+  CHECK(CountEvents(job, "workers [1] join at step 31") == 1);
+}
+
+TEST_CASE("a coordinator restart after a scale-up was applied: nobody waits, nothing twice",
+          "[elastic]") {
+  Cluster k = Start(2, 1);
+  const Assignment& w0 = k.runs[0];
+  REQUIRE(Report(*k.workers[0], w0, 10).step_horizon() == 30);
+  REQUIRE(Scale(k, 2).ok());
+  auto told = k.server->WaitFor(
+      [&](const Assignment& a) { return a.job_id() == k.id && a.membership_size() == 2; });
+  REQUIRE(told.has_value());
+  REQUIRE(Applied(*k.server, *told, 2).ok());
+  auto joined = k.workers[1]->WaitForRun(k.id);
+  REQUIRE(joined.has_value());
+  Restart(k);
+  WaitRegistered(k);
+  // Every member re-registers with the job and resumes; the change is not waited for again.
+  CHECK(Report(*k.workers[0], w0, 40, 2).step_horizon() == 60);
+  CHECK(Report(*k.workers[1], *joined, 40, 2).step_horizon() == 60);
+  absl::SleepFor(testing::FastCoordinatorOptions().restart_grace + absl::Milliseconds(300));
+  const JobInfo job = k.c->Job(k.id);
+  INFO(absl::StrJoin(job.events(), "\n"));
+  CHECK(job.state() == JOB_RUNNING);
+  REQUIRE(job.membership_size() == 2);
+  CHECK(job.membership(1).from_step() == 31);
+  CHECK(CountEvents(job, "workers [1] join at step 31") == 1);
+}
+
+TEST_CASE("a scale after a coordinator restart takes effect past the horizons granted before it",
+          "[elastic]") {
+  Cluster k = Start(2, 1);
+  const Assignment& w0 = k.runs[0];
+  REQUIRE(Report(*k.workers[0], w0, 10).step_horizon() == 30);
+  Restart(k);
+  REQUIRE(Scale(k, 2).ok());  // it waits for the idle worker to register again, if need be
+  REQUIRE(
+      testing::WaitUntil([&] { return k.c->Job(k.id).membership_size() == 2; }, absl::Seconds(5)));
+  const JobInfo job = k.c->Job(k.id);
+  CHECK(job.membership(1).from_step() > 30);  // the old coordinator granted up to step 30
 }
 
 }  // namespace

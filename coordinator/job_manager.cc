@@ -172,10 +172,14 @@ absl::Status JobManager::Load() {
         ++awaited;
       }
     }
+    // No horizon granted before the restart exceeds the persisted bound: a change picked from
+    // here on takes effect past every one of them.
+    if (j.spec.cluster.elastic) j.horizon = j.info().step_horizon();
     if (j.spec.cluster.elastic && j.info().membership_size() > 1) {
-      // The newest membership is applied again as the servers re-register (in case the restart
-      // came before they all had), and its joining ranks are started once they have.
-      j.horizon = j.info().step_horizon();
+      // The newest membership's joining ranks: one the coordinator had not started before the
+      // restart registers without the job and is started (RegisterNode); one that runs resumes.
+      // Unless every server had applied that membership, they apply it again as they
+      // re-register (Assignment.coordinator_start_ms) and the joiners start once they all have.
       const auto& m = j.info().membership();
       const MembershipSegment& newest = m[m.size() - 1];
       const MembershipSegment& before = m[m.size() - 2];
@@ -184,7 +188,7 @@ absl::Status JobManager::Load() {
           j.joining.push_back(r);
         }
       }
-      j.membership_pending = m.size();
+      j.membership_pending = j.info().membership_applied() < m.size() ? m.size() : 0;
     }
     spdlog::info(
         "job {}: was running before the restart{}; waiting up to {} for its {} nodes to "
@@ -279,7 +283,18 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
     }
   }
 
-  if (!old_job.empty() && !(resumes && old_job == request.job_id())) {
+  // A joining worker of an elastic job that was not started before a coordinator restart
+  // registers without the job: it is still the job's, and starts with the change.
+  Job* joins = nullptr;
+  if (request.job_id().empty() && info.role() == ROLE_WORKER && old_role == ROLE_WORKER) {
+    if (Job* job = FindJob(old_job);
+        job != nullptr && job->running() &&
+        std::find(job->joining.begin(), job->joining.end(), old_rank) != job->joining.end()) {
+      joins = job;
+    }
+  }
+
+  if (!old_job.empty() && joins == nullptr && !(resumes && old_job == request.job_id())) {
     if (Job* job = FindJob(old_job); job != nullptr && job->running()) {
       OnMemberLost(*job, old_role, old_rank, "re-registered without the job (restarted)");
     }
@@ -288,12 +303,21 @@ absl::StatusOr<RegisterNodeResponse> JobManager::RegisterNode(const RegisterNode
   if (resumes) {
     NodeEntry& node = *members_.Find(id);
     members_.SetBusy(node, claimed->info().job_id(), request.rank());
+    if (info.role() == ROLE_WORKER) {  // a joiner that runs already
+      std::vector<int>& joining = claimed->joining;
+      joining.erase(std::remove(joining.begin(), joining.end(), request.rank()), joining.end());
+    }
     if (std::optional<Assignment> a = MemberAssignment(*claimed, info.role(), request.rank())) {
       AssignNode(id, *std::move(a));
     }
     spdlog::info("node {} resumes job {} as {} {} (generation {}{})", id, request.job_id(),
                  RoleName(info.role()), request.rank(), claimed->info().generation(),
                  claimed->recovering() ? ", paused: recovering" : "");
+  } else if (joins != nullptr) {
+    members_.SetBusy(*members_.Find(id), old_job, old_rank);
+    spdlog::info("node {} joins job {} as worker {} with its membership change", id, old_job,
+                 old_rank);
+    if (joins->membership_pending == 0) StartJoiners(*joins);
   } else if (rejoins) {
     spdlog::info("node {} is back; it may replace server {} of recovering job {}", id,
                  request.rank(), request.job_id());
@@ -630,6 +654,7 @@ absl::StatusOr<bool> JobManager::ReportProgress(const ProgressReport& report, Tr
   }
   const absl::Time now = absl::Now();
   job.latest[report.worker_rank()] = report.progress();
+  if (report.devices_size() > 0) job.devices[report.worker_rank()] = report.devices();
   UpdateWorkerReports(job, report);
   constexpr absl::Duration kAggregateEvery = absl::Milliseconds(100);
   if (job.latest.size() != job.aggregated_ranks ||
@@ -928,6 +953,7 @@ void JobManager::AddEvent(Job& job, const std::string& text) { job.info().add_ev
 
 void JobManager::ResetWorkerReports(Job& job) {
   job.latest.clear();
+  job.devices.clear();
   job.stragglers.emplace(options_.stragglers, job.spec.training.consistency == Consistency::kSync);
   job.slow_servers.emplace(options_.stragglers);
   job.info().clear_stragglers();
@@ -938,6 +964,7 @@ void JobManager::ResetWorkerReports(Job& job) {
 
 void JobManager::ForgetWorkerReports(Job& job, int rank) {
   job.latest.erase(rank);
+  job.devices.erase(rank);
   if (job.stragglers) job.stragglers->Forget(rank);
   if (job.slow_servers) job.slow_servers->Forget(rank);
   UpdateWorkerReports(job, ProgressReport());
@@ -1016,6 +1043,7 @@ void JobManager::UpdateWorkerReports(Job& job, const ProgressReport& report) {
     w->set_step(p.step());
     w->set_samples_per_sec(p.samples_per_sec());
     *w->mutable_phases() = p.phases();
+    if (auto d = job.devices.find(rank); d != job.devices.end()) *w->mutable_devices() = d->second;
   };
   if (in_place) {
     fill(&*row, report.worker_rank(), report.progress());
@@ -1255,6 +1283,7 @@ void JobManager::OnServerLost(Job& job, int rank, const std::string& lost) {
 
 void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   const std::string& id = job.info().job_id();
+  job.joining.erase(std::remove(job.joining.begin(), job.joining.end(), rank), job.joining.end());
   if (job.spec.training.on_worker_failure == WorkerFailurePolicy::kFail) {
     Finish(job, JOB_FAILED, lost);
     return;
@@ -1450,12 +1479,18 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
   a.set_resume_step(job.checkpoints.resume().step);
   *a.mutable_membership() = job.rec.info.membership();
   if (role == ROLE_WORKER && job.spec.cluster.elastic) {
-    a.set_step_horizon(std::max<int64_t>(job.horizon, 1));
+    int64_t horizon = job.horizon;
+    if (job.membership_pending > 0) {  // held below a change the servers have not all applied
+      const auto& m = job.rec.info.membership();
+      horizon = std::min(horizon, m[m.size() - 1].from_step() - 1);
+    }
+    a.set_step_horizon(std::max<int64_t>(horizon, 1));
   }
   if (role == ROLE_SERVER) {
     a.set_resume_dir(job.checkpoints.resume().dir);
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
     for (const MemberRecord& m : job.rec.workers) a.add_worker_identities(m.identity);
+    if (job.spec.cluster.elastic) a.set_coordinator_start_ms(start_ms_);
   }
   return a;
 }

@@ -155,7 +155,9 @@ class JobManager {
     JobRecord rec;  // its checkpoint fields are copied from `checkpoints` by Persist
     JobSpec spec;
     CheckpointCatalog checkpoints;
-    std::map<int, Progress> latest;                  // worker rank -> last report
+    std::map<int, Progress> latest;  // worker rank -> last report
+    // worker rank -> the devices it trains on (ProgressReport.devices)
+    std::map<int, google::protobuf::RepeatedPtrField<Device>> devices;
     std::optional<StragglerDetector> stragglers;     // this generation's; set when it runs
     std::optional<SlowServerDetector> slow_servers;  // likewise
     std::map<int, JobResult> results;  // worker rank -> result sent with KIND_SUCCEEDED
@@ -269,6 +271,9 @@ class JobManager {
   // every server has.
   void OnMembershipApplied(Job& job, int server_rank, int64_t segments)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends ACTION_RUN to the joining workers; those not registered since a coordinator
+  // restart stay joining, and start when they register.
+  void StartJoiners(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ranks of the newest segment that are still live (every live rank without elastic).
   std::vector<int> TrainingRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The horizon a worker at `step` may have: two reporting intervals ahead, held below a
@@ -296,6 +301,7 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
+  const int64_t start_ms_ = absl::ToUnixMillis(absl::Now());  // Assignment.coordinator_start_ms
   absl::Mutex mu_;
   absl::CondVar changed_;  // signalled on job, barrier and trace changes (not assignments)
   // Each watched node's own wake-up, so that an assignment wakes only its node's watchers (one

@@ -71,8 +71,14 @@ constexpr char kMigrateTo3[] = R"sql(
 ALTER TABLE job_members ADD COLUMN identity TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Schema 3 -> 4: elastic workers (the membership, the scale asked for, the bound on the step
+// horizons granted, the segments the servers applied), as a JobInfo holding only those fields.
+constexpr char kMigrateTo4[] = R"sql(
+ALTER TABLE jobs ADD COLUMN elastic BLOB NOT NULL DEFAULT x'';
+)sql";
+
 // kMigrations[v] upgrades schema v to v + 1; schema 0 is an empty file.
-constexpr const char* kMigrations[] = {kSchema, kMigrateTo2, kMigrateTo3};
+constexpr const char* kMigrations[] = {kSchema, kMigrateTo2, kMigrateTo3, kMigrateTo4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == JobStore::kSchemaVersion);
 
 // A prepared statement, finalized on destruction.
@@ -124,6 +130,16 @@ class Statement {
 
 std::vector<MemberRecord>& MembersOf(JobRecord& job, Role role) {
   return role == ROLE_SERVER ? job.servers : job.workers;
+}
+
+// The elastic-worker fields of `info`, alone (the jobs table's `elastic` column).
+std::string ElasticFields(const JobInfo& info) {
+  JobInfo fields;
+  *fields.mutable_membership() = info.membership();
+  fields.set_scale_target(info.scale_target());
+  fields.set_step_horizon(info.step_horizon());
+  fields.set_membership_applied(info.membership_applied());
+  return fields.SerializeAsString();
 }
 
 }  // namespace
@@ -200,7 +216,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
   Statement rows(db_,
                  "SELECT id, seq, name, state, reason, spec_yaml, resume_from, submitted_ms, "
                  "started_ms, ended_ms, generation, workers_started, progress, result, "
-                 "resume_step, resume_dir, recovering, recovery_deadline_ms, failure_step "
+                 "resume_step, resume_dir, recovering, recovery_deadline_ms, failure_step, elastic "
                  "FROM jobs ORDER BY seq, id");
   int rc;
   while ((rc = rows.Step()) == SQLITE_ROW) {
@@ -228,6 +244,15 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
     job.recovery.active = rows.Int(16) != 0;
     job.recovery.deadline_ms = rows.Int(17);
     job.recovery.failure_step = rows.Int(18);
+    JobInfo elastic;
+    if (!elastic.ParseFromString(rows.Text(19))) {
+      return absl::DataLossError(absl::StrCat("state file ", path_, ": job ", info.job_id(),
+                                              ": corrupt elastic-worker state"));
+    }
+    *info.mutable_membership() = elastic.membership();
+    info.set_scale_target(elastic.scale_target());
+    info.set_step_horizon(elastic.step_horizon());
+    info.set_membership_applied(elastic.membership_applied());
     jobs.push_back(std::move(job));
   }
   if (rc != SQLITE_DONE) return Error("reading jobs");
@@ -290,11 +315,12 @@ absl::Status JobStore::Save(const JobRecord& job, Durability durability) {
 
 absl::Status JobStore::SaveInTransaction(const JobRecord& job) {
   const JobInfo& info = job.info;
-  Statement row(db_,
-                "INSERT OR REPLACE INTO jobs (id, seq, name, state, reason, spec_yaml, "
-                "resume_from, submitted_ms, started_ms, ended_ms, generation, workers_started, "
-                "progress, result, resume_step, resume_dir, recovering, recovery_deadline_ms, "
-                "failure_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Statement row(
+      db_,
+      "INSERT OR REPLACE INTO jobs (id, seq, name, state, reason, spec_yaml, "
+      "resume_from, submitted_ms, started_ms, ended_ms, generation, workers_started, "
+      "progress, result, resume_step, resume_dir, recovering, recovery_deadline_ms, "
+      "failure_step, elastic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   row.Bind(1, info.job_id())
       .Bind(2, job.seq)
       .Bind(3, info.name())
@@ -313,7 +339,8 @@ absl::Status JobStore::SaveInTransaction(const JobRecord& job) {
       .Bind(16, job.resume_dir)
       .Bind(17, int64_t{job.recovery.active})
       .Bind(18, job.recovery.deadline_ms)
-      .Bind(19, job.recovery.failure_step);
+      .Bind(19, job.recovery.failure_step)
+      .BindBlob(20, ElasticFields(info));
   if (!row.Run()) return Error(absl::StrCat("saving job ", info.job_id()));
   PSD_RETURN_IF_ERROR(SaveMembers(job));
   PSD_RETURN_IF_ERROR(SaveEvents(job));

@@ -1,6 +1,6 @@
 // Durable record of the coordinator's jobs: one SQLite file (WAL mode) under --state_dir.
 //
-// A job is saved whole (row, members, events) in one transaction; state changes are saved with
+// A job is saved whole (row, members, events, elastic-worker state) in one transaction; state changes are saved with
 // synchronous=FULL so that an acknowledged change survives a crash of the machine, progress with
 // synchronous=NORMAL (survives a crash of the process). Not thread-safe: one owner calls it.
 #ifndef PSD_COORDINATOR_JOB_STORE_H_
@@ -65,7 +65,7 @@ enum class Durability { kFull, kRelaxed };
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the store at `path`, upgrading an older schema in place. Fails if the
   // file was written by a newer schema.

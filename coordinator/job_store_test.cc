@@ -26,6 +26,16 @@ JobRecord RunningJob() {
   info.mutable_progress()->set_step(42);
   info.mutable_progress()->set_loss(0.5);
   info.add_events("started on 1 servers and 2 workers");
+  MembershipSegment* first = info.add_membership();
+  first->set_from_step(0);
+  first->add_ranks(0);
+  MembershipSegment* grown = info.add_membership();
+  grown->set_from_step(41);
+  grown->add_ranks(0);
+  grown->add_ranks(1);
+  info.set_scale_target(3);
+  info.set_step_horizon(140);
+  info.set_membership_applied(1);
   job.servers.push_back({"server-1", "10.0.0.1:7100", MemberRecord::State::kLive, true});
   job.workers.push_back(
       {"worker-1", "10.0.0.2:7200", MemberRecord::State::kDone, false, "worker-cert-1"});
@@ -76,6 +86,13 @@ TEST_CASE("JobStore keeps jobs, members, events and progress across reopening") 
   REQUIRE(a.info.worker_nodes_size() == 2);
   CHECK(a.info.worker_nodes(1) == "worker-2");
   REQUIRE(a.info.events_size() == 1);
+  // Elastic workers: the membership, the scale asked for, the horizon bound, what was applied.
+  REQUIRE(a.info.membership_size() == 2);
+  CHECK(a.info.membership(1).from_step() == 41);
+  CHECK(a.info.membership(1).ranks_size() == 2);
+  CHECK(a.info.scale_target() == 3);
+  CHECK(a.info.step_horizon() == 140);
+  CHECK(a.info.membership_applied() == 1);
   const JobRecord& b = (*jobs)[1];
   CHECK(b.info.state() == JOB_SUCCEEDED);
   CHECK(b.info.reason() == "finished 10 steps");

@@ -103,6 +103,8 @@ class Backend {
   virtual absl::string_view name() const = 0;
   // One line for logs, e.g. "NVIDIA H100 80GB HBM3, 79.1 GiB" or "AMD EPYC, 2 threads".
   virtual std::string description() const = 0;
+  // The device's index among those of its kind: the CUDA ordinal; 0 for the CPU.
+  virtual int device_index() const { return 0; }
   // True when device pointers are host pointers (CPU): callers may skip staging copies.
   virtual bool host_addressable() const = 0;
   // Makes this backend's device the calling thread's current device (CUDA: cudaSetDevice; the

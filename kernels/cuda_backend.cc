@@ -89,6 +89,7 @@ class CudaBackend final : public Backend {
 
   absl::string_view name() const override { return "cuda"; }
   std::string description() const override { return description_; }
+  int device_index() const override { return device_; }
   bool host_addressable() const override { return false; }
   absl::Status MakeCurrent() override {
     PSD_CUDA(cudaSetDevice(device_));

@@ -1,8 +1,12 @@
 // Elastic workers end to end (docs/operations.md, "Elastic workers"): real psd processes on
 // 127.0.0.1 through deploy/local/cluster.sh, `psdctl scale` while a job trains on Fashion-MNIST.
 // A sync job grown or shrunk at step t must equal one process whose global batch changes at t.
+#include <signal.h>
+
 #include <atomic>
 #include <cstdio>
+#include <fstream>
+#include <optional>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
@@ -103,16 +107,16 @@ std::vector<std::vector<float>> TrainInOneProcess(const JobSpec& spec,
   return params;
 }
 
-// The step of the job's last "... at step N: workers [...]" event, and those workers.
-PlanSegment LastChange(const LocalCluster& cluster, const std::string& job) {
+// Every "... at step N: workers [...]" event of the job, oldest first.
+std::vector<PlanSegment> Changes(const LocalCluster& cluster, const std::string& job) {
   const testing::CommandResult r = cluster.Psdctl({"status", job});
   INFO(r.out << r.err);
-  PlanSegment found;
+  std::vector<PlanSegment> changes;
   const std::regex change(R"(at step (\d+): workers \[([0-9, ]*)\])");
   for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), change);
        it != std::sregex_iterator(); ++it) {
+    PlanSegment& found = changes.emplace_back();
     found.from_step = std::stoll((*it)[1]);
-    found.ranks.clear();
     const std::string list = (*it)[2];
     const std::regex number(R"(\d+)");
     for (auto n = std::sregex_iterator(list.begin(), list.end(), number);
@@ -120,8 +124,15 @@ PlanSegment LastChange(const LocalCluster& cluster, const std::string& job) {
       found.ranks.push_back(std::stoi(n->str()));
     }
   }
-  REQUIRE(found.from_step > 0);
-  return found;
+  return changes;
+}
+
+// The step of the job's last change, and its workers.
+PlanSegment LastChange(const LocalCluster& cluster, const std::string& job) {
+  const std::vector<PlanSegment> changes = Changes(cluster, job);
+  REQUIRE(!changes.empty());
+  REQUIRE(changes.back().from_step > 0);
+  return changes.back();
 }
 
 // Submits the elastic job, scales it to `to` workers once it passed step 20, waits for the
@@ -180,6 +191,116 @@ TEST_CASE("sync grown and shrunk by psdctl scale equals one process whose batch 
       OneServer("elastic-shrink", absl::StrCat(kSync, "optimizer: {type: sgd, learning_rate: 0.1}"),
                 2),
       1);
+}
+
+// The pid in cluster.sh's pid file of daemon `name` (e.g. "server-0").
+pid_t DaemonPid(const LocalCluster& cluster, const std::string& name) {
+  std::ifstream in(cluster.run_dir() + "/pids/" + name + ".pid");
+  long pid = -1;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+// A daemon held with SIGSTOP until Continue() or the end of the scope (SIGCONT).
+class Stopped {
+ public:
+  explicit Stopped(pid_t pid) : pid_(pid) { REQUIRE((pid_ > 0 && kill(pid_, SIGSTOP) == 0)); }
+  Stopped(const Stopped&) = delete;
+  Stopped& operator=(const Stopped&) = delete;
+  ~Stopped() { Continue(); }
+  void Continue() {
+    if (pid_ > 0) kill(pid_, SIGCONT);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// Scales the elastic sync job from 1 to 2 workers once it passed step 20, kills the
+// coordinator (SIGKILL) as soon as psdctl scale has answered, restarts it on the same state
+// dir, and checks that the job finishes once, with the change in its events, equal to one
+// process whose batch changes at the change's step (read from the events). `server_held`: the
+// server is stopped (SIGSTOP) from before the request until the coordinator is dead, so the
+// old coordinator cannot have seen the change applied nor started the joiner; else the kill
+// races the change (the server told, the joiner started or not).
+void CheckScaleThroughCoordinatorRestart(const LocalCluster& cluster, JobOptions job,
+                                         bool server_held) {
+  const std::string dir = cluster.run_dir() + "/models";
+  job.checkpoint = absl::StrCat("{dir: ", dir, "}");
+  const std::string yaml = ElasticJob(job);
+  const std::string id = testing::SubmitJob(cluster, job.name, yaml);
+  REQUIRE(testing::WaitForStep(cluster, id, 20, absl::Minutes(2)));
+  {
+    std::optional<Stopped> server;
+    if (server_held) server.emplace(DaemonPid(cluster, "server-0"));
+    const testing::CommandResult scaled = cluster.Psdctl({"scale", id, "--workers", "2"});
+    INFO(scaled.out << scaled.err);
+    REQUIRE(scaled.exit_code == 0);
+    REQUIRE(cluster.Script({"kill", "coordinator"}).exit_code == 0);
+  }
+  REQUIRE(cluster.Script({"restart", "coordinator"}).exit_code == 0);
+  const testing::CommandResult wait = cluster.Psdctl({"wait", id}, absl::Minutes(4));
+  INFO(wait.out << wait.err << "\ncoordinator log:\n"
+                << cluster.Log("coordinator") << "\nworker-0 log:\n"
+                << cluster.Log("worker-0") << "\nworker-1 log:\n"
+                << cluster.Log("worker-1") << "\nserver-0 log:\n"
+                << cluster.Log("server-0"));
+  REQUIRE(wait.exit_code == 0);
+
+  const std::string list = cluster.Psdctl({"list"}).out;
+  INFO(list);
+  size_t listed = 0;
+  for (size_t at = list.find(id + " "); at != std::string::npos; at = list.find(id + " ", at + 1)) {
+    ++listed;
+  }
+  CHECK(listed == 1);
+  const std::string status = cluster.Psdctl({"status", id}).out;
+  INFO(status);
+  CHECK(status.find("scale to 2 workers requested (1 now)") != std::string::npos);
+  const std::vector<PlanSegment> changes = Changes(cluster, id);
+  REQUIRE(changes.size() == 1);  // one change, applied once, whatever the restart interrupted
+  const PlanSegment& change = changes[0];
+  CHECK(change.ranks == std::vector<int>{0, 1});
+  const std::string joined = absl::StrCat("workers [1] join at step ", change.from_step);
+  const size_t join = status.find(joined);
+  CHECK(join != std::string::npos);
+  CHECK(status.find(joined, join + 1) == std::string::npos);
+
+  auto spec = ParseJobSpec(yaml, job.name);
+  REQUIRE(spec.ok());
+  auto model = ReadModelFile(dir + "/" + id + "/model.psdm");
+  REQUIRE(model.ok());
+  const double diff =
+      testing::MaxAbsDiff(*model, TrainInOneProcess(*spec, {{0, {0}}, change}, true));
+  // Where the kill landed, as the restarted coordinator saw the joiner.
+  const std::string log = cluster.Log("coordinator");
+  const char* joiner = log.find("joins job " + id) != std::string::npos ? "not started yet"
+                       : log.find("resumes job " + id + " as worker 1") != std::string::npos
+                           ? "running already"
+                           : "?";
+  std::printf(
+      "%s: scaled 1 -> 2 workers, coordinator SIGKILLed right after the request%s and restarted "
+      "(joiner %s); change at step %lld: max |servers - one process| = %.3g\n",
+      job.name.c_str(), server_held ? " (server held)" : "", joiner,
+      static_cast<long long>(change.from_step), diff);
+  CHECK(diff <= 1e-4);
+}
+
+TEST_CASE("the coordinator killed after psdctl scale and restarted: sync equals one process",
+          "[elastic][recovery][e2e]") {
+  // A heartbeat timeout well past the time the server is held.
+  auto cluster = LocalCluster::Start(1, 2, {"--heartbeat-timeout-ms", "10000"});
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  constexpr char kSync[] =
+      "max_steps: 600\nlog_every: 10\nconsistency: sync\n"
+      "optimizer: {type: momentum, learning_rate: 0.05, momentum: 0.9}";
+  // Before the change is applied: the server cannot have heard of it.
+  CheckScaleThroughCoordinatorRestart(**cluster, OneServer("restart-before-applied", kSync, 1),
+                                      true);
+  // Racing it: the server told, the joiner started or not, when the coordinator dies.
+  CheckScaleThroughCoordinatorRestart(**cluster, OneServer("restart-racing", kSync, 1), false);
 }
 
 TEST_CASE("async takes a worker mid-job and still converges; a fixed job refuses scale",

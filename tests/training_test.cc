@@ -27,6 +27,12 @@ void CheckSyncEqualsOneProcess(const LocalCluster& cluster, JobOptions job) {
   const double diff = testing::MaxAbsDiff(*model, testing::TrainInOneProcess(*spec));
   std::printf("%s: max |servers - one process| = %.3g\n", job.name.c_str(), diff);
   CHECK(diff <= 1e-4);
+  if (job.devices_per_worker == 2) {  // psdctl status names the devices each worker trained on
+    const std::string status = cluster.Psdctl({"status", testing::JobId(verdict)}).out;
+    INFO(status);
+    CHECK(status.find("\ndevices     worker 0 cpu:0,cpu:1; worker 1 cpu:0,cpu:1\n") !=
+          std::string::npos);
+  }
 }
 
 constexpr char kMomentumCosine[] =

@@ -215,6 +215,17 @@ std::string WorkersTable(const JobInfo& job) {
   return Table(rows);
 }
 
+std::string WorkerDevicesText(const JobInfo& job) {
+  std::vector<std::string> parts;
+  for (const WorkerProgress& w : job.workers()) {
+    if (w.devices_size() == 0) continue;
+    std::vector<std::string> names;
+    for (const Device& d : w.devices()) names.push_back(absl::StrCat(d.kind(), ":", d.index()));
+    parts.push_back(absl::StrCat("worker ", w.rank(), " ", absl::StrJoin(names, ",")));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
 std::string JobStatusText(const JobInfo& job, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"job", absl::StrCat(job.job_id(), " (", job.name(), ")")});
@@ -233,6 +244,9 @@ std::string JobStatusText(const JobInfo& job, absl::Time now) {
     rows.push_back({"servers", absl::StrJoin(job.server_nodes(), ", ")});
     rows.push_back({"workers", absl::StrJoin(job.worker_nodes(), ", ")});
     rows.push_back({"generation", absl::StrCat(job.generation())});
+  }
+  if (const std::string devices = WorkerDevicesText(job); !devices.empty()) {
+    rows.push_back({"devices", devices});
   }
   if (job.state() != JOB_QUEUED) {
     rows.push_back({"progress", IsRecovering(job)

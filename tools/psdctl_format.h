@@ -48,6 +48,9 @@ std::string WorkersTable(const JobInfo& job);
 // The job's servers, a line each: calls, ms per call (all, the server's, the network's), MB/s,
 // slow phase.
 std::string ServersTable(const JobInfo& job);
+// The devices each worker trains on, as it reported them: "worker 0 cpu:0,cpu:1; worker 1
+// cuda:0,cuda:1"; "" before any worker reported.
+std::string WorkerDevicesText(const JobInfo& job);
 // Everything about one job, several lines.
 std::string JobStatusText(const JobInfo& job, absl::Time now);
 // One line per job, with a header.

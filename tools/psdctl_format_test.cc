@@ -237,6 +237,30 @@ TEST_CASE("JobStatusText names stragglers and shows each worker's phases") {
                                    "0.0   32.0  0.0   -\n"));
 }
 
+TEST_CASE("JobStatusText shows the devices each worker trains on") {
+  JobInfo job;
+  job.set_job_id("mnist-4");
+  job.set_state(JOB_RUNNING);
+  job.set_reason("running");
+  CHECK(WorkerDevicesText(job).empty());
+  CHECK_THAT(JobStatusText(job, absl::Now()), !Catch::Contains("devices"));
+  for (int rank : {0, 1, 2}) {
+    WorkerProgress* w = job.add_workers();
+    w->set_rank(rank);
+    w->set_step(50);
+    if (rank == 2) continue;  // not reported yet
+    for (int i : {0, 1}) {
+      Device* d = w->add_devices();
+      d->set_kind(rank == 0 ? "cpu" : "cuda");
+      d->set_index(rank == 0 ? i : i + 2);
+      d->set_name(rank == 0 ? "AMD EPYC, 1 threads" : "NVIDIA H200, 139.8 GiB");
+    }
+  }
+  CHECK(WorkerDevicesText(job) == "worker 0 cpu:0,cpu:1; worker 1 cuda:2,cuda:3");
+  CHECK_THAT(JobStatusText(job, absl::Now()),
+             Catch::Contains("\ndevices    worker 0 cpu:0,cpu:1; worker 1 cuda:2,cuda:3\n"));
+}
+
 TEST_CASE("JobStatusText names slow servers and shows each server's load") {
   JobInfo job;
   job.set_job_id("mnist-4");

@@ -58,6 +58,8 @@ class TrainingSession {
   const Placement& placement() const { return placement_; }
   // Device 0's backend.
   const kernels::Backend& backend() const { return *backends_[0]; }
+  // Every device's backend (cluster.devices_per_worker of them), device 0's first.
+  const std::vector<std::unique_ptr<kernels::Backend>>& backends() const { return backends_; }
   // The worker's devices (cluster.devices_per_worker of them).
   DeviceGroup& devices() { return *devices_; }
 

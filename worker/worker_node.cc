@@ -56,6 +56,19 @@ std::vector<Device> LocalDevices() {
   return devices;
 }
 
+std::vector<Device> TrainingDevices(const std::vector<const kernels::Backend*>& backends) {
+  std::vector<Device> devices;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    const kernels::Backend& b = *backends[i];
+    Device d;
+    d.set_kind(std::string(b.name()));
+    d.set_index(b.name() == "cpu" ? static_cast<int>(i) : b.device_index());
+    d.set_name(b.description());
+    devices.push_back(std::move(d));
+  }
+  return devices;
+}
+
 void WorkerNode::OnAssignment(const Assignment& a) {
   const bool run = a.action() == Assignment::ACTION_RUN && a.role() == ROLE_WORKER;
   {
@@ -203,6 +216,9 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
     }
     return trainer.set_membership({}, answer.step_horizon());
   };
+  std::vector<const kernels::Backend*> backends;
+  for (const auto& b : session->backends()) backends.push_back(b.get());
+  const std::vector<Device> devices = TrainingDevices(backends);
   Progress last_progress;
   auto report_progress = [&](const Progress& p) {
     ProgressReport r;
@@ -210,6 +226,7 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
     r.set_worker_rank(a.rank());
     r.set_generation(a.generation());
     r.set_membership_size(known_segments);
+    for (const Device& d : devices) *r.add_devices() = d;
     *r.mutable_progress() = p;
     return link_->ReportProgressFully(std::move(r));
   };

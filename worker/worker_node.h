@@ -18,6 +18,7 @@
 #include "common/tls_options.h"
 #include "common/trace_recorder.h"
 #include "common/transport_options.h"
+#include "kernels/backend.h"
 #include "node/coordinator_link.h"
 #include "proto/coordinator.pb.h"
 #include "worker/dataset_cache.h"
@@ -97,6 +98,11 @@ class WorkerNode {
 
 // This machine's compute devices, as a worker reports them when it registers.
 std::vector<Device> LocalDevices();
+
+// The devices a job trains on, one per backend in order (ProgressReport.devices): a CUDA
+// device by its ordinal, CPU replicas numbered from 0 (cpu:0, cpu:1, ...); the backend's
+// description as the name.
+std::vector<Device> TrainingDevices(const std::vector<const kernels::Backend*>& backends);
 
 }  // namespace psd
 

@@ -27,11 +27,13 @@ absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const Job
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
                std::string(ModelTypeName(spec.model.type)), std::string(session->backend().name()),
                session->backend().description());
+  const std::vector<Device> devices = TrainingDevices({&session->backend()});
   auto result = trainer.Run(stop_, [&](const Progress& p) {
     ProgressReport r;
     r.set_job_id(a.job_id());
     r.set_worker_rank(a.rank());
     r.set_generation(a.generation());
+    for (const Device& d : devices) *r.add_devices() = d;
     *r.mutable_progress() = p;
     absl::StatusOr<ReportProgressResponse> answer = link_->ReportProgressFully(std::move(r));
     if (answer.ok() && answer->cancelled()) stop_ = true;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/select.h"
 #include "node/fake_coordinator_link.h"
 #include "tests/fifo.h"
 #include "tests/idx_writer.h"
@@ -226,6 +227,20 @@ TEST_CASE("WorkerNode refuses data files larger than its limit") {
   CHECK(big->message() == "big:7: data.train_images: " + dir +
                               "/images: its header says 64 x 4 x 4 = 1024 bytes of data, more "
                               "than the limit of 1000 bytes");
+}
+
+TEST_CASE("TrainingDevices names the CPU replicas a worker trains on in order") {
+  auto backends = kernels::CreateBackends(kernels::DeviceKind::kCpu, 2, 2);
+  REQUIRE(backends.ok());
+  std::vector<const kernels::Backend*> list;
+  for (const auto& b : *backends) list.push_back(b.get());
+  const std::vector<Device> devices = TrainingDevices(list);
+  REQUIRE(devices.size() == 2);
+  for (int i : {0, 1}) {
+    CHECK(devices[i].kind() == "cpu");
+    CHECK(devices[i].index() == i);
+    CHECK(devices[i].name() == (*backends)[i]->description());
+  }
 }
 
 }  // namespace
