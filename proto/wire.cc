@@ -213,6 +213,36 @@ bool IsKeys(const Tag& tag, int field) {
   return tag.field == field && (tag.wire_type == kLengthDelimited || tag.wire_type == kFixed64);
 }
 
+// Fields 1-4, which PushRequest, SparsePullRequest and SparsePushRequest share.
+struct RequestHeaderFields {
+  std::string* job_id;
+  int64_t* generation;
+  int32_t* worker;
+  int64_t* step;
+};
+
+// Reads the field of `tag` into `h` when it is one of fields 1-4 (*read says whether it was).
+absl::Status ReadRequestHeader(Reader& r, const Tag& tag, const RequestHeaderFields& h,
+                               bool* read) {
+  *read = true;
+  uint64_t v = 0;
+  static_assert(kPushJobId == kSparseJobId && kPushGeneration == kSparseGeneration &&
+                kPushWorker == kSparseWorker && kPushStep == kSparseStep);
+  if (tag.field == kSparseJobId && tag.wire_type == kLengthDelimited) {
+    if (auto s = r.Varint(&v); !s.ok()) return s;
+    return r.String(v, h.job_id);
+  }
+  if (tag.wire_type != kVarint || tag.field < kSparseGeneration || tag.field > kSparseStep) {
+    *read = false;
+    return absl::OkStatus();
+  }
+  if (auto s = r.Varint(&v); !s.ok()) return s;
+  if (tag.field == kSparseGeneration) *h.generation = static_cast<int64_t>(v);
+  if (tag.field == kSparseWorker) *h.worker = static_cast<int32_t>(v);
+  if (tag.field == kSparseStep) *h.step = static_cast<int64_t>(v);
+  return absl::OkStatus();
+}
+
 // The fields of SparsePullRequest and SparsePushRequest.
 struct SparseRequestFields {
   std::string job_id;
@@ -228,32 +258,21 @@ struct SparseRequestFields {
 absl::Status DecodeSparseRequest(absl::Span<const Payload::Piece> message, const char* what,
                                  int keys_field, int values_field, SparseRequestFields* out) {
   Reader r(message, what);
+  const RequestHeaderFields header{&out->job_id, &out->generation, &out->worker, &out->step};
   while (!r.done()) {
     Tag tag;
     if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    bool read = false;
+    if (auto s = ReadRequestHeader(r, tag, header, &read); !s.ok()) return s;
+    if (read) continue;
     uint64_t v = 0;
-    if (tag.wire_type == kVarint && tag.field >= kSparseGeneration && tag.field <= kSparseDtype) {
+    if (tag.wire_type == kVarint && (tag.field == kSparseField5 || tag.field == kSparseDtype)) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
-      switch (tag.field) {
-        case kSparseGeneration:
-          out->generation = static_cast<int64_t>(v);
-          break;
-        case kSparseWorker:
-          out->worker = static_cast<int32_t>(v);
-          break;
-        case kSparseStep:
-          out->step = static_cast<int64_t>(v);
-          break;
-        case kSparseField5:
-          out->field5 = v;
-          break;
-        case kSparseDtype:
-          out->dtype = static_cast<int32_t>(v);
-          break;
+      if (tag.field == kSparseField5) {
+        out->field5 = v;
+      } else {
+        out->dtype = static_cast<int32_t>(v);
       }
-    } else if (tag.field == kSparseJobId && tag.wire_type == kLengthDelimited) {
-      if (auto s = r.Varint(&v); !s.ok()) return s;
-      if (auto s = r.String(v, &out->job_id); !s.ok()) return s;
     } else if (IsKeys(tag, keys_field)) {
       if (auto s = ReadKeys(r, tag.wire_type, &out->keys); !s.ok()) return s;
     } else if (tag.field == values_field && tag.wire_type == kLengthDelimited) {
@@ -428,37 +447,24 @@ void EncodePullResponse(const PullResponseHeader& h, absl::Span<const ChunkRef> 
 absl::Status DecodePushRequest(absl::Span<const Payload::Piece> message, PushRequestView* out) {
   *out = PushRequestView();
   Reader r(message, "PushRequest");
+  const RequestHeaderFields header{&out->job_id, &out->generation, &out->worker, &out->step};
   while (!r.done()) {
     Tag tag;
     if (auto s = ReadTag(r, &tag); !s.ok()) return s;
+    bool read = false;
+    if (auto s = ReadRequestHeader(r, tag, header, &read); !s.ok()) return s;
+    if (read) continue;
     uint64_t v = 0;
-    if (tag.wire_type == kVarint && (tag.field == kPushGeneration || tag.field == kPushWorker ||
-                                     tag.field == kPushStep || tag.field == kPushRequestId ||
-                                     tag.field == kPushPullDtype || tag.field == kPushTotalSteps)) {
+    if (tag.wire_type == kVarint && (tag.field == kPushRequestId || tag.field == kPushPullDtype ||
+                                     tag.field == kPushTotalSteps)) {
       if (auto s = r.Varint(&v); !s.ok()) return s;
-      switch (tag.field) {
-        case kPushGeneration:
-          out->generation = static_cast<int64_t>(v);
-          break;
-        case kPushWorker:
-          out->worker = static_cast<int32_t>(v);
-          break;
-        case kPushStep:
-          out->step = static_cast<int64_t>(v);
-          break;
-        case kPushRequestId:
-          out->request_id = v;
-          break;
-        case kPushPullDtype:
-          out->pull_dtype = static_cast<int32_t>(v);
-          break;
-        case kPushTotalSteps:
-          out->total_steps = static_cast<int64_t>(v);
-          break;
+      if (tag.field == kPushRequestId) {
+        out->request_id = v;
+      } else if (tag.field == kPushPullDtype) {
+        out->pull_dtype = static_cast<int32_t>(v);
+      } else {
+        out->total_steps = static_cast<int64_t>(v);
       }
-    } else if (tag.field == kPushJobId && tag.wire_type == kLengthDelimited) {
-      if (auto s = r.Varint(&v); !s.ok()) return s;
-      if (auto s = r.String(v, &out->job_id); !s.ok()) return s;
     } else if (tag.field == kPushChunks && tag.wire_type == kLengthDelimited) {
       out->chunks.emplace_back();
       if (auto s = DecodeChunk(r, &out->chunks.back()); !s.ok()) return s;
