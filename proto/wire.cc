@@ -537,7 +537,11 @@ absl::Status DecodeSparsePushRequest(absl::Span<const Payload::Piece> message,
 
 absl::Status DecodeSparsePullResponse(absl::Span<const Payload::Piece> message, int dtype,
                                       SparsePullResponseView* out) {
-  *out = SparsePullResponseView();
+  // Field by field: assigning a fresh view trips gcc 12's -Wuninitialized inside InlinedVector.
+  out->server_step = 0;
+  out->server_micros = 0;
+  out->dim = 0;
+  out->rows.Clear();
   Reader r(message, "SparsePullResponse");
   while (!r.done()) {
     Tag tag;
