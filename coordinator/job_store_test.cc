@@ -36,10 +36,10 @@ JobRecord RunningJob() {
   info.set_scale_target(3);
   info.set_step_horizon(140);
   info.set_membership_applied(1);
-  job.servers.push_back({"server-1", "10.0.0.1:7100", MemberRecord::State::kLive, true});
+  job.servers.push_back({"server-1", "10.0.0.1:7100", MemberRecord::State::kLive, true, ""});
   job.workers.push_back(
       {"worker-1", "10.0.0.2:7200", MemberRecord::State::kDone, false, "worker-cert-1"});
-  job.workers.push_back({"worker-2", "10.0.0.3:7200", MemberRecord::State::kLost, false});
+  job.workers.push_back({"worker-2", "10.0.0.3:7200", MemberRecord::State::kLost, false, ""});
   return job;
 }
 
