@@ -642,6 +642,11 @@ grpc::ByteBuffer ToByteBuffer(
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
+grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 absl::Status ReadPieces(const grpc::ByteBuffer& buffer, std::vector<grpc::Slice>* slices,
                         std::vector<Payload::Piece>* pieces) {
   slices->clear();

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/payload.h"
+#include "google/protobuf/message_lite.h"
 #include "proto/common.pb.h"
 
 namespace psd::wire {
@@ -193,6 +194,9 @@ grpc::ByteBuffer ToByteBuffer(
     absl::FunctionRef<grpc::Slice(const uint8_t* data, size_t size)> external);
 // A slice that points at `data` (no copy) and calls release(arg) when gRPC is done with it.
 grpc::Slice ReferenceSlice(const uint8_t* data, size_t size, void (*release)(void*), void* arg);
+
+// A small protobuf message (a reply or request of a few fields) as a one-slice ByteBuffer.
+grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message);
 
 // The byte ranges of a received buffer, in place: `slices` holds references that keep them
 // valid. Fails only on a buffer gRPC could not read.

@@ -331,11 +331,6 @@ void StartPull(std::shared_ptr<ServedJob> job, grpc::ServerUnaryReactor* reactor
   pending->Start(worker, step);
 }
 
-grpc::ByteBuffer SerializeSmall(const google::protobuf::MessageLite& message) {
-  grpc::Slice slice(message.SerializeAsString());
-  return grpc::ByteBuffer(&slice, 1);
-}
-
 }  // namespace
 
 PsService::PsService(JobRegistry* registry, Options options)
@@ -458,7 +453,7 @@ void PsService::HandlePush(grpc::ServerUnaryReactor* reactor, const grpc::ByteBu
   if (!then_pull) {
     PushResponse r;
     r.set_server_step((*job)->store->stats().min_step);
-    *response = SerializeSmall(r);
+    *response = wire::SerializeSmall(r);
     if (trace.recorder != nullptr) {
       RecordRequest(trace, trace.name, "requests", trace.received_us, TraceMicros(absl::Now()),
                     num_chunks, first_key, bytes);

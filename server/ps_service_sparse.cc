@@ -73,10 +73,10 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   return reactor;
 }
 
-// The rows of a pull, looked up into a pooled buffer of the request's dtype.
+// The rows of a pull (`values` floats) looked up into a pooled buffer of the request's dtype.
 absl::StatusOr<PooledBuffer*> LookupRows(SparseStore& store,
-                                         const wire::SparsePullRequestView& request) {
-  const size_t values = request.keys.size() * static_cast<size_t>(store.dim());
+                                         const wire::SparsePullRequestView& request,
+                                         size_t values) {
   PooledBuffer* b = PooledBuffer::New(values * wire::DTypeSize(request.dtype));
   absl::Status s;
   if (request.dtype == DTYPE_F16) {
@@ -151,10 +151,10 @@ grpc::ServerUnaryReactor* PsService::SparsePull(grpc::CallbackServerContext* ctx
       [this, reactor, served, counters, request, response, received](absl::Status ready) {
         if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
         DispatchWork([reactor, served, counters, request, response, received] {
-          absl::StatusOr<PooledBuffer*> rows = LookupRows(*served->sparse, *request);
+          const size_t values = request->keys.size() * static_cast<size_t>(served->sparse->dim());
+          const size_t bytes = values * wire::DTypeSize(request->dtype);
+          absl::StatusOr<PooledBuffer*> rows = LookupRows(*served->sparse, *request, values);
           if (!rows.ok()) return reactor->Finish(ToGrpcStatus(rows.status()));
-          const size_t bytes = request->keys.size() * static_cast<size_t>(served->sparse->dim()) *
-                               wire::DTypeSize(request->dtype);
           wire::EncodedMessage encoded;
           wire::EncodeSparsePullResponse(
               {served->sparse->step(), absl::ToInt64Microseconds(absl::Now() - received),
@@ -207,8 +207,7 @@ grpc::ServerUnaryReactor* PsService::SparsePush(grpc::CallbackServerContext* ctx
     if (!s.ok()) return reactor->Finish(ToGrpcStatus(s));
     SparsePushResponse r;
     r.set_server_step((*job)->sparse->step());
-    grpc::Slice slice(r.SerializeAsString());
-    *response = grpc::ByteBuffer(&slice, 1);
+    *response = wire::SerializeSmall(r);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -232,8 +232,7 @@ class PsClient::Impl {
       r.set_step(step);
       r.set_dtype(pull_dtype);
       r.add_keys(key);
-      grpc::Slice slice(r.SerializeAsString());
-      call->request = grpc::ByteBuffer(&slice, 1);
+      call->request = wire::SerializeSmall(r);
     } else {
       wire::PushRequestHeader h;
       h.job_id = options_.job_id;
