@@ -729,7 +729,7 @@ const std::vector<Field<TrainingSpec>>& TrainingFields() {
 
 const std::vector<Field<ClusterSpec>>& ClusterFields() {
   static const auto* fields = new std::vector<Field<ClusterSpec>>{
-      IntField("servers", &ClusterSpec::servers, 1, 1024),
+      IntField("servers", &ClusterSpec::servers, 1, kMaxServers),
       IntField("workers", &ClusterSpec::workers, 1, 4096),
       EnumField("device", &ClusterSpec::device, kDevices),
       IntField("devices_per_worker", &ClusterSpec::devices_per_worker, 1, kMaxDevicesPerWorker),

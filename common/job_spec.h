@@ -170,6 +170,8 @@ inline constexpr int kMaxEmbeddingDim = 1024;
 inline constexpr int kMaxHiddenLayers = 1024;
 // cluster.devices_per_worker.
 inline constexpr int kMaxDevicesPerWorker = 64;
+// The most servers a job may have (cluster.servers, psdctl scale --servers).
+inline constexpr int kMaxServers = 1024;
 // Bytes of a path (data files, checkpoint.dir): Linux's PATH_MAX.
 inline constexpr size_t kMaxPathBytes = 4096;
 

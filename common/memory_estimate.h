@@ -1,10 +1,10 @@
 // How much memory a job takes on each of its parameter servers, from the spec alone (nothing
 // is allocated): the parameters, optimizer slots and sync accumulator of the chunks a server
-// owns (placed as common/placement.h places them), the per-chunk records of the shard store
-// (locks, clocks per worker), the chunk map every server holds, and the copy a checkpoint
-// takes while it is written. Transient network buffers are not included. psdctl validate, the
-// coordinator's SubmitJob and the server's InitJob all compare it with a budget, so a job too
-// big for its servers is refused with the sizes instead of crashing them.
+// owns (balanced as common/placement.h balances them, within one chunk), the per-chunk records of
+// the shard store (locks, clocks per worker), the chunk map every server holds, and the copy a
+// checkpoint takes while it is written. Transient network buffers are not included. psdctl
+// validate, the coordinator's SubmitJob and the server's InitJob all compare it with a budget, so a
+// job too big for its servers is refused with the sizes instead of crashing them.
 #ifndef PSD_COMMON_MEMORY_ESTIMATE_H_
 #define PSD_COMMON_MEMORY_ESTIMATE_H_
 
@@ -30,10 +30,10 @@ inline constexpr double kDefaultMemoryBudgetFraction = 0.8;
 struct MemoryEstimate {
   int servers = 1;
   int64_t params = 0;
-  int64_t optimizer = 0;       // optimizer slots (optimizer_name says which)
-  int64_t accumulator = 0;     // sync, and ssp with staleness 0: the open step's sum
-  int64_t checkpoint = 0;      // with checkpoint.dir: the copy being written
-  int64_t bookkeeping = 0;     // chunk records and the chunk map
+  int64_t optimizer = 0;    // optimizer slots (optimizer_name says which)
+  int64_t accumulator = 0;  // sync, and ssp with staleness 0: the open step's sum
+  int64_t checkpoint = 0;   // with checkpoint.dir: the copy being written
+  int64_t bookkeeping = 0;  // chunk records and the chunk map
   // Sparse models: the embedding table's model.embedding.memory_budget (0: unbounded, so not
   // counted: the table grows with the keys it sees).
   int64_t table = 0;

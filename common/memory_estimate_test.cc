@@ -1,6 +1,7 @@
 #include "common/memory_estimate.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "common/placement.h"
@@ -18,7 +19,10 @@ JobSpec Spec(int input_dim, std::vector<int> hidden, int servers, int64_t chunk_
   return spec;
 }
 
-TEST_CASE("the estimate places chunks as Placement does", "[memory_estimate]") {
+// The estimate balances chunks by size without building the placement (it must stay cheap for
+// huge models); Placement places them server by server so that a change of server count moves
+// few. Both keep the servers within one chunk of each other, so they agree within one chunk.
+TEST_CASE("the estimate's busiest server is within one chunk of Placement's", "[memory_estimate]") {
   const std::vector<JobSpec> specs = {
       Spec(784, {256, 128}, 1, 1 << 20),
       Spec(784, {256, 128}, 3, 1 << 20),
@@ -33,7 +37,9 @@ TEST_CASE("the estimate places chunks as Placement does", "[memory_estimate]") {
     int64_t most = 0;
     for (int s = 0; s < spec.cluster.servers; ++s) most = std::max(most, placement.ServerBytes(s));
     INFO(spec.model.input_dim << " servers " << spec.cluster.servers);
-    CHECK(EstimateServerMemory(spec).params == most);
+    const int64_t chunk =
+        std::min<int64_t>(spec.cluster.chunk_bytes, placement.total_elements() * 4);
+    CHECK(std::abs(EstimateServerMemory(spec).params - most) <= chunk);
   }
 }
 

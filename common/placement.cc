@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -66,17 +67,31 @@ absl::StatusOr<Placement> Placement::Build(std::vector<TensorInfo> tensors, int6
     }
     p.total_elements_ += size;
   }
-  // Longest chunk first onto the least-loaded server (ties: lower key, lower rank).
-  std::vector<uint64_t> order(p.chunks_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
-    return p.chunks_[a].length > p.chunks_[b].length;
-  });
+  // Server by server: all chunks start on server 0; each added server n takes chunks from the
+  // most loaded one (the longest that narrows their gap) until no move narrows it. Build(n + 1)
+  // moves chunks only onto server n, so going from n to m servers moves only what ranks
+  // [min(n, m), max(n, m)) hold (docs/operations.md, "Elastic servers").
   std::vector<int64_t> load(num_servers, 0);
-  for (uint64_t key : order) {
-    const int s = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-    p.chunks_[key].server = s;
-    load[s] += p.chunks_[key].length;
+  std::vector<std::set<std::pair<int64_t, uint64_t>>> held(num_servers);  // (length, key)
+  for (const ChunkInfo& c : p.chunks_) {
+    held[0].insert({c.length, c.key});
+    load[0] += c.length;
+  }
+  for (int n = 1; n < num_servers; ++n) {
+    while (true) {
+      const int s =
+          static_cast<int>(std::max_element(load.begin(), load.begin() + n) - load.begin());
+      const int64_t gap = load[s] - load[n];
+      auto it = held[s].lower_bound({gap, 0});
+      if (it == held[s].begin()) break;
+      --it;
+      const auto [length, key] = *it;
+      held[s].erase(it);
+      held[n].insert({length, key});
+      load[s] -= length;
+      load[n] += length;
+      p.chunks_[key].server = n;
+    }
   }
   p.server_keys_.resize(num_servers);
   for (const ChunkInfo& c : p.chunks_) p.server_keys_[c.server].push_back(c.key);
@@ -111,7 +126,25 @@ int SparseOwner(uint64_t key, int num_servers) {
   key ^= key >> 33;
   key *= 0xc4ceb9fe1a85ec53ULL;
   key ^= key >> 33;
-  return static_cast<int>(key % static_cast<uint64_t>(num_servers));
+  // Jump consistent hashing (Lamping and Veach, 2014): from n to n + 1 servers only the rows
+  // that go to server n move, 1 / (n + 1) of them.
+  int64_t bucket = -1, next = 0;
+  while (next < num_servers) {
+    bucket = next;
+    key = key * 2862933555777941757ULL + 1;
+    next = static_cast<int64_t>(
+        static_cast<double>(bucket + 1) *
+        (static_cast<double>(1LL << 31) / static_cast<double>((key >> 33) + 1)));
+  }
+  return static_cast<int>(bucket);
+}
+
+int64_t MovedBytes(const Placement& from, const Placement& to) {
+  int64_t elems = 0;
+  for (const ChunkInfo& c : to.chunks()) {
+    if (c.key < from.chunks().size() && from.chunk(c.key).server != c.server) elems += c.length;
+  }
+  return elems * static_cast<int64_t>(sizeof(float));
 }
 
 }  // namespace psd

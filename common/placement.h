@@ -38,7 +38,8 @@ struct ChunkInfo {
 class Placement {
  public:
   // Splits every tensor into chunks of at most `chunk_elems` elements and assigns each chunk
-  // to a server so that the servers' byte counts differ by at most one chunk.
+  // to a server so that the servers' byte counts differ by at most one chunk. Stable under a
+  // change of server count: from n to m servers only the chunks of ranks >= min(n, m) move.
   static absl::StatusOr<Placement> Build(std::vector<TensorInfo> tensors, int64_t chunk_elems,
                                          int num_servers);
   // Placement of a job: its model's tensors, cluster.chunk_bytes, cluster.servers.
@@ -72,8 +73,12 @@ void InitTensorSlice(uint64_t seed, const TensorInfo& tensor, int64_t offset,
 
 // Sparse models: the server rank that owns embedding row `key` among `num_servers`, a mix of
 // the key (murmur3's finaliser), so that rows balance whatever the keys' structure (Criteo
-// keys carry their field in the top byte). Rows themselves never depend on it.
+// keys carry their field in the top byte), then jump consistent hashing, so that a change from
+// n to m servers moves only |m - n| / max(n, m) of the rows. Rows themselves never depend on it.
 int SparseOwner(uint64_t key, int num_servers);
+
+// Bytes of the chunks whose server differs between two placements of the same chunks.
+int64_t MovedBytes(const Placement& from, const Placement& to);
 
 }  // namespace psd
 

@@ -1,6 +1,7 @@
 #include "common/placement.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "tests/testing.h"
@@ -66,6 +67,53 @@ TEST_CASE("servers' bytes differ by at most one chunk", "[placement]") {
       INFO("servers=" << servers << " chunk=" << chunk);
       CHECK(hi - lo <= chunk * 4);
     }
+  }
+}
+
+TEST_CASE("a change of server count moves only the chunks of the ranks added or removed",
+          "[placement][elastic]") {
+  for (int64_t chunk : {777, 4096}) {
+    for (int n = 1; n <= 12; ++n) {
+      auto from = Placement::Build(MlpTensors(), chunk, n);
+      REQUIRE(from.ok());
+      for (int m = 1; m <= 12; ++m) {
+        auto to = Placement::Build(MlpTensors(), chunk, m);
+        REQUIRE(to.ok());
+        INFO("chunk=" << chunk << " servers " << n << " -> " << m);
+        int64_t expected = 0;  // the bytes of the ranks only the larger placement has
+        const Placement& larger = n > m ? *from : *to;
+        for (int s = std::min(n, m); s < std::max(n, m); ++s) expected += larger.ServerBytes(s);
+        for (const ChunkInfo& c : to->chunks()) {
+          const int before = from->chunk(c.key).server;
+          if (before != c.server) CHECK(std::max(before, c.server) >= std::min(n, m));
+        }
+        CHECK(MovedBytes(*from, *to) == expected);
+        CHECK(MovedBytes(*to, *from) == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("sparse rows move only onto an added server, about 1/(n+1) of them",
+          "[placement][elastic]") {
+  constexpr int kKeys = 200000;
+  for (int n = 1; n <= 8; ++n) {
+    int moved = 0;
+    std::vector<int> rows(n + 1, 0);
+    for (uint64_t k = 0; k < kKeys; ++k) {
+      const uint64_t key = (k % 26) << 56 | k * 0x9e3779b97f4a7c15ULL >> 8;  // Criteo-like
+      const int before = SparseOwner(key, n), after = SparseOwner(key, n + 1);
+      REQUIRE(before >= 0);
+      REQUIRE(before < n);
+      ++rows[after];
+      if (before != after) {
+        ++moved;
+        CHECK(after == n);
+      }
+    }
+    INFO("servers " << n << " -> " << n + 1);
+    CHECK(std::abs(moved - kKeys / (n + 1)) < kKeys / 50);
+    for (int r : rows) CHECK(std::abs(r - kKeys / (n + 1)) < kKeys / 50);  // balanced by rows
   }
 }
 

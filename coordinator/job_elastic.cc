@@ -60,6 +60,9 @@ int64_t JobManager::GrantHorizon(Job& job, int64_t step) {
   if (job.membership_pending > 0 && !membership.empty()) {
     horizon = std::min(horizon, membership[membership.size() - 1].from_step() - 1);
   }
+  if (job.info().server_change_step() > 0) {  // the servers move at that step
+    horizon = std::min(horizon, job.info().server_change_step() - 1);
+  }
   job.horizon = std::max(job.horizon, horizon);
   if (job.horizon > job.info().step_horizon()) {
     // Persisted ahead, ten reporting intervals at a time: a restarted coordinator starts from it.
@@ -84,7 +87,10 @@ absl::StatusOr<JobInfo> JobManager::ScaleJob(const ScaleJobRequest& request) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id, " was submitted without cluster.elastic: true, so its workers are fixed"));
   }
-  if (request.workers() < 1 || request.workers() > kMaxScaleWorkers) {
+  if (request.workers() == 0 && request.servers() == 0) {
+    return absl::InvalidArgumentError("give the workers or the servers wanted (or both)");
+  }
+  if (request.workers() != 0 && (request.workers() < 1 || request.workers() > kMaxScaleWorkers)) {
     return absl::InvalidArgumentError(absl::StrCat("workers: must be between 1 and ",
                                                    kMaxScaleWorkers, ", got ", request.workers()));
   }
@@ -93,12 +99,17 @@ absl::StatusOr<JobInfo> JobManager::ScaleJob(const ScaleJobRequest& request) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", id, " is too close to its last step (", total, ") to change"));
   }
-  const int now = static_cast<int>(TrainingRanks(job).size());
-  AddEvent(job, absl::StrCat("scale to ", Plural(request.workers(), "worker"), " requested (", now,
-                             " now)"));
-  spdlog::info("job {}: scale to {} workers requested ({} now)", id, request.workers(), now);
-  job.info().set_scale_target(request.workers());
-  MaybeScale(job);
+  if (request.servers() != 0) {
+    if (absl::Status s = RequestServerScale(job, request.servers()); !s.ok()) return s;
+  }
+  if (request.workers() != 0) {
+    const int now = static_cast<int>(TrainingRanks(job).size());
+    AddEvent(job, absl::StrCat("scale to ", Plural(request.workers(), "worker"), " requested (",
+                               now, " now)"));
+    spdlog::info("job {}: scale to {} workers requested ({} now)", id, request.workers(), now);
+    job.info().set_scale_target(request.workers());
+    MaybeScale(job);
+  }
   Persist(job, Durability::kFull);
   return job.info();
 }
@@ -106,7 +117,7 @@ absl::StatusOr<JobInfo> JobManager::ScaleJob(const ScaleJobRequest& request) {
 void JobManager::MaybeScale(Job& job) {
   const int target = job.info().scale_target();
   if (target <= 0 || !job.running() || job.recovering() || !job.rec.workers_started ||
-      job.membership_pending > 0) {
+      job.membership_pending > 0 || job.info().server_change_step() > 0) {
     return;
   }
   std::vector<int> ranks = TrainingRanks(job);
@@ -206,6 +217,7 @@ void JobManager::OnMembershipApplied(Job& job, int server_rank, int64_t segments
   Persist(job, Durability::kFull);
   StartJoiners(job);
   MaybeScale(job);  // a request that came while this one was under way
+  MaybeScaleServers(job);
 }
 
 void JobManager::StartJoiners(Job& job) {

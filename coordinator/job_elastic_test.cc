@@ -216,7 +216,8 @@ TEST_CASE("psdctl scale is refused with a reason", "[elastic]") {
                                           " was submitted without cluster.elastic: true, so its "
                                           "workers are fixed");
   Cluster k = Start(1, 1);
-  CHECK(Scale(k, 0).status().message() == "workers: must be between 1 and 4096, got 0");
+  CHECK(Scale(k, 0).status().message() == "give the workers or the servers wanted (or both)");
+  CHECK(Scale(k, -1).status().message() == "workers: must be between 1 and 4096, got -1");
   ScaleJobRequest unknown;
   unknown.set_job_id("nope-1");
   unknown.set_workers(2);

@@ -175,6 +175,7 @@ absl::Status JobManager::Load() {
     // No horizon granted before the restart exceeds the persisted bound: a change picked from
     // here on takes effect past every one of them.
     if (j.spec.cluster.elastic) j.horizon = j.info().step_horizon();
+    if (j.spec.cluster.elastic) ReloadServerChange(j);
     if (j.spec.cluster.elastic && j.info().membership_size() > 1) {
       // The newest membership's joining ranks: one the coordinator had not started before the
       // restart registers without the job and is started (RegisterNode); one that runs resumes.
@@ -813,6 +814,7 @@ absl::Status JobManager::OnCheckpointed(Job& job, const TaskReport& report) {
     spdlog::info("job {}: checkpoint of step {} complete", id, report.step());
   }
   Persist(job, Durability::kFull);
+  OnServerChangeCheckpointed(job, report);
   return absl::OkStatus();
 }
 
@@ -833,6 +835,9 @@ absl::Status JobManager::OnCheckpointFailed(Job& job, const TaskReport& report) 
   JobFaults& faults = *job.info().mutable_faults();
   faults.set_checkpoint_failures(faults.checkpoint_failures() + 1);
   AddEvent(job, what);
+  if (report.step() == job.info().server_change_step()) {
+    AbandonServerChange(job, absl::StrCat("its checkpoint failed on server ", report.rank()));
+  }
   if (job.spec.checkpoint.on_failure == CheckpointFailurePolicy::kFail) {
     Finish(job, JOB_FAILED, absl::StrCat(what, " (checkpoint.on_failure: fail)"));
     return absl::OkStatus();
@@ -1058,6 +1063,7 @@ void JobManager::Schedule() {
   for (const auto& owned : jobs_) FillServerHoles(*owned);
   for (const auto& owned : jobs_) {
     if (owned->info().scale_target() > 0) MaybeScale(*owned);
+    if (owned->info().server_scale_target() > 0) MaybeScaleServers(*owned);
   }
   std::string head;  // the first queued job that cannot start; later ones wait behind it
   for (const auto& owned : jobs_) {
@@ -1168,7 +1174,11 @@ void JobManager::MaybeStartWorkers(Job& job) {
     AssignNode(job.rec.workers[rank].node_id,
                RunAssignment(job, ROLE_WORKER, static_cast<int>(rank)));
   }
+  OnServersMoved(job);
   Persist(job, Durability::kFull);
+  // Requests that waited for this generation to run.
+  if (job.info().scale_target() > 0) MaybeScale(job);
+  MaybeScaleServers(job);
 }
 
 void JobManager::MaybeSucceed(Job& job) {
@@ -1265,6 +1275,7 @@ void JobManager::OnServerLost(Job& job, int rank, const std::string& lost) {
            absl::StrCat(lost, "; the job has no checkpoint.dir, so it cannot recover"));
     return;
   }
+  AbandonServerChange(job, absl::StrCat("server ", rank, " lost"));
   const std::vector<int> holes = LostServerRanks(job);
   if (holes.size() == 1) {  // the first hole: the wait for a replacement starts now
     job.rec.recovery.deadline_ms = ToMs(absl::Now() + options_.recovery_timeout);
@@ -1491,6 +1502,7 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
     for (int r : LiveWorkerRanks(job)) a.add_live_workers(r);
     for (const MemberRecord& m : job.rec.workers) a.add_worker_identities(m.identity);
     if (job.spec.cluster.elastic) a.set_coordinator_start_ms(start_ms_);
+    a.set_checkpoint_step(job.rec.info.server_change_step());
   }
   return a;
 }

@@ -145,6 +145,15 @@ class JobManager {
     TraceSteps steps;
     std::map<int, WorkerTrace> workers;  // by rank
   };
+  // A move to another number of servers (coordinator/job_elastic_servers.cc): what it moves,
+  // and when the state was taken, written and (in OnServersMoved) restored.
+  struct ServerMove {
+    bool active = false;
+    int from = 0, to = 0;
+    int64_t step = 0;
+    int64_t moved_bytes = 0, total_bytes = 0;
+    int64_t state_taken_ms = 0, written_ms = 0;
+  };
   struct Job {
     std::optional<TraceState> trace;  // psdctl trace running
     // Workers hear of the trace only once every server is armed: else a worker could reach
@@ -179,6 +188,9 @@ class JobManager {
     // newest segment's first step (0: none pending), the servers that did, and the ranks
     // that join at that step.
     int64_t horizon = 0;
+    // Elastic servers: the move under way once its checkpoint is written (not persisted: a
+    // restarted coordinator does not print its pause).
+    ServerMove server_move;
     int membership_pending = 0;
     std::set<int> membership_applied;
     std::vector<int> joining;
@@ -271,6 +283,25 @@ class JobManager {
   // every server has.
   void OnMembershipApplied(Job& job, int server_rank, int64_t segments)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --- Elastic servers (coordinator/job_elastic_servers.cc) ---
+  // psdctl scale --servers: checks the request and starts the change when it can.
+  absl::Status RequestServerScale(Job& job, int servers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the change server_scale_target asks for when it can (idle servers, no other change
+  // under way, not recovering): the servers checkpoint the step after every granted horizon.
+  void MaybeScaleServers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A server wrote a checkpoint: once every one wrote the change's step, SwitchServers.
+  void OnServerChangeCheckpointed(Job& job, const TaskReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job moves to the new servers: a new generation from the change's checkpoint.
+  void SwitchServers(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a change whose checkpoint is not complete (a server lost, a failed checkpoint); the
+  // request stays and is tried again once the job runs.
+  void AbandonServerChange(Job& job, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every new server is ready: the event with what moved and the pause.
+  void OnServersMoved(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a coordinator restart: the server count is the saved servers'; a change that had not
+  // switched is abandoned.
+  void ReloadServerChange(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends ACTION_RUN to the joining workers; those not registered since a coordinator
   // restart stay joining, and start when they register.
   void StartJoiners(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

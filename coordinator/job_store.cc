@@ -132,13 +132,16 @@ std::vector<MemberRecord>& MembersOf(JobRecord& job, Role role) {
   return role == ROLE_SERVER ? job.servers : job.workers;
 }
 
-// The elastic-worker fields of `info`, alone (the jobs table's `elastic` column).
+// The elastic fields of `info` (workers and servers), alone (the jobs table's `elastic` column).
 std::string ElasticFields(const JobInfo& info) {
   JobInfo fields;
   *fields.mutable_membership() = info.membership();
   fields.set_scale_target(info.scale_target());
   fields.set_step_horizon(info.step_horizon());
   fields.set_membership_applied(info.membership_applied());
+  fields.set_server_scale_target(info.server_scale_target());
+  fields.set_server_change_step(info.server_change_step());
+  fields.set_server_change_to(info.server_change_to());
   return fields.SerializeAsString();
 }
 
@@ -253,6 +256,9 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::LoadAll() {
     info.set_scale_target(elastic.scale_target());
     info.set_step_horizon(elastic.step_horizon());
     info.set_membership_applied(elastic.membership_applied());
+    info.set_server_scale_target(elastic.server_scale_target());
+    info.set_server_change_step(elastic.server_change_step());
+    info.set_server_change_to(elastic.server_change_to());
     jobs.push_back(std::move(job));
   }
   if (rc != SQLITE_DONE) return Error("reading jobs");

@@ -1,8 +1,9 @@
 // Durable record of the coordinator's jobs: one SQLite file (WAL mode) under --state_dir.
 //
-// A job is saved whole (row, members, events, elastic-worker state) in one transaction; state changes are saved with
-// synchronous=FULL so that an acknowledged change survives a crash of the machine, progress with
-// synchronous=NORMAL (survives a crash of the process). Not thread-safe: one owner calls it.
+// A job is saved whole (row, members, events, elastic-worker state) in one transaction; state
+// changes are saved with synchronous=FULL so that an acknowledged change survives a crash of the
+// machine, progress with synchronous=NORMAL (survives a crash of the process). Not thread-safe: one
+// owner calls it.
 #ifndef PSD_COORDINATOR_JOB_STORE_H_
 #define PSD_COORDINATOR_JOB_STORE_H_
 

@@ -189,6 +189,32 @@ absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& 
                                       table->bytes, "\ntable_crc32c ", table->crc32c, "\n")));
 }
 
+absl::StatusOr<int> ReadCheckpointServers(const std::string& step_dir, int rank) {
+  std::string manifest_file = CheckpointManifestFile(step_dir, rank);
+  absl::StatusOr<std::string> text = ReadRegularFile(manifest_file, kMaxManifestBytes);
+  if (!text.ok() && !absl::IsInvalidArgument(text.status()) && rank != 0) {
+    // A rank the checkpoint's servers did not have: rank 0's manifest says how many it had.
+    const std::string first = CheckpointManifestFile(step_dir, 0);
+    if (absl::StatusOr<std::string> t = ReadRegularFile(first, kMaxManifestBytes); t.ok()) {
+      manifest_file = first;
+      text = std::move(t);
+    }
+  }
+  if (absl::IsInvalidArgument(text.status())) return absl::DataLossError(text.status().message());
+  if (!text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
+  }
+  const std::map<std::string, std::string> manifest = ParseManifest(*text);
+  auto it = manifest.find("servers");
+  int servers = 0;
+  if (it == manifest.end() || !absl::SimpleAtoi(it->second, &servers) || servers < 1 ||
+      servers > kMaxServers) {
+    return absl::DataLossError(absl::StrCat(manifest_file, ": malformed server count"));
+  }
+  return servers;
+}
+
 absl::StatusOr<ManifestTable> ReadManifestTable(const std::string& step_dir, int rank) {
   const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
   absl::StatusOr<std::string> text = ReadRegularFile(manifest_file, kMaxManifestBytes);

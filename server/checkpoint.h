@@ -33,6 +33,7 @@ struct CheckpointMeta {
   int64_t generation = 0;
   int rank = 0;
   int num_servers = 0;
+  int64_t snapshot_unix_ms = 0;  // when the state was taken (not in the files)
 };
 
 // A sparse model's table file (server/table_checkpoint.h) in the same step dir, written before
@@ -50,6 +51,10 @@ struct ManifestTable {
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
                              const Placement& placement, absl::Span<const ChunkSnapshot> chunks,
                              const ManifestTable* table = nullptr);
+
+// The number of servers that wrote the checkpoint in `step_dir`, from `rank`'s manifest (rank
+// 0's when the checkpoint has no such rank): NotFound when missing, DataLoss when malformed.
+absl::StatusOr<int> ReadCheckpointServers(const std::string& step_dir, int rank);
 
 // The table entry of server `rank`'s manifest in `step_dir`: NotFound when the manifest is
 // missing or records no table, DataLoss when it is malformed.

@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/checkpoint_layout.h"
 #include "common/log.h"
 #include "common/memory_estimate.h"
 #include "common/status_macros.h"
 #include "server/checkpoint.h"
+#include "server/checkpoint_restore.h"
 #include "server/table_checkpoint.h"
 
 namespace psd {
@@ -26,6 +28,11 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(const InitJobReques
   }
   PSD_ASSIGN_OR_RETURN(JobSpec spec,
                        ParseJobSpec(request.spec_yaml(), absl::StrCat("job ", request.job_id())));
+  // Elastic servers: cluster.servers is the count the job started with; the assignment's list
+  // of servers is the count now (psdctl scale --servers).
+  if (spec.cluster.elastic && request.num_servers() >= 1 && request.num_servers() <= kMaxServers) {
+    spec.cluster.servers = request.num_servers();
+  }
   if (request.num_servers() != spec.cluster.servers) {
     return absl::InvalidArgumentError(absl::StrCat("num_servers ", request.num_servers(),
                                                    " differs from cluster.servers ",
@@ -108,50 +115,6 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Init(
   return job;
 }
 
-namespace {
-
-// The step dir a resume reads: `resume_dir`, or the step's dir under checkpoint.dir.
-std::string ResumeStepDir(const ServedJob& job, int64_t step, const std::string& resume_dir) {
-  return resume_dir.empty() ? CheckpointStepDir(job.spec.checkpoint.dir, job.id, step) : resume_dir;
-}
-
-// Loads the table of a sparse job's checkpoint: the step's manifest must record the table, and
-// the chain that leads to it (in the step dir's parent) must be whole.
-absl::Status RestoreTable(ServedJob& job, int64_t step, const std::string& resume_dir) {
-  std::string dir = ResumeStepDir(job, step, resume_dir);
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const std::string job_dir = dir.substr(0, dir.rfind('/'));
-  absl::StatusOr<ManifestTable> entry = ReadManifestTable(dir, job.rank);
-  if (absl::IsNotFound(entry.status())) {
-    return absl::NotFoundError(absl::StrCat("cannot resume job ", job.id, " at step ", step, ": ",
-                                            entry.status().message()));
-  }
-  PSD_RETURN_IF_ERROR(entry.status());
-  const std::string file = CheckpointTableFile(dir, job.rank);
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(file, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat(file, ": missing: ", ec.message()));
-  if (static_cast<int64_t>(size) != entry->bytes) {
-    return absl::DataLossError(
-        absl::StrCat(file, ": ", size, " bytes, the manifest records ", entry->bytes));
-  }
-  const TableOptions options = TableOptionsFor(job.spec);
-  TableExpectation expect;
-  // The job that wrote it: this one, or the one a new job starts from (--resume-from).
-  expect.job_id = job_dir.substr(job_dir.rfind('/') + 1);
-  expect.rank = job.rank;
-  expect.num_servers = job.spec.cluster.servers;
-  expect.dim = options.dim;
-  expect.slots = RowOptimizerSlots(options.optimizer.type) * options.dim;
-  PSD_ASSIGN_OR_RETURN(TableSnapshot table, ReadTableChain(job_dir, step, expect));
-  PSD_RETURN_IF_ERROR(job.sparse->Restore(table, step));
-  spdlog::info("job {}: restored {} embedding rows of step {} from {}", job.id, table.keys.size(),
-               step, job_dir);
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::Status ServedJob::ScheduleCheckpoint(int64_t step) {
   if (sparse != nullptr) {
     // Both or neither: a part whose other never comes would wait for ever.
@@ -177,25 +140,34 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string
   job->rank = rank;
   job->spec = spec;
   PSD_ASSIGN_OR_RETURN(job->placement, Placement::ForJob(spec));
-  std::vector<ChunkSnapshot> restore;
+  OwnedChunks restore;
+  std::string dir;
   if (resume_step > 0) {
     if (resume_dir.empty() && spec.checkpoint.dir.empty()) {
       return absl::NotFoundError(absl::StrCat("cannot resume job ", job_id, " at step ",
                                               resume_step, ": it has no checkpoint.dir"));
     }
-    const std::string dir = resume_dir.empty()
-                                ? CheckpointStepDir(spec.checkpoint.dir, job_id, resume_step)
-                                : resume_dir;
-    PSD_ASSIGN_OR_RETURN(restore, ReadCheckpoint(dir, rank, job->placement));
-    spdlog::info("job {}: loaded the checkpoint of step {} from {}", job_id, resume_step, dir);
+    dir = resume_dir.empty() ? CheckpointStepDir(spec.checkpoint.dir, job_id, resume_step)
+                             : resume_dir;
+    PSD_ASSIGN_OR_RETURN(restore, ReadOwnedChunks(dir, spec, job->placement, rank));
+    spdlog::info(
+        "job {}: loaded the checkpoint of step {} from {} ({} of {} servers; {} bytes "
+        "from other ranks' files)",
+        job_id, resume_step, dir, restore.written_by, spec.cluster.servers, restore.moved_bytes);
   }
-  PSD_ASSIGN_OR_RETURN(
-      job->store, ShardStore::Create(spec, job->placement, rank, num_workers,
-                                     resume_step > 0 ? &restore : nullptr, resume_step, job_id));
+  PSD_ASSIGN_OR_RETURN(job->store, ShardStore::Create(spec, job->placement, rank, num_workers,
+                                                      resume_step > 0 ? &restore.chunks : nullptr,
+                                                      resume_step, job_id));
   if (spec.model.sparse()) {
     PSD_ASSIGN_OR_RETURN(
         job->sparse, SparseStore::Create(spec, rank, spec.cluster.servers, num_workers, job_id));
-    if (resume_step > 0) PSD_RETURN_IF_ERROR(RestoreTable(*job, resume_step, resume_dir));
+    if (resume_step > 0) {
+      PSD_ASSIGN_OR_RETURN(
+          const int64_t rows,
+          RestoreOwnedRows(dir, resume_step, spec, rank, restore.written_by, job_id, *job->sparse));
+      spdlog::info("job {}: restored {} embedding rows of step {} from {}", job_id, rows,
+                   resume_step, dir);
+    }
   }
   return job;
 }
@@ -210,7 +182,8 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
     CheckpointWriter::Task task;
     task.dir = j->spec.checkpoint.dir;
     task.keep = j->spec.checkpoint.keep;
-    task.meta = {j->id, step, j->generation, j->rank, j->spec.cluster.servers};
+    task.meta = {j->id, step, j->generation, j->rank, j->spec.cluster.servers,
+                 absl::ToUnixMillis(absl::Now())};
     task.placement = std::shared_ptr<const Placement>(j, &j->placement);
     task.chunks = std::move(chunks);
     task.metrics = j->metrics;

@@ -66,6 +66,7 @@ void ServerNode::OnAssignment(const Assignment& a) {
       applied.set_step(a.membership_size());
       Send(applied);
     }
+    ScheduleRequestedCheckpoint(**served, a);
     return;
   }
   InitJobRequest init;
@@ -85,6 +86,7 @@ void ServerNode::OnAssignment(const Assignment& a) {
     (*job)->store->SetMembership(a.num_workers(), live, std::move(segments));
   }
   if (job.ok()) {
+    ScheduleRequestedCheckpoint(**job, a);
     report.set_kind(TaskReport::KIND_READY);
     report.set_step(a.resume_step());
   } else if (a.resume_step() > 0 && (job.status().code() == absl::StatusCode::kNotFound ||
@@ -102,10 +104,31 @@ void ServerNode::OnAssignment(const Assignment& a) {
   Send(report);
 }
 
+void ServerNode::ScheduleRequestedCheckpoint(ServedJob& job, const Assignment& a) {
+  const int64_t step = a.checkpoint_step();
+  {
+    absl::MutexLock lock(&mu_);
+    std::pair<int64_t, int64_t>& requested = requested_[job.id];  // generation, step
+    if (step <= 0 || (requested.first == job.generation && step <= requested.second)) return;
+    requested = {job.generation, step};
+  }
+  if (absl::Status s = job.ScheduleCheckpoint(step); !s.ok()) {
+    spdlog::error("job {}: cannot checkpoint step {} for the server change: {}", job.id, step, s);
+    TaskReport report = ReportFor(job.id, job.rank, job.generation);
+    report.set_kind(TaskReport::KIND_CHECKPOINT_FAILED);
+    report.set_step(step);
+    report.set_message(std::string(s.message()));
+    Send(report);
+    return;
+  }
+  spdlog::info("job {}: checkpoint of step {} scheduled for the server change", job.id, step);
+}
+
 void ServerNode::OnCheckpoint(const CheckpointMeta& meta, const absl::Status& status) {
   TaskReport report = ReportFor(meta.job_id, meta.rank, meta.generation);
   report.set_kind(status.ok() ? TaskReport::KIND_CHECKPOINTED : TaskReport::KIND_CHECKPOINT_FAILED);
   report.set_step(meta.step);
+  report.set_snapshot_unix_ms(meta.snapshot_unix_ms);
   if (!status.ok()) report.set_message(std::string(status.message()));
   Send(report);
   absl::MutexLock lock(&mu_);

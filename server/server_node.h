@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -45,6 +46,9 @@ class ServerNode {
  private:
   void Send(const TaskReport& report, absl::Duration deadline = absl::Seconds(30));
   void EndJobsOtherThan(const std::string& keep);
+  // Elastic servers: schedules the checkpoint an assignment asks for (Assignment.
+  // checkpoint_step) once per step; a server already past it reports KIND_CHECKPOINT_FAILED.
+  void ScheduleRequestedCheckpoint(ServedJob& job, const Assignment& a);
   CoordinatorLink* link();
 
   JobRegistry* const jobs_;
@@ -53,6 +57,8 @@ class ServerNode {
   // Per job, the newest checkpoint step written or failed.
   std::map<std::string, int64_t> settled_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> written_ ABSL_GUARDED_BY(mu_);  // the newest written
+  // Per job, the generation and step of the newest Assignment.checkpoint_step scheduled.
+  std::map<std::string, std::pair<int64_t, int64_t>> requested_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace psd

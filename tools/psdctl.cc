@@ -491,23 +491,43 @@ int RunCheckpoint(const Invocation& inv) {
   return kExitOk;
 }
 
+// --workers and --servers of psdctl scale: 0 when absent; -1 (after a message) when bad.
+int ScaleCount(const Invocation& inv, const char* flag, const char* what) {
+  const std::optional<std::string> text = inv.String(flag);
+  if (!text) return 0;
+  int n = 0;
+  if (!absl::SimpleAtoi(*text, &n) || n < 1) {
+    std::fprintf(stderr, "psdctl scale: --%s: expected a number of %s >= 1, got '%s'\n", flag, what,
+                 text->c_str());
+    return -1;
+  }
+  return n;
+}
+
 int RunScale(const Invocation& inv) {
-  int workers = 0;
-  const std::optional<std::string> text = inv.String("workers");
-  if (!text || !absl::SimpleAtoi(*text, &workers) || workers < 1) {
-    std::fprintf(stderr, "psdctl scale: --workers: expected a number of workers >= 1, got '%s'\n",
-                 text.value_or("").c_str());
+  const int workers = ScaleCount(inv, "workers", "workers");
+  const int servers = ScaleCount(inv, "servers", "servers");
+  if (workers < 0 || servers < 0) return kExitUsage;
+  if (workers == 0 && servers == 0) {
+    std::fprintf(stderr, "psdctl scale: give --workers N, --servers N or both\n");
     return kExitUsage;
   }
   Client client(inv);
   ScaleJobRequest request;
   request.set_job_id(inv.args[0]);
   request.set_workers(workers);
+  request.set_servers(servers);
   JobInfo info;
   const grpc::Status status = client.Call(&Coordinator::Stub::ScaleJob, request, &info);
   if (!status.ok()) return client.Fail(status);
-  if (info.scale_target() > 0) {
-    std::printf("job %s: scaling to %d workers: %s\n", inv.args[0].c_str(), workers,
+  if (info.scale_target() > 0 || info.server_scale_target() > 0) {
+    std::string wanted;
+    if (info.scale_target() > 0) wanted = absl::StrCat(info.scale_target(), " workers");
+    if (info.server_scale_target() > 0) {
+      absl::StrAppend(&wanted, wanted.empty() ? "" : " and ", info.server_scale_target(),
+                      " servers");
+    }
+    std::printf("job %s: scaling to %s: %s\n", inv.args[0].c_str(), wanted.c_str(),
                 info.reason().c_str());
   } else {
     std::printf("job %s: %s\n", inv.args[0].c_str(),

@@ -141,15 +141,22 @@ const CommandTable& PsdctlCommands() {
            "scale",
            {"JOB"},
            1,
-           "grow or shrink a running job's workers",
+           "grow or shrink a running job's workers or servers",
            "Asks the coordinator to run the job on --workers N live workers from a step every\n"
            "worker will hear of in time (printed by `psdctl status` as an event). Fewer: the\n"
            "highest ranks leave and become idle. More: idle workers join, as soon as enough are\n"
            "registered (status says it waits for them; on Kubernetes, raise the worker Job's\n"
            "parallelism). The job must be running and have cluster.elastic: true; the data is\n"
            "re-sharded over the new workers and the sync global batch follows their count\n"
-           "(docs/operations.md, \"Elastic workers\").",
-           {{"workers", FlagType::kString, "N", "the live workers wanted (required)"}}},
+           "(docs/operations.md, \"Elastic workers\").\n"
+           "--servers N moves the job onto N servers at such a step: the servers checkpoint it,\n"
+           "the job restarts on the new servers from that checkpoint (each loads what it owns\n"
+           "now; only the chunks and rows of the ranks added or removed change owner) and the\n"
+           "workers go on. Fewer: the highest ranks leave. The job also needs a checkpoint.dir\n"
+           "that every server can read; the event says what moved and how long it paused\n"
+           "(docs/operations.md, \"Elastic servers\"). At least one of the two flags.",
+           {{"workers", FlagType::kString, "N", "the live workers wanted"},
+            {"servers", FlagType::kString, "N", "the servers wanted"}}},
           {CommandId::kTrace,
            "trace",
            {"JOB"},

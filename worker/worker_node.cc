@@ -156,6 +156,10 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   parse.check_files = true;
   parse.max_data_bytes = options_.max_data_file_bytes;
   PSD_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(a.spec_yaml(), a.job_id(), parse));
+  // Elastic servers: the assignment's server list is the job's count now (psdctl scale).
+  if (spec.cluster.elastic && a.server_addresses_size() > 0) {
+    spec.cluster.servers = a.server_addresses_size();
+  }
   SessionOptions session_options;
   session_options.rank = a.rank();
   // The job's first membership fixes its steps and data order; later ranks join it.
