@@ -70,21 +70,6 @@ std::vector<ServerLoad> PlaceLoads(const JobSpec& spec, int64_t* total_chunks) {
   return loads;
 }
 
-int OptimizerSlots(OptimizerType type) {
-  switch (type) {
-    case OptimizerType::kSgd:
-      return 0;
-    case OptimizerType::kMomentum:
-    case OptimizerType::kNesterov:
-    case OptimizerType::kAdagrad:
-      return 1;
-    case OptimizerType::kAdam:
-    case OptimizerType::kAdamW:
-      return 2;
-  }
-  return 2;
-}
-
 const char* OptimizerStateName(OptimizerType type) {
   switch (type) {
     case OptimizerType::kSgd:
@@ -111,6 +96,21 @@ std::optional<int64_t> ReadLimit(const char* path) {
 }
 
 }  // namespace
+
+int OptimizerSlots(OptimizerType type) {
+  switch (type) {
+    case OptimizerType::kSgd:
+      return 0;
+    case OptimizerType::kMomentum:
+    case OptimizerType::kNesterov:
+    case OptimizerType::kAdagrad:
+      return 1;
+    case OptimizerType::kAdam:
+    case OptimizerType::kAdamW:
+      return 2;
+  }
+  return 2;
+}
 
 int64_t MemoryEstimate::total() const {
   return Add(Add(Add(params, optimizer), Add(accumulator, checkpoint)), Add(bookkeeping, table));

@@ -41,6 +41,9 @@ struct MemoryEstimate {
   int64_t total() const;
 };
 
+// Optimizer floats a server keeps per parameter: 0 (sgd), 1 (momentum, adagrad), 2 (adam).
+int OptimizerSlots(OptimizerType type);
+
 MemoryEstimate EstimateServerMemory(const JobSpec& spec);
 
 // OK when the estimate fits in `budget_bytes` (<= 0: no limit) less `in_use` (other jobs);

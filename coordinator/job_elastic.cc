@@ -187,10 +187,7 @@ void JobManager::ChangeMembership(Job& job, std::vector<int> ranks, const std::s
   const std::string text = absl::StrCat(why, " at step ", step, ": workers ", RankList(ranks));
   AddEvent(job, text);
   spdlog::info("job {}: {}", job.info().job_id(), text);
-  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
-    if (job.rec.servers[r].state == MemberRecord::State::kLost) continue;
-    AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
-  }
+  RunServersAgain(job);
   Persist(job, Durability::kFull);
 }
 

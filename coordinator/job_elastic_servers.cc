@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/checkpoint_layout.h"
+#include "common/memory_estimate.h"
 #include "common/placement.h"
 #include "coordinator/job_manager.h"
 
@@ -87,10 +88,7 @@ void JobManager::MaybeScaleServers(Job& job) {
   AddEvent(job, text);
   spdlog::info("job {}: {}", job.info().job_id(), text);
   // The servers schedule the checkpoint from their ACTION_RUN (Assignment.checkpoint_step).
-  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
-    if (job.rec.servers[r].state == MemberRecord::State::kLost) continue;
-    AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
-  }
+  RunServersAgain(job);
   Persist(job, Durability::kFull);
 }
 
@@ -136,8 +134,10 @@ void JobManager::SwitchServers(Job& job) {
   absl::StatusOr<Placement> old_placement = Placement::ForJob(before);
   absl::StatusOr<Placement> new_placement = Placement::ForJob(after);
   if (old_placement.ok() && new_placement.ok()) {
-    job.server_move.moved_bytes = MovedBytes(*old_placement, *new_placement);
-    job.server_move.total_bytes = new_placement->total_elements() * 4;
+    // Each parameter moves with its optimizer state.
+    const int64_t copies = 1 + OptimizerSlots(job.spec.training.optimizer.type);
+    job.server_move.moved_bytes = MovedBytes(*old_placement, *new_placement) * copies;
+    job.server_move.total_bytes = new_placement->total_elements() * 4 * copies;
   }
   // The workers stop where they are (they wait at their horizon, step - 1, already).
   for (size_t r = 0; r < job.rec.workers.size(); ++r) {

@@ -1310,9 +1310,7 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   ForgetWorkerReports(job, rank);
   // Paused servers learn the live workers from the ACTION_RUN that ends their pause.
   if (LostServerRanks(job).empty()) {
-    for (size_t r = 0; r < job.rec.servers.size(); ++r) {
-      AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
-    }
+    RunServersAgain(job);
   }
   Persist(job, Durability::kFull);
   CheckBarriers(job);
@@ -1505,6 +1503,13 @@ Assignment JobManager::RunAssignment(const Job& job, Role role, int rank) const 
     a.set_checkpoint_step(job.rec.info.server_change_step());
   }
   return a;
+}
+
+void JobManager::RunServersAgain(const Job& job) {
+  for (size_t r = 0; r < job.rec.servers.size(); ++r) {
+    if (job.rec.servers[r].state == MemberRecord::State::kLost) continue;
+    AssignNode(job.rec.servers[r].node_id, RunAssignment(job, ROLE_SERVER, static_cast<int>(r)));
+  }
 }
 
 Assignment JobManager::PauseAssignment(const Job& job, Role role, int rank) const {

@@ -324,6 +324,9 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AssignNode(const std::string& node_id, Assignment assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends every server of the job that is not lost its ACTION_RUN again, which carries the
+  // job's current membership and any change the servers must make (a checkpoint step).
+  void RunServersAgain(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<int> LiveWorkerRanks(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::set<std::string> BarrierMembers(const Job& job, Role role) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
