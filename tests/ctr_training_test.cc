@@ -182,6 +182,15 @@ TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {
          absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
          absl::StrCat("{batch_size: 64, max_steps: 25, consistency: sync, ", adagrad, "}")});
   }
+  SECTION("sync dlrm on 2 devices per worker equals one process with the global batch") {
+    // Batch 33 per worker: device slices of 17 and 16 rows; the one process takes 66 rows on
+    // one device.
+    CtrJob job{"ctr-dlrm-sync-2dev",
+               absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
+               absl::StrCat("{batch_size: 33, max_steps: 25, consistency: sync, ", adagrad, "}")};
+    job.cluster = ", devices_per_worker: 2";
+    CheckSyncEqualsOneProcess(**cluster, job);
+  }
   SECTION("sync fm equals one process with the global batch") {
     CheckSyncEqualsOneProcess(
         **cluster,

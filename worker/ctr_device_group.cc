@@ -49,6 +49,13 @@ absl::StatusOr<std::unique_ptr<CtrDeviceGroup>> CtrDeviceGroup::Create(
     d.model = d.owned.get();
   }
   if (n > 1) {
+    // The calling thread runs primary() (evaluation) on device 0.
+    if (backends[0] != nullptr) {
+      const absl::Status bound = backends[0]->MakeCurrent();
+      if (!bound.ok()) {
+        return absl::Status(bound.code(), absl::StrCat("device 0: ", bound.message()));
+      }
+    }
     group->dense_grads_.resize(static_cast<size_t>(group->num_dense()));
     for (int t = 0; t < group->num_dense(); ++t) {
       group->dense_grads_[t].resize(group->primary().dense_param(t).size());

@@ -14,7 +14,8 @@
 // rounding. With one device the group is that device's CtrModel itself: no thread, no copy.
 //
 // Threads: one caller at a time. With CUDA each device's thread binds itself to its device
-// (Backend::MakeCurrent); the sums are made on the host.
+// (Backend::MakeCurrent), and Create leaves the calling thread bound to device 0, where
+// primary() runs; the sums are made on the host.
 #ifndef PSD_WORKER_CTR_DEVICE_GROUP_H_
 #define PSD_WORKER_CTR_DEVICE_GROUP_H_
 
