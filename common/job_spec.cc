@@ -907,10 +907,6 @@ absl::Status CheckSparseModel(const Context& ctx, JobSpec* spec) {
     return NotAllowed(ctx, "cluster.elastic",
                       "with sparse models yet (elastic workers train image models only)");
   }
-  if (spec->cluster.devices_per_worker > 1) {
-    return NotAllowed(ctx, "cluster.devices_per_worker",
-                      "above 1 with sparse models yet (one device per worker)");
-  }
   const int64_t layer0 = static_cast<int64_t>(model->LayerSizes()[0]);
   if (model->type == ModelType::kDlrm && layer0 > (1 << 22)) {
     return ErrorAt(ctx, LineOf(ctx, "model.embedding.dim"), "model.embedding.dim",

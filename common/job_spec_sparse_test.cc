@@ -105,6 +105,21 @@ TEST_CASE("sparse logreg and fm: a linear part over the dense features and a bia
   CHECK(tensors[0].id == 0);
 }
 
+TEST_CASE("sparse jobs split a worker's batch over its devices", "[job_spec]") {
+  for (const char* type : {"logreg", "fm", "dlrm"}) {
+    INFO(type);
+    const JobSpec spec = MustParse(Criteo(std::string("model:\n  type: ") + type +
+                                          "\ntraining:\n  batch_size: 10\n"
+                                          "cluster:\n  devices_per_worker: 3\n"));
+    CHECK(spec.cluster.devices_per_worker == 3);
+  }
+  // Every device still needs a row of the batch.
+  CHECK(ErrorOf(Criteo("model:\n  type: fm\ntraining:\n  batch_size: 2\n"
+                       "cluster:\n  devices_per_worker: 3\n")) ==
+        "job.yaml:10: cluster.devices_per_worker: must not exceed training.batch_size (2): every "
+        "device needs at least one row of the batch, got 3");
+}
+
 TEST_CASE("sparse job specs: errors name the field and line", "[job_spec]") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {Criteo("model:\n  type: mlp\n"),

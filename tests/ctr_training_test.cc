@@ -18,6 +18,7 @@
 #include "tests/process.h"
 #include "tests/testing.h"
 #include "tools/datagen_ctr.h"
+#include "worker/ctr_device_group.h"
 #include "worker/ctr_trainer.h"
 #include "worker/local_exchange.h"
 #include "worker/row_exchange.h"
@@ -121,6 +122,7 @@ struct OneProcess {
 OneProcess TrainInOneProcess(JobSpec spec) {
   spec.training.batch_size *= spec.cluster.workers;
   spec.cluster.workers = 1;
+  spec.cluster.devices_per_worker = 1;
   auto backends = kernels::CreateBackends(kernels::DeviceKind::kCpu, 1, 1);
   REQUIRE(backends.ok());
   auto model = CtrModel::Create(CtrConfigFor(spec), (*backends)[0].get());
@@ -131,7 +133,8 @@ OneProcess TrainInOneProcess(JobSpec spec) {
   LocalRows rows(spec);
   auto test = LoadCtrTestSet(spec);
   REQUIRE(test.ok());
-  CtrTrainer trainer(spec, 0, 1, *steps, model->get(), &dense, &rows, &*test);
+  CtrDeviceGroup device(model->get());
+  CtrTrainer trainer(spec, 0, 1, *steps, &device, &dense, &rows, &*test);
   std::atomic<bool> stop{false};
   auto result = trainer.Run(stop, nullptr);
   INFO(result.status());
@@ -178,6 +181,15 @@ TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {
         {"ctr-dlrm-sync",
          absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
          absl::StrCat("{batch_size: 64, max_steps: 25, consistency: sync, ", adagrad, "}")});
+  }
+  SECTION("sync dlrm on 2 devices per worker equals one process with the global batch") {
+    // Batch 33 per worker: device slices of 17 and 16 rows; the one process takes 66 rows on
+    // one device.
+    CtrJob job{"ctr-dlrm-sync-2dev",
+               absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
+               absl::StrCat("{batch_size: 33, max_steps: 25, consistency: sync, ", adagrad, "}")};
+    job.cluster = ", devices_per_worker: 2";
+    CheckSyncEqualsOneProcess(**cluster, job);
   }
   SECTION("sync fm equals one process with the global batch") {
     CheckSyncEqualsOneProcess(

@@ -288,8 +288,14 @@ absl::Status CtrModel::SetBatch(const CtrBatch& batch) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<CtrModel::Result> CtrModel::TrainStep() { return Run(true); }
-absl::StatusOr<CtrModel::Result> CtrModel::Predict() { return Run(false); }
+absl::StatusOr<CtrModel::Result> CtrModel::TrainStep(int64_t mean_over) {
+  mean_over_ = mean_over > 0 ? mean_over : batch_rows_;
+  return Run(true);
+}
+absl::StatusOr<CtrModel::Result> CtrModel::Predict() {
+  mean_over_ = batch_rows_;
+  return Run(false);
+}
 
 absl::StatusOr<CtrModel::Result> CtrModel::Run(bool train) {
   if (!has_batch_) return absl::FailedPreconditionError("ctr model: no batch is set");
@@ -299,7 +305,7 @@ absl::StatusOr<CtrModel::Result> CtrModel::Run(bool train) {
 
 double CtrModel::Score(bool train) {
   double loss = 0;
-  const double inv = 1.0 / static_cast<double>(batch_rows_);
+  const double inv = 1.0 / static_cast<double>(mean_over_);
   for (int64_t r = 0; r < batch_rows_; ++r) {
     double p = 0;
     loss += Logistic(logits_[r], labels_[r], &p);

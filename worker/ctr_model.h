@@ -97,6 +97,8 @@ class CtrModel {
   // fields; the model has no batch then.
   absl::Status SetBatch(const CtrBatch& batch);
   absl::Span<const uint64_t> unique_keys() const { return unique_.keys(); }
+  // For each key of the batch (in its order), the position of its row in unique_keys().
+  absl::Span<const int32_t> key_index() const { return unique_.index(); }
 
   // [U, row_dim], U = unique_keys().size(): fill with the pulled rows before TrainStep/Predict.
   absl::Span<float> rows() { return absl::MakeSpan(rows_); }
@@ -105,8 +107,10 @@ class CtrModel {
 
   // Forward and backward of the set batch. Afterwards row_grads() [U, row_dim] and
   // dense_grad(t) hold the batch-mean gradients, probabilities() the click probabilities.
+  // mean_over > 0 averages the loss over that many rows instead of the batch's (a device's
+  // slice of a larger batch: its gradients are its share of the whole batch's mean).
   // FailedPrecondition without a batch.
-  absl::StatusOr<Result> TrainStep();
+  absl::StatusOr<Result> TrainStep(int64_t mean_over = 0);
   // Forward only; fills probabilities().
   absl::StatusOr<Result> Predict();
 
@@ -133,6 +137,7 @@ class CtrModel {
   bool host_addressable_ = true;
   int row_dim_ = 0;
   bool has_batch_ = false;
+  int64_t mean_over_ = 0;  // the current TrainStep's divisor of the loss
 
   // The batch.
   int64_t batch_rows_ = 0;

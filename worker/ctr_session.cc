@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "kernels/select.h"
+#include "worker/device_group.h"
 #include "worker/remote_exchange.h"
 
 namespace psd {
@@ -20,13 +21,26 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
   }
   PSD_ASSIGN_OR_RETURN(Placement placement, Placement::ForJob(spec));
   std::unique_ptr<CtrSession> session(new CtrSession(std::move(placement)));
-  PSD_ASSIGN_OR_RETURN(
-      std::vector<std::unique_ptr<kernels::Backend>> backends,
-      kernels::CreateBackends(BackendKind(spec.cluster.device), options.cpu_threads, 1));
-  session->backend_ = std::move(backends[0]);
+  const int devices = spec.cluster.devices_per_worker;
+  PSD_ASSIGN_OR_RETURN(session->backends_, kernels::CreateBackends(BackendKind(spec.cluster.device),
+                                                                   options.cpu_threads, devices));
   CtrModelConfig config = CtrConfigFor(spec);
   config.key_groups = static_cast<int>(options.servers.size());  // rows sent in place
-  PSD_ASSIGN_OR_RETURN(session->model_, CtrModel::Create(config, session->backend_.get()));
+  if (devices == 1) {
+    PSD_ASSIGN_OR_RETURN(session->model_, CtrModel::Create(config, session->backends_[0].get()));
+    session->devices_ = std::make_unique<CtrDeviceGroup>(session->model_.get());
+  } else {
+    std::vector<kernels::Backend*> backends;
+    for (const auto& b : session->backends_) backends.push_back(b.get());
+    PSD_ASSIGN_OR_RETURN(session->devices_, CtrDeviceGroup::Create(config, backends));
+    const ShardRows largest = ShardOf(spec.training.batch_size, devices, 0);
+    const ShardRows smallest = ShardOf(spec.training.batch_size, devices, devices - 1);
+    spdlog::info(
+        "worker {}: {} {} devices, the batch of {} split into slices of {}{}; their dense and "
+        "row gradients summed here (rows by key) and pushed once",
+        options.rank, devices, std::string(session->backends_[0]->name()), spec.training.batch_size,
+        smallest.count, largest.count == smallest.count ? "" : absl::StrCat(" or ", largest.count));
+  }
   PSD_ASSIGN_OR_RETURN(const int64_t total, CtrPlannedSteps(spec, options.workers));
   options.client.worker = options.rank;
   options.client.metrics = options.metrics;
@@ -44,7 +58,7 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
                  spec.data.test_files.size());
   }
   session->trainer_ = std::make_unique<CtrTrainer>(
-      spec, options.rank, options.workers, total, session->model_.get(), session->exchange_.get(),
+      spec, options.rank, options.workers, total, session->devices_.get(), session->exchange_.get(),
       session->rows_.get(), options.rank == 0 ? &session->test_ : nullptr);
   session->trainer_->set_metrics(options.metrics);
   session->trainer_->set_start_step(options.start_step);
@@ -54,11 +68,19 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
   return session;
 }
 
-// The trainer before the exchanges it uses, the model before the backend that owns its buffers.
+std::vector<const kernels::Backend*> CtrSession::backends() const {
+  std::vector<const kernels::Backend*> out;
+  for (const auto& b : backends_) out.push_back(b.get());
+  return out;
+}
+
+// The trainer before the exchanges it uses, the models before the backends that own their
+// buffers.
 CtrSession::~CtrSession() {
   trainer_.reset();
   rows_.reset();
   exchange_.reset();
+  devices_.reset();
   model_.reset();
 }
 

@@ -129,13 +129,13 @@ absl::StatusOr<CtrEval> EvaluateCtr(const CtrTestSet& test, int64_t step, CtrMod
 }
 
 CtrTrainer::CtrTrainer(const JobSpec& spec, int rank, int workers, int64_t total_steps,
-                       CtrModel* model, ParamExchange* dense, RowExchange* rows,
+                       CtrDeviceGroup* devices, ParamExchange* dense, RowExchange* rows,
                        const CtrTestSet* test)
     : spec_(spec),
       rank_(rank),
       workers_(workers),
       total_steps_(total_steps),
-      model_(model),
+      devices_(devices),
       dense_(dense),
       rows_(rows),
       test_(test != nullptr && test->rows > 0 ? test : nullptr),
@@ -161,14 +161,14 @@ absl::Status CtrTrainer::NextBatch() {
 std::vector<std::vector<float>> CtrTrainer::DenseParams() const {
   std::vector<std::vector<float>> out;
   for (int t = 0; t < num_dense_; ++t) {
-    const absl::Span<float> p = model_->dense_param(t);
+    const absl::Span<float> p = devices_->dense_param(t);
     out.emplace_back(p.begin(), p.end());
   }
   return out;
 }
 
 absl::Status CtrTrainer::PullDense(int64_t step) {
-  for (int t = 0; t < num_dense_; ++t) dense_->Pull(t, step, model_->dense_param(t));
+  for (int t = 0; t < num_dense_; ++t) dense_->Pull(t, step, devices_->dense_param(t));
   return dense_->Wait();
 }
 
@@ -207,18 +207,19 @@ absl::StatusOr<JobResult> CtrTrainer::Run(const std::atomic<bool>& stop,
     if (stop.load()) return absl::CancelledError("stopped");
     const absl::Time step_start = absl::Now();
     PSD_RETURN_IF_ERROR(NextBatch());
-    PSD_RETURN_IF_ERROR(model_->SetBatch(batch_));
-    PSD_RETURN_IF_ERROR(rows_->Pull(model_->unique_keys(), step, dim_, false, model_->rows()));
-    PSD_ASSIGN_OR_RETURN(CtrModel::Result r, model_->TrainStep());
+    PSD_RETURN_IF_ERROR(devices_->SetBatch(batch_));
+    PSD_RETURN_IF_ERROR(rows_->Pull(devices_->unique_keys(), step, dim_, false, devices_->rows()));
+    PSD_ASSIGN_OR_RETURN(CtrModel::Result r, devices_->TrainStep());
     loss_sum += r.loss_sum;
     examples += r.examples;
-    const absl::Span<const float> p = model_->probabilities();
+    const absl::Span<const float> p = devices_->probabilities();
     for (int64_t i = 0; i < batch_.rows(); ++i)
       correct += (p[i] >= 0.5f) == (batch_.labels[i] >= 0.5f);
     for (int t = 0; t < num_dense_; ++t) {
-      dense_->PushPull(t, step, model_->dense_grad(t), model_->dense_param(t));
+      dense_->PushPull(t, step, devices_->dense_grad(t), devices_->dense_param(t));
     }
-    const absl::Status pushed = rows_->Push(model_->unique_keys(), model_->row_grads(), dim_, step);
+    const absl::Status pushed =
+        rows_->Push(devices_->unique_keys(), devices_->row_grads(), dim_, step);
     const absl::Status exchanged = dense_->Wait();
     PSD_RETURN_IF_ERROR(pushed);
     PSD_RETURN_IF_ERROR(exchanged);

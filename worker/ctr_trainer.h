@@ -1,6 +1,7 @@
 // One worker's part of a sparse (click-through-rate) job: its shard of the rows through a
-// CtrModel, the embedding rows from a RowExchange and the dense tensors from a ParamExchange,
-// progress as it goes, and (rank 0) the exact test AUC and log loss.
+// CtrDeviceGroup (a CtrModel, or several: cluster.devices_per_worker), the embedding rows from a
+// RowExchange and the dense tensors from a ParamExchange, progress as it goes, and (rank 0) the
+// exact test AUC and log loss.
 //
 // Steps: every worker takes the same number, training.max_steps when set, else epochs times
 // floor(min rows of a worker's shard / batch_size), counted before training from the files'
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
 #include "proto/common.pb.h"
+#include "worker/ctr_device_group.h"
 #include "worker/ctr_model.h"
 #include "worker/ctr_reader.h"
 #include "worker/param_exchange.h"
@@ -58,9 +60,11 @@ class CtrTrainer {
  public:
   using ProgressFn = std::function<void(const Progress&)>;
 
-  // `test` may be null (only rank 0 evaluates). Everything must outlive the trainer.
-  CtrTrainer(const JobSpec& spec, int rank, int workers, int64_t total_steps, CtrModel* model,
-             ParamExchange* dense, RowExchange* rows, const CtrTestSet* test);
+  // `test` may be null (only rank 0 evaluates; on device 0's model). Everything must outlive
+  // the trainer.
+  CtrTrainer(const JobSpec& spec, int rank, int workers, int64_t total_steps,
+             CtrDeviceGroup* devices, ParamExchange* dense, RowExchange* rows,
+             const CtrTestSet* test);
 
   int64_t total_steps() const { return total_steps_; }
   void set_start_step(int64_t step) { start_step_ = step; }
@@ -78,7 +82,7 @@ class CtrTrainer {
 
   // The current parameters on the test set (EvaluateCtr).
   absl::StatusOr<CtrEval> Evaluate(int64_t step) {
-    return EvaluateCtr(*test_, step, model_, rows_);
+    return EvaluateCtr(*test_, step, &devices_->primary(), rows_);
   }
 
  private:
@@ -90,7 +94,7 @@ class CtrTrainer {
   const int rank_;
   const int workers_;
   const int64_t total_steps_;
-  CtrModel* model_;
+  CtrDeviceGroup* devices_;
   ParamExchange* dense_;
   RowExchange* rows_;
   const CtrTestSet* test_;

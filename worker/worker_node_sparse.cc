@@ -27,7 +27,7 @@ absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const Job
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
                std::string(ModelTypeName(spec.model.type)), std::string(session->backend().name()),
                session->backend().description());
-  const std::vector<Device> devices = TrainingDevices({&session->backend()});
+  const std::vector<Device> devices = TrainingDevices(session->backends());
   auto result = trainer.Run(stop_, [&](const Progress& p) {
     ProgressReport r;
     r.set_job_id(a.job_id());
