@@ -1,5 +1,9 @@
 #include "server/checkpoint.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -155,6 +159,18 @@ int64_t MaxDataBytes(const Placement& placement, int rank) {
 
 constexpr int64_t kMaxManifestBytes = 64 << 10;
 
+// The manifest of a checkpoint as its "key value" fields: NotFound when missing, DataLoss when
+// it is not a regular file or too large.
+absl::StatusOr<std::map<std::string, std::string>> LoadManifest(const std::string& manifest_file) {
+  absl::StatusOr<std::string> text = ReadRegularFile(manifest_file, kMaxManifestBytes);
+  if (absl::IsInvalidArgument(text.status())) return absl::DataLossError(text.status().message());
+  if (!text.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
+  }
+  return ParseManifest(*text);
+}
+
 }  // namespace
 
 absl::Status WriteCheckpoint(const std::string& step_dir, const CheckpointMeta& meta,
@@ -217,13 +233,7 @@ absl::StatusOr<int> ReadCheckpointServers(const std::string& step_dir, int rank)
 
 absl::StatusOr<ManifestTable> ReadManifestTable(const std::string& step_dir, int rank) {
   const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
-  absl::StatusOr<std::string> text = ReadRegularFile(manifest_file, kMaxManifestBytes);
-  if (absl::IsInvalidArgument(text.status())) return absl::DataLossError(text.status().message());
-  if (!text.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
-  }
-  const std::map<std::string, std::string> manifest = ParseManifest(*text);
+  PSD_ASSIGN_OR_RETURN(const auto manifest, LoadManifest(manifest_file));
   auto kind = manifest.find("table_kind");
   if (kind == manifest.end()) {
     return absl::NotFoundError(absl::StrCat(manifest_file, ": records no embedding table"));
@@ -248,15 +258,7 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
                                                           CheckpointMeta* meta_out) {
   const std::string data_file = CheckpointDataFile(step_dir, rank);
   const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
-  absl::StatusOr<std::string> manifest_text = ReadRegularFile(manifest_file, kMaxManifestBytes);
-  if (absl::IsInvalidArgument(manifest_text.status())) {  // too large, or not a regular file
-    return absl::DataLossError(manifest_text.status().message());
-  }
-  if (!manifest_text.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat(manifest_file, ": missing: the checkpoint is incomplete"));
-  }
-  const std::map<std::string, std::string> manifest = ParseManifest(*manifest_text);
+  PSD_ASSIGN_OR_RETURN(const auto manifest, LoadManifest(manifest_file));
   int64_t bytes = -1;
   uint32_t crc = 0;
   auto field = [&manifest](const char* key) {
@@ -306,6 +308,138 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
     chunks.push_back(std::move(c));
   }
   if (meta_out != nullptr) *meta_out = meta;
+  return chunks;
+}
+
+namespace {
+
+// A checkpoint data file opened for reads at offsets.
+class DataFile {
+ public:
+  static absl::StatusOr<DataFile> Open(const std::string& path) {
+    DataFile f(path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (f.fd_ < 0) {
+      return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
+    }
+    struct stat st;
+    if (::fstat(f.fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      return absl::DataLossError(absl::StrCat(path, ": not a regular file"));
+    }
+    f.size_ = st.st_size;
+    return f;
+  }
+  DataFile(DataFile&& o) noexcept : path_(std::move(o.path_)), fd_(o.fd_), size_(o.size_) {
+    o.fd_ = -1;
+  }
+  ~DataFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int64_t size() const { return size_; }
+  // `n` bytes at `offset` into `out`.
+  absl::Status Read(int64_t offset, int64_t n, std::string& out) const {
+    if (n < 0 || offset + n > size_) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": truncated: ", n, " bytes at byte ", offset, " of ", size_));
+    }
+    out.resize(static_cast<size_t>(n));
+    for (int64_t done = 0; done < n;) {
+      const ssize_t got = ::pread(fd_, out.data() + done, static_cast<size_t>(n - done),
+                                  static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        return absl::DataLossError(absl::StrCat(path_, ": read at byte ", offset + done, ": ",
+                                                got < 0 ? std::strerror(errno) : "end of file"));
+      }
+      done += got;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  DataFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+};
+
+// A chunk record's fixed part: key, clock, updates, length, and the two slots' lengths.
+constexpr int64_t kRecordPrefix = 3 * 8 + 8 + 2 * 4;
+
+}  // namespace
+
+absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
+    const std::string& step_dir, int rank, const Placement& placement,
+    const std::function<bool(uint64_t key)>& wanted) {
+  const std::string data_file = CheckpointDataFile(step_dir, rank);
+  const std::string manifest_file = CheckpointManifestFile(step_dir, rank);
+  PSD_ASSIGN_OR_RETURN(const auto manifest, LoadManifest(manifest_file));
+  int64_t bytes = -1, step = -1;
+  auto it = manifest.find("bytes");
+  auto step_it = manifest.find("step");
+  if (manifest.count("psd-checkpoint") == 0 || it == manifest.end() ||
+      !absl::SimpleAtoi(it->second, &bytes) || step_it == manifest.end() ||
+      !absl::SimpleAtoi(step_it->second, &step)) {
+    return absl::DataLossError(absl::StrCat(manifest_file, ": malformed manifest"));
+  }
+  PSD_ASSIGN_OR_RETURN(const DataFile file, DataFile::Open(data_file));
+  if (file.size() != bytes || bytes > MaxDataBytes(placement, rank)) {
+    return absl::DataLossError(absl::StrCat(
+        data_file, ": ", file.size(), " bytes do not match the manifest (", bytes, " bytes)"));
+  }
+  // The header: magic, version, rank, servers, step, generation, the job id, the placement.
+  std::string buf;
+  constexpr int64_t kFixed = sizeof(kMagic) + 3 * 4 + 2 * 8 + 4;
+  PSD_RETURN_IF_ERROR(file.Read(0, kFixed, buf));
+  uint32_t id_size = 0;
+  std::memcpy(&id_size, buf.data() + kFixed - 4, sizeof(id_size));
+  const int64_t header =
+      kFixed + int64_t{id_size} + 8 + 32 * static_cast<int64_t>(placement.chunks().size()) + 4 + 8;
+  PSD_RETURN_IF_ERROR(file.Read(0, std::min(header, file.size()), buf));
+  Reader r(data_file, buf);
+  CheckpointMeta meta;
+  PSD_RETURN_IF_ERROR(CheckHeader(r, rank, placement, &meta));
+  if (meta.step != step) {
+    return r.Error(absl::StrCat("holds step ", meta.step, "; its manifest says ", step));
+  }
+  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the chunk count"));
+  const std::vector<uint64_t>& expected = placement.ServerKeys(rank);
+  if (count != expected.size()) {
+    return r.Error(
+        absl::StrCat("holds ", count, " chunks, server ", rank, " owns ", expected.size()));
+  }
+  std::vector<ChunkSnapshot> chunks;
+  int64_t at = static_cast<int64_t>(r.pos());
+  for (uint64_t i = 0; i < count; ++i) {
+    PSD_RETURN_IF_ERROR(file.Read(at, kRecordPrefix, buf));
+    uint64_t key = 0;
+    int64_t length = 0;
+    uint32_t slot0 = 0, slot1 = 0;
+    std::memcpy(&key, buf.data(), 8);
+    std::memcpy(&length, buf.data() + 24, 8);
+    std::memcpy(&slot0, buf.data() + 32, 4);
+    std::memcpy(&slot1, buf.data() + 36, 4);
+    if (key >= placement.chunks().size() || length != placement.chunk(key).length ||
+        (slot0 != 0 && slot0 != length) || (slot1 != 0 && slot1 != length)) {
+      return absl::DataLossError(
+          absl::StrCat(data_file, ": chunk record at byte ", at, " is malformed"));
+    }
+    if (placement.chunk(key).server != rank) {
+      return absl::DataLossError(absl::StrCat(data_file, ": chunk ", key, " belongs to server ",
+                                              placement.chunk(key).server));
+    }
+    const int64_t record = kRecordPrefix + 4 * (length + slot0 + slot1) + 4;
+    if (wanted(key)) {
+      PSD_RETURN_IF_ERROR(file.Read(at, record, buf));
+      Reader rec(data_file, buf);
+      PSD_ASSIGN_OR_RETURN(ChunkSnapshot c, ReadChunk(rec, placement));
+      chunks.push_back(std::move(c));
+    }
+    at += record;
+  }
+  if (at != file.size()) {
+    return absl::DataLossError(
+        absl::StrCat(data_file, ": ", file.size() - at, " bytes after the last chunk record"));
+  }
   return chunks;
 }
 

@@ -8,6 +8,7 @@
 #define PSD_SERVER_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,14 @@ absl::StatusOr<ManifestTable> ReadManifestTable(const std::string& step_dir, int
 absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& step_dir, int rank,
                                                           const Placement& placement,
                                                           CheckpointMeta* meta = nullptr);
+
+// The chunks of server `rank`'s checkpoint in `step_dir` for which `wanted(key)` holds, read
+// record by record: the others are skipped without being read (a server that takes a few
+// chunks after a change of server count reads only those). Checks the file's size against the
+// manifest, the header and each read chunk's checksum; errors as ReadCheckpoint's.
+absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
+    const std::string& step_dir, int rank, const Placement& placement,
+    const std::function<bool(uint64_t key)>& wanted);
 
 // Removes `rank`'s files from all but the newest `keep` complete checkpoints of the job under
 // `dir`, and step directories left empty. Logs what it removes. A table file (sparse models)

@@ -87,9 +87,10 @@ absl::StatusOr<OwnedChunks> ReadOwnedChunks(const std::string& step_dir, const J
       continue;
     }
     PSD_ASSIGN_OR_RETURN(std::vector<ChunkSnapshot> chunks,
-                         ReadCheckpoint(step_dir, source, before));
+                         ReadCheckpointChunks(step_dir, source, before, [&](uint64_t key) {
+                           return placement.chunk(key).server == rank;
+                         }));
     for (ChunkSnapshot& c : chunks) {
-      if (placement.chunk(c.key).server != rank) continue;
       if (source != rank) {
         out.moved_bytes += static_cast<int64_t>(c.params.size() * sizeof(float));
       }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "tests/testing.h"
 
@@ -107,6 +108,56 @@ TEST_CASE("a damaged or partial checkpoint is rejected with the reason", "[check
   }
   SECTION("another rank's file") {
     CHECK(ReadCheckpoint(step_dir, 1, p).status().code() == absl::StatusCode::kNotFound);
+  }
+}
+
+TEST_CASE("ReadCheckpointChunks reads only the wanted chunks and checks what it reads",
+          "[checkpoint]") {
+  const Placement p = TwoServers();
+  const std::string step_dir = CheckpointStepDir(TempDir("some"), "job-1", 40);
+  const auto chunks = Snapshots(p, 0);
+  REQUIRE(chunks.size() >= 3);
+  REQUIRE(WriteCheckpoint(step_dir, Meta(0), p, chunks).ok());
+  const uint64_t first = chunks.front().key, last = chunks.back().key;
+  auto ends = [&](uint64_t key) { return key == first || key == last; };
+  auto back = ReadCheckpointChunks(step_dir, 0, p, ends);
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[0].key == first);
+  CHECK((*back)[1].key == last);
+  CHECK((*back)[1].params == chunks.back().params);
+  CHECK((*back)[1].opt.slot1 == chunks.back().opt.slot1);
+  CHECK((*back)[1].opt.updates == 40);
+  auto all = ReadCheckpointChunks(step_dir, 0, p, [](uint64_t) { return true; });
+  REQUIRE(all.ok());
+  CHECK(all->size() == chunks.size());
+
+  const std::string data_file = step_dir + "/server-0";
+  std::string bytes = *ReadFileToString(data_file);
+  SECTION("a flipped byte in a wanted chunk names it") {
+    bytes[bytes.size() - 10] ^= 0x01;  // inside the last chunk's record
+    REQUIRE(WriteFileAtomically(data_file, bytes).ok());
+    const absl::Status s = ReadCheckpointChunks(step_dir, 0, p, ends).status();
+    INFO(s);
+    CHECK(s.code() == absl::StatusCode::kDataLoss);
+    CHECK(s.message() == absl::StrCat(data_file, ": chunk ", last, ": checksum mismatch"));
+    // A chunk not read is not checked: the others still load.
+    CHECK(ReadCheckpointChunks(step_dir, 0, p, [&](uint64_t k) { return k == first; }).ok());
+  }
+  SECTION("a file of another size than its manifest says") {
+    REQUIRE(WriteFileAtomically(data_file, bytes.substr(0, bytes.size() - 1)).ok());
+    const absl::Status s = ReadCheckpointChunks(step_dir, 0, p, ends).status();
+    CHECK(s.code() == absl::StatusCode::kDataLoss);
+    CHECK(s.message().find("do not match the manifest") != std::string::npos);
+  }
+  SECTION("another placement, a missing manifest") {
+    CHECK(ReadCheckpointChunks(step_dir, 0, TwoServers(64), ends)
+              .status()
+              .message()
+              .find("written for a different placement") != std::string::npos);
+    fs::remove(data_file + ".manifest");
+    CHECK(ReadCheckpointChunks(step_dir, 0, p, ends).status().code() ==
+          absl::StatusCode::kNotFound);
   }
 }
 
