@@ -182,7 +182,11 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
     CheckpointWriter::Task task;
     task.dir = j->spec.checkpoint.dir;
     task.keep = j->spec.checkpoint.keep;
-    task.meta = {j->id, step, j->generation, j->rank, j->spec.cluster.servers,
+    task.meta = {j->id,
+                 step,
+                 j->generation,
+                 j->rank,
+                 j->spec.cluster.servers,
                  absl::ToUnixMillis(absl::Now())};
     task.placement = std::shared_ptr<const Placement>(j, &j->placement);
     task.chunks = std::move(chunks);
@@ -216,7 +220,11 @@ void JobRegistry::ConnectCheckpoints(const std::shared_ptr<ServedJob>& job) {
     {
       absl::MutexLock lock(&j->pending_mu);
       auto it = j->pending.find(step);
-      if (it == j->pending.end() || !it->second.has_chunks || it->second.table == nullptr) return;
+      // A server that holds no dense chunk (more servers than the dense part's chunks) has
+      // its table only: its dense store never takes a snapshot.
+      const bool chunks_in =
+          it != j->pending.end() && (it->second.has_chunks || j->store->keys().empty());
+      if (!chunks_in || it->second.table == nullptr) return;
       done = std::move(it->second);
       for (auto old = j->pending.begin(); old != it; ++old) {
         dropped_table = dropped_table || old->second.table != nullptr;
