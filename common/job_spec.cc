@@ -903,10 +903,6 @@ absl::Status CheckSparseModel(const Context& ctx, JobSpec* spec) {
         ctx, "model.embedding.ttl_steps",
         absl::StrCat("with eviction ", EvictionPolicyName(e.eviction), " (only with ttl)"));
   }
-  if (spec->cluster.elastic) {
-    return NotAllowed(ctx, "cluster.elastic",
-                      "with sparse models yet (elastic workers train image models only)");
-  }
   const int64_t layer0 = static_cast<int64_t>(model->LayerSizes()[0]);
   if (model->type == ModelType::kDlrm && layer0 > (1 << 22)) {
     return ErrorAt(ctx, LineOf(ctx, "model.embedding.dim"), "model.embedding.dim",

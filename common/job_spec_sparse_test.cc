@@ -150,9 +150,6 @@ TEST_CASE("sparse job specs: errors name the field and line", "[job_spec]") {
       {Criteo("model:\n  type: dlrm\n  embedding: {optimizer: {type: adam}}\n"),
        "job.yaml:7: model.embedding.optimizer.type: must be one of sgd, adagrad, lazy_adam, "
        "ftrl, got adam"},
-      {Criteo("model:\n  type: dlrm\ncluster:\n  elastic: true\n"),
-       "job.yaml:8: cluster.elastic: not allowed with sparse models yet (elastic workers train "
-       "image models only)"},
       {"name: x\ndata:\n  format: libsvm\n  train_files: [a]\n  dense_features: 3\nmodel: {type: "
        "fm}\n",
        "job.yaml:5: data.dense_features: not allowed with data.format libsvm (it has no columns: "

@@ -90,6 +90,10 @@ absl::StatusOr<JobInfo> JobManager::ScaleJob(const ScaleJobRequest& request) {
   if (request.workers() == 0 && request.servers() == 0) {
     return absl::InvalidArgumentError("give the workers or the servers wanted (or both)");
   }
+  if (request.workers() != 0 && job.spec.model.sparse()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id, " trains a sparse model: its workers are fixed (its servers can change)"));
+  }
   if (request.workers() != 0 && (request.workers() < 1 || request.workers() > kMaxScaleWorkers)) {
     return absl::InvalidArgumentError(absl::StrCat("workers: must be between 1 and ",
                                                    kMaxScaleWorkers, ", got ", request.workers()));

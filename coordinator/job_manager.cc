@@ -1315,8 +1315,10 @@ void JobManager::OnWorkerLost(Job& job, int rank, const std::string& lost) {
   Persist(job, Durability::kFull);
   CheckBarriers(job);
   MaybeSucceed(job);
-  if (job.running() && job.spec.cluster.elastic && job.info().scale_target() == 0) {
-    // The others re-shard the data without the lost worker's slice (MaybeScale).
+  if (job.running() && job.spec.cluster.elastic && !job.spec.model.sparse() &&
+      job.info().scale_target() == 0) {
+    // The others re-shard the data without the lost worker's slice (MaybeScale); a sparse
+    // job's workers keep their shards (its workers are fixed).
     job.info().set_scale_target(static_cast<int>(TrainingRanks(job).size()));
     MaybeScale(job);
   }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <regex>
 #include <string>
 #include <utility>
@@ -142,11 +143,24 @@ OneProcess TrainInOneProcess(JobSpec spec) {
   return {trainer.DenseParams(), result->test_auc()};
 }
 
-void CheckSyncEqualsOneProcess(const LocalCluster& cluster, CtrJob job) {
+// Runs `job` to its end (with `during`, given the job's id, between submit and wait) and
+// checks it against one process with the global batch.
+void CheckSyncEqualsOneProcess(const LocalCluster& cluster, CtrJob job,
+                               const std::function<void(const std::string&)>& during = nullptr) {
   const std::string dir = cluster.run_dir() + "/models";
   job.checkpoint = absl::StrCat("{dir: ", dir, "}");
   const std::string yaml = CtrJobYaml(job);
-  const std::string verdict = testing::RunJob(cluster, job.name, yaml);
+  std::string verdict;
+  if (during == nullptr) {
+    verdict = testing::RunJob(cluster, job.name, yaml);
+  } else {
+    const std::string id = testing::SubmitJob(cluster, job.name, yaml);
+    during(id);
+    const testing::CommandResult wait = cluster.Psdctl({"wait", id}, absl::Minutes(4));
+    INFO(wait.out << wait.err << "\ncoordinator log:\n" << cluster.Log("coordinator"));
+    REQUIRE(wait.exit_code == 0);
+    verdict = testing::LastLine(wait.out);
+  }
   std::printf("%s: %s\n", job.name.c_str(), verdict.c_str());
   REQUIRE(verdict.find("succeeded") != std::string::npos);
   auto spec = ParseJobSpec(yaml, job.name);
@@ -216,6 +230,50 @@ TEST_CASE("sparse models train on 2 servers x 2 workers", "[ctr][e2e]") {
     CHECK(AucOf(verdict) >= 0.6);
     CHECK(AucOf(verdict) <= data.bayes_auc + 0.01);
   }
+}
+
+TEST_CASE("elastic servers: a sparse sync job moved onto 3 servers and onto 1 equals one process",
+          "[ctr][elastic][e2e]") {
+  auto cluster = LocalCluster::Start(3, 2);
+  INFO(cluster.status());
+  REQUIRE(cluster.ok());
+  LocalCluster& c = **cluster;
+  const std::string adagrad = "optimizer: {type: adagrad, learning_rate: 0.1}";
+  CtrJob job{"ctr-moved",
+             absl::StrCat("{type: dlrm, hidden: [16], embedding: {dim: 4, ", adagrad, "}}"),
+             absl::StrCat("{batch_size: 64, max_steps: 3000, log_every: 5, consistency: sync, ",
+                          adagrad, "}")};
+  job.cluster = ", elastic: true";
+  // The "servers N -> M at step t: ..." event of the job, or "".
+  auto moved = [&](const std::string& id, const std::string& what) {
+    std::string event;
+    testing::WaitUntil(
+        [&] {
+          const std::string status = c.Psdctl({"status", id}).out;
+          const size_t at = status.find(what);
+          if (at == std::string::npos) return false;
+          event = status.substr(at, status.find('\n', at) - at);
+          return true;
+        },
+        absl::Minutes(2), absl::Milliseconds(100));
+    return event;
+  };
+  CheckSyncEqualsOneProcess(c, job, [&](const std::string& id) {
+    REQUIRE(testing::WaitForStep(c, id, 20, absl::Minutes(2)));
+    // A sparse job's workers are fixed: refused, saying so.
+    const testing::CommandResult workers = c.Psdctl({"scale", id, "--workers", "3"});
+    CHECK(workers.exit_code != 0);
+    CHECK(workers.err.find("its workers are fixed") != std::string::npos);
+    REQUIRE(c.Psdctl({"scale", id, "--servers", "3"}).exit_code == 0);
+    const std::string grown = moved(id, "servers 2 -> 3 at step");
+    std::printf("ctr-moved: %s\n", grown.c_str());
+    REQUIRE(!grown.empty());
+    REQUIRE(c.Psdctl({"scale", id, "--servers", "1"}).exit_code == 0);
+    const std::string shrunk = moved(id, "servers 3 -> 1 at step");
+    std::printf("ctr-moved: %s\n", shrunk.c_str());
+    INFO(c.Psdctl({"status", id}).out);
+    REQUIRE(!shrunk.empty());
+  });
 }
 
 TEST_CASE("a server killed mid-job: a sparse sync job resumes from its table checkpoints",

@@ -1,10 +1,13 @@
 #include "tools/model_eval_sparse.h"
 
+#include <filesystem>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "kernels/select.h"
@@ -17,11 +20,33 @@
 namespace psd {
 namespace {
 
+// How many servers exported the tables beside `model_path`: the spec's count, or, when the job
+// ended on another (elastic servers), the one of the `.table-0-of-N` file there.
+int ExportedTableServers(const std::string& model_path, int spec_servers) {
+  std::error_code ec;
+  if (std::filesystem::exists(absl::StrCat(model_path, ".table-0-of-", spec_servers), ec)) {
+    return spec_servers;
+  }
+  const std::filesystem::path path(model_path);
+  const std::string prefix = path.filename().string() + ".table-0-of-";
+  int found = 0;
+  for (const auto& e : std::filesystem::directory_iterator(path.parent_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    int n = 0;
+    if (absl::StartsWith(name, prefix) &&
+        absl::SimpleAtoi(absl::string_view(name).substr(prefix.size()), &n) && n > 0) {
+      if (found != 0 && n != found) return spec_servers;  // ambiguous: report the spec's
+      found = n;
+    }
+  }
+  return found > 0 ? found : spec_servers;
+}
+
 // Every server's exported rows, by key: what evaluation pulls (it never pushes).
 class ExportedRows : public RowExchange {
  public:
   absl::Status Load(const std::string& model_path, const JobSpec& spec) {
-    const int servers = spec.cluster.servers;
+    const int servers = ExportedTableServers(model_path, spec.cluster.servers);
     dim_ = spec.model.RowDim();
     options_ = TableOptionsFor(spec);
     for (int rank = 0; rank < servers; ++rank) {

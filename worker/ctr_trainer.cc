@@ -205,6 +205,9 @@ absl::StatusOr<JobResult> CtrTrainer::Run(const std::atomic<bool>& stop,
   };
   for (int64_t step = start_step_; step < total_steps_; ++step) {
     if (stop.load()) return absl::CancelledError("stopped");
+    if (horizon_ > 0 && step > horizon_ && wait_for_horizon_) {
+      PSD_RETURN_IF_ERROR(wait_for_horizon_(step));
+    }
     const absl::Time step_start = absl::Now();
     PSD_RETURN_IF_ERROR(NextBatch());
     PSD_RETURN_IF_ERROR(devices_->SetBatch(batch_));

@@ -12,6 +12,7 @@
 #ifndef PSD_WORKER_CTR_TRAINER_H_
 #define PSD_WORKER_CTR_TRAINER_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -70,6 +71,12 @@ class CtrTrainer {
   void set_start_step(int64_t step) { start_step_ = step; }
   // See Trainer::set_wait_for_others.
   void set_wait_for_others(std::function<absl::Status()> fn) { wait_for_others_ = std::move(fn); }
+  // Elastic jobs (cluster.elastic): the step horizon (0: none; it only grows). Run() does not
+  // start a step past it before `wait_for_horizon` (called with that step) has extended it.
+  void set_step_horizon(int64_t horizon) { horizon_ = std::max(horizon_, horizon); }
+  void set_wait_for_horizon(std::function<absl::Status(int64_t step)> fn) {
+    wait_for_horizon_ = std::move(fn);
+  }
   void set_metrics(std::shared_ptr<WorkerJobMetrics> metrics) { metrics_ = std::move(metrics); }
   // Rows skipped as bad so far (data.bad_rows: skip).
   int64_t skipped_rows() const { return reader_ == nullptr ? 0 : reader_->skipped(); }
@@ -100,6 +107,8 @@ class CtrTrainer {
   const CtrTestSet* test_;
   int64_t start_step_ = 0;
   std::function<absl::Status()> wait_for_others_;
+  std::function<absl::Status(int64_t)> wait_for_horizon_;
+  int64_t horizon_ = 0;
   std::shared_ptr<WorkerJobMetrics> metrics_;
   std::unique_ptr<CtrReader> reader_;
   CtrBatch batch_;

@@ -151,6 +151,24 @@ void WorkerNode::RunJob(const Assignment& a) {
   }
 }
 
+absl::Status WorkerNode::AwaitHorizon(
+    int64_t step, Progress last,
+    const std::function<absl::StatusOr<ReportProgressResponse>(const Progress&)>& report,
+    const std::function<absl::Status(const ReportProgressResponse&)>& learn) {
+  last.clear_phases();  // not a new interval: the straggler detector ignores it
+  last.clear_servers();
+  while (!stop_) {
+    absl::StatusOr<ReportProgressResponse> answer = report(last);
+    if (answer.ok()) {
+      if (answer->cancelled()) return absl::CancelledError("cancelled");
+      PSD_RETURN_IF_ERROR(learn(*answer));
+      if (answer->step_horizon() >= step) return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::CancelledError("stopped");
+}
+
 absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   ParseOptions parse;
   parse.check_files = true;
@@ -236,21 +254,8 @@ absl::StatusOr<JobResult> WorkerNode::Train(const Assignment& a) {
   };
   // At the horizon: ask until the coordinator extends it (it holds it while a membership
   // change reaches the servers).
-  trainer.set_wait_for_horizon([&](int64_t step) -> absl::Status {
-    Progress p = last_progress;
-    p.clear_phases();  // not a new interval: the straggler detector ignores it
-    p.clear_servers();
-    while (!stop_) {
-      absl::StatusOr<ReportProgressResponse> answer = report_progress(p);
-      if (answer.ok()) {
-        if (answer->cancelled()) return absl::CancelledError("cancelled");
-        PSD_RETURN_IF_ERROR(learn(*answer));
-        if (answer->step_horizon() >= step) return absl::OkStatus();
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return absl::CancelledError("stopped");
-  });
+  trainer.set_wait_for_horizon(
+      [&](int64_t step) { return AwaitHorizon(step, last_progress, report_progress, learn); });
   spdlog::info("job {}: worker {} of {}, {} steps of batch {} on {} ({})", a.job_id(), a.rank(),
                a.num_workers(), trainer.total_steps(), spec.training.batch_size,
                session->backend().name(), session->backend().description());

@@ -75,6 +75,13 @@ class WorkerNode {
   };
   void RunJob(const Assignment& a);
   absl::StatusOr<JobResult> Train(const Assignment& a);
+  // At the step horizon of an elastic job: sends `last` again through `report` (as no new
+  // interval) until an answer extends the horizon to `step` (the coordinator holds it while a
+  // change is under way); `learn` sees every answer first.
+  absl::Status AwaitHorizon(
+      int64_t step, Progress last,
+      const std::function<absl::StatusOr<ReportProgressResponse>(const Progress&)>& report,
+      const std::function<absl::Status(const ReportProgressResponse&)>& learn);
   // A sparse job (worker/worker_node_sparse.cc): logreg, fm or dlrm on CTR rows.
   absl::StatusOr<JobResult> TrainSparse(const Assignment& a, const JobSpec& spec,
                                         SessionOptions session_options);

@@ -28,15 +28,31 @@ absl::StatusOr<JobResult> WorkerNode::TrainSparse(const Assignment& a, const Job
                std::string(ModelTypeName(spec.model.type)), std::string(session->backend().name()),
                session->backend().description());
   const std::vector<Device> devices = TrainingDevices(session->backends());
-  auto result = trainer.Run(stop_, [&](const Progress& p) {
+  auto report_progress = [&](const Progress& p) {
     ProgressReport r;
     r.set_job_id(a.job_id());
     r.set_worker_rank(a.rank());
     r.set_generation(a.generation());
+    r.set_membership_size(a.membership_size());
     for (const Device& d : devices) *r.add_devices() = d;
     *r.mutable_progress() = p;
-    absl::StatusOr<ReportProgressResponse> answer = link_->ReportProgressFully(std::move(r));
-    if (answer.ok() && answer->cancelled()) stop_ = true;
+    return link_->ReportProgressFully(std::move(r));
+  };
+  // Elastic jobs (their servers can change; their workers are fixed): the step horizon.
+  auto learn = [&](const ReportProgressResponse& answer) {
+    trainer.set_step_horizon(answer.step_horizon());
+    return absl::OkStatus();
+  };
+  trainer.set_step_horizon(a.step_horizon());
+  Progress last_progress;
+  trainer.set_wait_for_horizon(
+      [&](int64_t step) { return AwaitHorizon(step, last_progress, report_progress, learn); });
+  auto result = trainer.Run(stop_, [&](const Progress& p) {
+    last_progress = p;
+    absl::StatusOr<ReportProgressResponse> answer = report_progress(p);
+    if (!answer.ok()) return;
+    if (answer->cancelled()) stop_ = true;
+    learn(*answer).IgnoreError();
   });
   {
     absl::MutexLock lock(&mu_);
