@@ -102,7 +102,8 @@ class ShardStore {
     apply_seconds_ = apply_seconds;
     staleness_seen_ = staleness;
   }
-  // Adds a checkpoint at `step`; FailedPrecondition if a chunk is already past it.
+  // Adds a checkpoint at `step`; FailedPrecondition if a chunk is already past it. A store
+  // that owns no chunk (more servers than chunks) hands its empty snapshot over at once.
   absl::Status ScheduleCheckpoint(int64_t step);
   // The first step no chunk has passed yet: the earliest step ScheduleCheckpoint accepts.
   int64_t NextCheckpointableStep() const;

@@ -321,6 +321,23 @@ TEST_CASE("a pull its client gave up leaves no waiter", "[shard_store]") {
   CHECK(f.store->stats().waiting_pulls == 0);
 }
 
+TEST_CASE("a store that owns no chunk takes a requested checkpoint at once", "[shard_store]") {
+  JobSpec spec = SmallJob(Consistency::kSync);
+  spec.cluster.servers = 3;  // two tensors, two chunks: server 2 owns none
+  const Placement placement = *Placement::ForJob(spec);
+  REQUIRE(placement.ServerKeys(2).empty());
+  auto store = *ShardStore::Create(spec, placement, 2, 2);
+  std::vector<int64_t> steps;
+  size_t chunks = 99;
+  store->SetSnapshotHandler([&](int64_t step, std::vector<ChunkSnapshot> c) {
+    steps.push_back(step);
+    chunks = c.size();
+  });
+  REQUIRE(store->ScheduleCheckpoint(40).ok());
+  CHECK(steps == std::vector<int64_t>{40});
+  CHECK(chunks == 0);
+}
+
 TEST_CASE("concurrent pushes from many threads are all applied", "[shard_store]") {
   Fixture f(SmallJob(Consistency::kSync), 8);
   const std::vector<float> before = f.Params(0);

@@ -343,6 +343,18 @@ int RunValidate(const Invocation& inv) {
   std::printf("ok: %s: %d servers, %d workers, %s, %lld parameters, %s per server\n",
               spec->name.c_str(), spec->cluster.servers, spec->cluster.workers, consistency.c_str(),
               static_cast<long long>(parameters), FormatMemory(memory.total()).c_str());
+  if (absl::StatusOr<Placement> placement = Placement::ForJob(*spec);
+      placement.ok() && !spec->model.sparse() &&
+      static_cast<int>(placement->chunks().size()) < spec->cluster.servers) {
+    const int idle = spec->cluster.servers - static_cast<int>(placement->chunks().size());
+    std::fprintf(stderr,
+                 "%s: warning: the model has %zu chunks of cluster.chunk_bytes, so %d of the %d "
+                 "servers hold no parameters%s\n",
+                 inv.args[0].c_str(), placement->chunks().size(), idle, spec->cluster.servers,
+                 spec->checkpoint.every_steps > 0
+                     ? " and its periodic checkpoints never complete (docs/operations.md)"
+                     : "");
+  }
   return kExitOk;
 }
 

@@ -48,5 +48,21 @@ TEST_CASE("psdctl validate refuses a model the servers cannot hold, naming the s
   CHECK(r.err == "psdctl: --server-memory: expected a size like 16GiB, got 'lots'\n");
 }
 
+TEST_CASE("psdctl validate warns when servers would hold no parameters") {
+  const std::string dir = testing::MakeTempDir("psdctl-idle");
+  testing::WriteIdx(dir + "/images", {2, 28, 28}, std::vector<uint8_t>(2 * 784, 0));
+  testing::WriteIdx(dir + "/labels", {2}, {0, 1});
+  const std::string spread = dir + "/spread.yaml";
+  std::string spec = Spec(dir, "16");  // 4 tensors, 4 chunks
+  spec.replace(spec.find("servers: 2"), 10, "servers: 6");
+  std::ofstream(spread) << spec << "checkpoint: {dir: " << dir << ", every_steps: 100}\n";
+  testing::CommandResult r = testing::RunCommand({kPsdctl, "validate", spread});
+  CHECK(r.exit_code == 0);
+  CHECK(r.err == absl::StrCat(spread,
+                              ": warning: the model has 4 chunks of cluster.chunk_bytes, so 2 of "
+                              "the 6 servers hold no parameters and its periodic checkpoints "
+                              "never complete (docs/operations.md)\n"));
+}
+
 }  // namespace
 }  // namespace psd
