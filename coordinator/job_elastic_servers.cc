@@ -191,8 +191,12 @@ void JobManager::OnServersMoved(Job& job) {
   move.active = false;
   const int64_t now = absl::ToUnixMillis(absl::Now());
   const int64_t taken = move.state_taken_ms > 0 ? move.state_taken_ms : move.written_ms;
+  if (move.ready == move.to && move.loaded_reported > 0) {  // what the servers loaded
+    move.moved_bytes = move.moved_reported;
+    move.total_bytes = move.loaded_reported;
+  }
   const std::string text = absl::StrFormat(
-      "servers %d -> %d at step %d: %.1f of %.1f MiB moved; paused %.2f s (checkpoint %.2f s, "
+      "servers %d -> %d at step %d: %.2f of %.2f MiB moved; paused %.2f s (checkpoint %.2f s, "
       "restore %.2f s)",
       move.from, move.to, move.step, MiB(move.moved_bytes), MiB(move.total_bytes),
       (now - taken) / 1e3, (move.written_ms - taken) / 1e3, (now - move.written_ms) / 1e3);

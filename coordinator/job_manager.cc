@@ -721,6 +721,11 @@ absl::Status JobManager::ReportTask(const TaskReport& report) {
       }
       if (member.ready) return absl::OkStatus();
       member.ready = true;
+      if (job.server_move.active) {
+        ++job.server_move.ready;
+        job.server_move.loaded_reported += report.loaded_bytes();
+        job.server_move.moved_reported += report.moved_bytes();
+      }
       const int ready = std::count_if(job.rec.servers.begin(), job.rec.servers.end(),
                                       [](const MemberRecord& m) { return m.ready; });
       spdlog::info("job {}: {} ready ({} of {})", id, who, ready, job.rec.servers.size());

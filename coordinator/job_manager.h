@@ -151,8 +151,12 @@ class JobManager {
     bool active = false;
     int from = 0, to = 0;
     int64_t step = 0;
-    int64_t moved_bytes = 0, total_bytes = 0;
+    int64_t moved_bytes = 0, total_bytes = 0;  // from the placements (dense state only)
     int64_t state_taken_ms = 0, written_ms = 0;
+    // What the new servers reported loading (TaskReport.loaded_bytes, moved_bytes): embedding
+    // rows included.
+    int ready = 0;
+    int64_t loaded_reported = 0, moved_reported = 0;
   };
   struct Job {
     std::optional<TraceState> trace;  // psdctl trace running

@@ -14,6 +14,12 @@
 namespace psd {
 namespace {
 
+// A chunk's parameters and optimizer state, in bytes.
+int64_t StateBytes(const ChunkSnapshot& c) {
+  return static_cast<int64_t>((c.params.size() + c.opt.slot0.size() + c.opt.slot1.size()) *
+                              sizeof(float));
+}
+
 // The step dir without trailing slashes, and its parent (the job dir that holds the chains).
 std::pair<std::string, std::string> StepAndJobDir(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -70,6 +76,7 @@ absl::StatusOr<OwnedChunks> ReadOwnedChunks(const std::string& step_dir, const J
   PSD_ASSIGN_OR_RETURN(out.written_by, ReadCheckpointServers(step_dir, rank));
   if (out.written_by == placement.num_servers()) {
     PSD_ASSIGN_OR_RETURN(out.chunks, ReadCheckpoint(step_dir, rank, placement));
+    for (const ChunkSnapshot& c : out.chunks) out.loaded_bytes += StateBytes(c);
     return out;
   }
   JobSpec then = spec;
@@ -91,9 +98,8 @@ absl::StatusOr<OwnedChunks> ReadOwnedChunks(const std::string& step_dir, const J
                            return placement.chunk(key).server == rank;
                          }));
     for (ChunkSnapshot& c : chunks) {
-      if (source != rank) {
-        out.moved_bytes += static_cast<int64_t>(c.params.size() * sizeof(float));
-      }
+      out.loaded_bytes += StateBytes(c);
+      if (source != rank) out.moved_bytes += StateBytes(c);
       out.chunks.push_back(std::move(c));
     }
   }
@@ -102,9 +108,9 @@ absl::StatusOr<OwnedChunks> ReadOwnedChunks(const std::string& step_dir, const J
   return out;
 }
 
-absl::StatusOr<int64_t> RestoreOwnedRows(const std::string& step_dir, int64_t step,
-                                         const JobSpec& spec, int rank, int written_by,
-                                         const std::string& job_id, SparseStore& store) {
+absl::StatusOr<RestoredRows> RestoreOwnedRows(const std::string& step_dir, int64_t step,
+                                              const JobSpec& spec, int rank, int written_by,
+                                              const std::string& job_id, SparseStore& store) {
   const auto [dir, job_dir] = StepAndJobDir(step_dir);
   const TableOptions options = TableOptionsFor(spec);
   TableExpectation expect;
@@ -114,16 +120,21 @@ absl::StatusOr<int64_t> RestoreOwnedRows(const std::string& step_dir, int64_t st
   expect.dim = options.dim;
   expect.slots = RowOptimizerSlots(options.optimizer.type) * options.dim;
   const bool same = written_by == spec.cluster.servers;
-  int64_t rows = 0;
+  RestoredRows out;
   for (int source = same ? rank : 0; source < (same ? rank + 1 : written_by); ++source) {
     PSD_RETURN_IF_ERROR(CheckTableFile(dir, source, step, job_id));
     expect.rank = source;
     PSD_ASSIGN_OR_RETURN(TableSnapshot table, ReadTableChain(job_dir, step, expect));
     if (!same) KeepOwnedRows(table, rank, spec.cluster.servers);
-    rows += static_cast<int64_t>(table.keys.size());
+    const int64_t n = static_cast<int64_t>(table.keys.size());
+    const int64_t bytes =
+        n * static_cast<int64_t>(sizeof(uint64_t) + sizeof(float) * (expect.dim + expect.slots));
+    out.rows += n;
+    out.loaded_bytes += bytes;
+    if (source != rank) out.moved_bytes += bytes;
     PSD_RETURN_IF_ERROR(store.Restore(table, step));
   }
-  return rows;
+  return out;
 }
 
 }  // namespace psd

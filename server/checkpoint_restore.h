@@ -21,8 +21,9 @@ namespace psd {
 // What a server loaded: its chunks, and how much of it came from other ranks' files.
 struct OwnedChunks {
   std::vector<ChunkSnapshot> chunks;
-  int written_by = 0;       // the server count of the checkpoint
-  int64_t moved_bytes = 0;  // parameter bytes read from another rank's file
+  int written_by = 0;        // the server count of the checkpoint
+  int64_t loaded_bytes = 0;  // parameters and optimizer state read
+  int64_t moved_bytes = 0;   // of them, read from another rank's file
 };
 
 // The chunks `placement` (of `spec`, whose cluster.servers is the count now) gives `rank`,
@@ -34,9 +35,14 @@ absl::StatusOr<OwnedChunks> ReadOwnedChunks(const std::string& step_dir, const J
 // `step`, from the chains of table files that end in `step_dir` (the step dir's parent holds
 // them), written by `written_by` servers. Returns the rows restored. `job_id` names the job in
 // errors; a missing or damaged table is NotFound or DataLoss naming the file.
-absl::StatusOr<int64_t> RestoreOwnedRows(const std::string& step_dir, int64_t step,
-                                         const JobSpec& spec, int rank, int written_by,
-                                         const std::string& job_id, SparseStore& store);
+struct RestoredRows {
+  int64_t rows = 0;
+  int64_t loaded_bytes = 0;  // keys, values and optimizer slots of those rows
+  int64_t moved_bytes = 0;   // of them, read from other ranks' chains
+};
+absl::StatusOr<RestoredRows> RestoreOwnedRows(const std::string& step_dir, int64_t step,
+                                              const JobSpec& spec, int rank, int written_by,
+                                              const std::string& job_id, SparseStore& store);
 
 }  // namespace psd
 

@@ -90,7 +90,7 @@ TEST_CASE("chunks written by n servers reach their owners among m, each once, bi
     REQUIRE(placement.ok());
     REQUIRE(before.ok());
     INFO(n << " -> " << m << " servers");
-    int64_t moved = 0;
+    int64_t moved = 0, loaded = 0;
     std::map<uint64_t, int> seen;
     for (int rank = 0; rank < m; ++rank) {
       auto owned = ReadOwnedChunks(CheckpointStepDir(dir, id, 7), now, *placement, rank);
@@ -98,6 +98,7 @@ TEST_CASE("chunks written by n servers reach their owners among m, each once, bi
       REQUIRE(owned.ok());
       CHECK(owned->written_by == n);
       moved += owned->moved_bytes;
+      loaded += owned->loaded_bytes;
       std::vector<uint64_t> keys;
       for (const ChunkSnapshot& c : owned->chunks) {
         keys.push_back(c.key);
@@ -115,7 +116,9 @@ TEST_CASE("chunks written by n servers reach their owners among m, each once, bi
     }
     CHECK(seen.size() == placement->chunks().size());
     for (const auto& [key, times] : seen) CHECK(times == 1);
-    CHECK(moved == MovedBytes(*before, *placement));
+    // Each moved parameter comes with its two adam moments.
+    CHECK(moved == 3 * MovedBytes(*before, *placement));
+    CHECK(loaded == 3 * 4 * placement->total_elements());
     CHECK(moved > 0);
   }
   // A checkpoint of another model's chunks is refused, naming the step dir.

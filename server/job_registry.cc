@@ -150,6 +150,8 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string
     dir = resume_dir.empty() ? CheckpointStepDir(spec.checkpoint.dir, job_id, resume_step)
                              : resume_dir;
     PSD_ASSIGN_OR_RETURN(restore, ReadOwnedChunks(dir, spec, job->placement, rank));
+    job->loaded_bytes = restore.loaded_bytes;
+    job->moved_bytes = restore.moved_bytes;
     spdlog::info(
         "job {}: loaded the checkpoint of step {} from {} ({} of {} servers; {} bytes "
         "from other ranks' files)",
@@ -163,10 +165,14 @@ absl::StatusOr<std::shared_ptr<ServedJob>> JobRegistry::Create(const std::string
         job->sparse, SparseStore::Create(spec, rank, spec.cluster.servers, num_workers, job_id));
     if (resume_step > 0) {
       PSD_ASSIGN_OR_RETURN(
-          const int64_t rows,
+          const RestoredRows rows,
           RestoreOwnedRows(dir, resume_step, spec, rank, restore.written_by, job_id, *job->sparse));
-      spdlog::info("job {}: restored {} embedding rows of step {} from {}", job_id, rows,
-                   resume_step, dir);
+      spdlog::info(
+          "job {}: restored {} embedding rows of step {} from {} ({} bytes from other "
+          "ranks' chains)",
+          job_id, rows.rows, resume_step, dir, rows.moved_bytes);
+      job->loaded_bytes += rows.loaded_bytes;
+      job->moved_bytes += rows.moved_bytes;
     }
   }
   return job;

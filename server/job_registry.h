@@ -29,6 +29,9 @@ struct ServedJob {
   std::unique_ptr<ShardStore> store;
   std::unique_ptr<SparseStore> sparse;  // sparse models only: the embedding rows
   int64_t memory_bytes = 0;             // common/memory_estimate.h's figure for the job
+  // Loaded from a checkpoint at the start of this generation: state bytes, and of them those
+  // read from other ranks' files (a change of server count).
+  int64_t loaded_bytes = 0, moved_bytes = 0;
   // The certificate name of each worker rank (the coordinator's assignment); a push or pull
   // for rank r is accepted only from that certificate. Empty under --insecure. Elastic
   // workers add ranks while the job runs.

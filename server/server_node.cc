@@ -89,6 +89,8 @@ void ServerNode::OnAssignment(const Assignment& a) {
     ScheduleRequestedCheckpoint(**job, a);
     report.set_kind(TaskReport::KIND_READY);
     report.set_step(a.resume_step());
+    report.set_loaded_bytes((*job)->loaded_bytes);
+    report.set_moved_bytes((*job)->moved_bytes);
   } else if (a.resume_step() > 0 && (job.status().code() == absl::StatusCode::kNotFound ||
                                      job.status().code() == absl::StatusCode::kDataLoss)) {
     spdlog::error("job {}: checkpoint of step {} unusable: {}", a.job_id(), a.resume_step(),

@@ -268,6 +268,7 @@ TEST_CASE("elastic servers: a sparse sync job moved onto 3 servers and onto 1 eq
     const std::string grown = moved(id, "servers 2 -> 3 at step");
     std::printf("ctr-moved: %s\n", grown.c_str());
     REQUIRE(!grown.empty());
+    CHECK(grown.find(": 0.00 of") == std::string::npos);  // rows moved to the new server
     REQUIRE(c.Psdctl({"scale", id, "--servers", "1"}).exit_code == 0);
     const std::string shrunk = moved(id, "servers 3 -> 1 at step");
     std::printf("ctr-moved: %s\n", shrunk.c_str());
