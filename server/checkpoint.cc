@@ -121,6 +121,16 @@ absl::Status CheckHeader(Reader& r, int rank, const Placement& placement, Checkp
   return absl::OkStatus();
 }
 
+// The chunk count after the header: as many as `placement` gives `rank`, else DataLoss.
+absl::StatusOr<uint64_t> ReadChunkCount(Reader& r, int rank, const Placement& placement) {
+  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the chunk count"));
+  const size_t expected = placement.ServerKeys(rank).size();
+  if (count != expected) {
+    return r.Error(absl::StrCat("holds ", count, " chunks, server ", rank, " owns ", expected));
+  }
+  return count;
+}
+
 absl::StatusOr<ChunkSnapshot> ReadChunk(Reader& r, const Placement& placement) {
   const size_t start = r.pos();
   ChunkSnapshot c;
@@ -292,12 +302,7 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
   Reader r(data_file, data);
   CheckpointMeta meta;
   PSD_RETURN_IF_ERROR(CheckHeader(r, rank, placement, &meta));
-  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the chunk count"));
-  const std::vector<uint64_t>& expected = placement.ServerKeys(rank);
-  if (count != expected.size()) {
-    return r.Error(
-        absl::StrCat("holds ", count, " chunks, server ", rank, " owns ", expected.size()));
-  }
+  PSD_ASSIGN_OR_RETURN(const uint64_t count, ReadChunkCount(r, rank, placement));
   std::vector<ChunkSnapshot> chunks;
   for (uint64_t i = 0; i < count; ++i) {
     PSD_ASSIGN_OR_RETURN(ChunkSnapshot c, ReadChunk(r, placement));
@@ -401,12 +406,7 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
   if (meta.step != step) {
     return r.Error(absl::StrCat("holds step ", meta.step, "; its manifest says ", step));
   }
-  PSD_ASSIGN_OR_RETURN(uint64_t count, r.Get<uint64_t>("the chunk count"));
-  const std::vector<uint64_t>& expected = placement.ServerKeys(rank);
-  if (count != expected.size()) {
-    return r.Error(
-        absl::StrCat("holds ", count, " chunks, server ", rank, " owns ", expected.size()));
-  }
+  PSD_ASSIGN_OR_RETURN(const uint64_t count, ReadChunkCount(r, rank, placement));
   std::vector<ChunkSnapshot> chunks;
   int64_t at = static_cast<int64_t>(r.pos());
   for (uint64_t i = 0; i < count; ++i) {

@@ -13,19 +13,13 @@
 #include "server/job_registry.h"
 #include "server/row_optimizer.h"
 #include "server/table_checkpoint.h"
+#include "tests/process.h"
 #include "tests/testing.h"
 
 namespace psd {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
 
 JobSpec Spec(const std::string& yaml, int servers) {
   absl::StatusOr<JobSpec> spec = ParseJobSpec(yaml, "job.yaml");
@@ -80,7 +74,7 @@ void WriteDense(const JobSpec& spec, const std::string& id, int64_t step) {
 
 TEST_CASE("chunks written by n servers reach their owners among m, each once, bit for bit",
           "[checkpoint_restore][elastic]") {
-  const std::string dir = TempDir("restore_dense");
+  const std::string dir = testing::MakeTempDir("restore_dense");
   for (const auto& [n, m] : std::vector<std::pair<int, int>>{{2, 3}, {3, 2}, {1, 4}, {4, 1}}) {
     const std::string id = absl::StrCat("job-", n, "-", m);
     WriteDense(DenseJob(dir, n), id, 7);
@@ -150,7 +144,7 @@ using Rows = std::map<uint64_t, std::tuple<std::vector<float>, std::vector<float
 
 TEST_CASE("table rows written by n servers reach their owners among m, each once",
           "[checkpoint_restore][elastic][sparse]") {
-  const std::string dir = TempDir("restore_sparse");
+  const std::string dir = testing::MakeTempDir("restore_sparse");
   const int dim = TableOptionsFor(SparseJob(dir, 1)).dim;  // fm: the factors and a weight
   const int slots = RowOptimizerSlots(RowOptimizerType::kLazyAdam) * dim;
   for (const auto& [n, m] : std::vector<std::pair<int, int>>{{2, 3}, {3, 1}}) {

@@ -6,19 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "tests/process.h"
 #include "tests/testing.h"
 
 namespace psd {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
 
 Placement TwoServers(int64_t chunk_elems = 100) {
   ModelSpec model;
@@ -49,7 +43,7 @@ CheckpointMeta Meta(int rank) { return {"job-1", 40, 2, rank, 2}; }
 
 TEST_CASE("a checkpoint round-trips", "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string step_dir = CheckpointStepDir(TempDir("ckpt"), "job-1", 40);
+  const std::string step_dir = CheckpointStepDir(testing::MakeTempDir("ckpt"), "job-1", 40);
   const auto chunks = Snapshots(p, 1);
   REQUIRE(WriteCheckpoint(step_dir, Meta(1), p, chunks).ok());
   CheckpointMeta meta;
@@ -78,7 +72,7 @@ TEST_CASE("a checkpoint round-trips", "[checkpoint]") {
 
 TEST_CASE("a damaged or partial checkpoint is rejected with the reason", "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string step_dir = CheckpointStepDir(TempDir("bad"), "job-1", 40);
+  const std::string step_dir = CheckpointStepDir(testing::MakeTempDir("bad"), "job-1", 40);
   REQUIRE(WriteCheckpoint(step_dir, Meta(0), p, Snapshots(p, 0)).ok());
   const std::string data_file = step_dir + "/server-0";
   std::string bytes = *ReadFileToString(data_file);
@@ -114,7 +108,7 @@ TEST_CASE("a damaged or partial checkpoint is rejected with the reason", "[check
 TEST_CASE("ReadCheckpointChunks reads only the wanted chunks and checks what it reads",
           "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string step_dir = CheckpointStepDir(TempDir("some"), "job-1", 40);
+  const std::string step_dir = CheckpointStepDir(testing::MakeTempDir("some"), "job-1", 40);
   const auto chunks = Snapshots(p, 0);
   REQUIRE(chunks.size() >= 3);
   REQUIRE(WriteCheckpoint(step_dir, Meta(0), p, chunks).ok());
@@ -163,7 +157,7 @@ TEST_CASE("ReadCheckpointChunks reads only the wanted chunks and checks what it 
 
 TEST_CASE("pruning keeps the newest complete checkpoints", "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string dir = TempDir("prune");
+  const std::string dir = testing::MakeTempDir("prune");
   for (int64_t step : {10, 20, 30, 40}) {
     CheckpointMeta meta = Meta(0);
     meta.step = step;
@@ -178,7 +172,7 @@ TEST_CASE("pruning keeps the newest complete checkpoints", "[checkpoint]") {
 
 TEST_CASE("a data file larger than the placement allows is refused unread", "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string step_dir = CheckpointStepDir(TempDir("ckpt-big"), "job-1", 40);
+  const std::string step_dir = CheckpointStepDir(testing::MakeTempDir("ckpt-big"), "job-1", 40);
   REQUIRE(WriteCheckpoint(step_dir, Meta(0), p, Snapshots(p, 0)).ok());
   {
     std::ofstream grow(CheckpointDataFile(step_dir, 0), std::ios::app | std::ios::binary);
@@ -191,7 +185,7 @@ TEST_CASE("a data file larger than the placement allows is refused unread", "[ch
 
 TEST_CASE("checkpoints of job ids that could leave the dir are refused", "[checkpoint]") {
   const Placement p = TwoServers();
-  const std::string dir = TempDir("ckpt-ids");
+  const std::string dir = testing::MakeTempDir("ckpt-ids");
   CheckpointMeta meta = Meta(0);
   meta.job_id = "../../x";
   const absl::Status s =

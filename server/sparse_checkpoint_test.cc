@@ -15,19 +15,13 @@
 #include "server/checkpoint_writer.h"
 #include "server/job_registry.h"
 #include "server/table_checkpoint.h"
+#include "tests/process.h"
 #include "tests/testing.h"
 
 namespace psd {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
 
 JobSpec SparseJob(const std::string& dir, const std::string& consistency, int every_steps,
                   int full_every, int keep) {
@@ -104,7 +98,7 @@ void Step(ServedJob& job, int64_t step, int64_t total, std::mt19937_64& rng) {
 
 TEST_CASE("sync table checkpoints restore the rows of their step bit for bit",
           "[sparse_checkpoint]") {
-  const std::string dir = TempDir("sparse_ckpt_sync");
+  const std::string dir = testing::MakeTempDir("sparse_ckpt_sync");
   const JobSpec spec = SparseJob(dir, "sync", 2, 3, 10);
   Written written;
   std::map<int64_t, Rows> at_step;
@@ -202,7 +196,7 @@ TEST_CASE("sync table checkpoints restore the rows of their step bit for bit",
 }
 
 TEST_CASE("pruning keeps the chains of kept checkpoints", "[sparse_checkpoint]") {
-  const std::string dir = TempDir("sparse_ckpt_prune");
+  const std::string dir = testing::MakeTempDir("sparse_ckpt_prune");
   const JobSpec spec = SparseJob(dir, "sync", 1, 4, 2);
   std::map<int64_t, Rows> at_step;
   {
@@ -237,7 +231,7 @@ TEST_CASE("pruning keeps the chains of kept checkpoints", "[sparse_checkpoint]")
 
 TEST_CASE("async table checkpoints are taken once every live worker pushed the step before",
           "[sparse_checkpoint]") {
-  const std::string dir = TempDir("sparse_ckpt_async");
+  const std::string dir = testing::MakeTempDir("sparse_ckpt_async");
   const JobSpec spec = SparseJob(dir, "async", 3, 10, 5);
   auto made = SparseStore::Create(spec, 0, 2, 2, "job");
   REQUIRE(made.ok());
@@ -270,7 +264,7 @@ TEST_CASE("async table checkpoints are taken once every live worker pushed the s
 
 TEST_CASE("async checkpoints taken while workers look up and push from their threads",
           "[sparse_checkpoint]") {
-  const std::string dir = TempDir("sparse_ckpt_threads");
+  const std::string dir = testing::MakeTempDir("sparse_ckpt_threads");
   const JobSpec spec = SparseJob(dir, "async", 5, 10, 5);
   auto made = SparseStore::Create(spec, 0, 1, 2, "job");
   REQUIRE(made.ok());
@@ -330,7 +324,7 @@ TEST_CASE("async checkpoints taken while workers look up and push from their thr
 }
 
 TEST_CASE("a sparse job that reaches its end exports its table", "[sparse_checkpoint]") {
-  const std::string dir = TempDir("sparse_export");
+  const std::string dir = testing::MakeTempDir("sparse_export");
   const JobSpec spec = SparseJob(dir, "sync", 0, 10, 3);
   JobRegistry registry;
   std::mt19937_64 rng(1);

@@ -11,19 +11,13 @@
 #include "common/checkpoint_layout.h"
 #include "server/checkpoint.h"
 #include "server/embedding_table.h"
+#include "tests/process.h"
 #include "tests/testing.h"
 
 namespace psd {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
 
 TableSnapshot Sample(size_t rows, int dim, int slots, size_t deleted) {
   TableSnapshot s;
@@ -73,7 +67,7 @@ void FlipByte(const std::string& path, int64_t at) {
 
 TEST_CASE("table files round trip, full and incremental, over several blocks",
           "[table_checkpoint]") {
-  const std::string dir = TempDir("table_roundtrip");
+  const std::string dir = testing::MakeTempDir("table_roundtrip");
   for (const auto& [rows, slots, deleted] : std::vector<std::tuple<size_t, int, size_t>>{
            {0, 0, 0}, {5, 0, 0}, {10000, 8, 0}, {4096, 16, 5000}, {0, 8, 3}}) {
     const TableSnapshot s = Sample(rows, 8, slots, deleted);
@@ -100,7 +94,7 @@ TEST_CASE("table files round trip, full and incremental, over several blocks",
 }
 
 TEST_CASE("a damaged table file is detected and named", "[table_checkpoint]") {
-  const std::string dir = TempDir("table_damaged");
+  const std::string dir = testing::MakeTempDir("table_damaged");
   const std::string path = dir + "/server-1.table";
   const TableSnapshot s = Sample(5000, 4, 4, 10);
   REQUIRE(WriteTableFile(path, s).ok());
@@ -130,7 +124,7 @@ TEST_CASE("a damaged table file is detected and named", "[table_checkpoint]") {
 
 TEST_CASE("every flipped byte and every truncation of a table file is caught",
           "[table_checkpoint]") {
-  const std::string dir = TempDir("table_every_byte");
+  const std::string dir = testing::MakeTempDir("table_every_byte");
   const std::string path = dir + "/t";
   const TableSnapshot s = Sample(3, 2, 2, 2);
   REQUIRE(WriteTableFile(path, s).ok());
@@ -207,7 +201,7 @@ TableExpectation ChainExpect(const EmbeddingTable& t) {
 
 TEST_CASE("a chain of full and incremental files restores the table, evictions included",
           "[table_checkpoint]") {
-  const std::string job_dir = TempDir("table_chain") + "/chain";
+  const std::string job_dir = testing::MakeTempDir("table_chain") + "/chain";
   TableOptions o;
   o.dim = 4;
   o.num_shards = 4;
@@ -290,7 +284,7 @@ TEST_CASE("a chain of full and incremental files restores the table, evictions i
 }
 
 TEST_CASE("pruning keeps every table file a kept checkpoint's chain needs", "[table_checkpoint]") {
-  const std::string dir = TempDir("table_prune");
+  const std::string dir = testing::MakeTempDir("table_prune");
   const std::string job_dir = dir + "/job";
   // Steps 1..9, full at 1, 4, 7 (full_every 3); each with a manifest, data and table file.
   auto write_step = [&](int64_t step) {

@@ -33,13 +33,11 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
     std::vector<kernels::Backend*> backends;
     for (const auto& b : session->backends_) backends.push_back(b.get());
     PSD_ASSIGN_OR_RETURN(session->devices_, CtrDeviceGroup::Create(config, backends));
-    const ShardRows largest = ShardOf(spec.training.batch_size, devices, 0);
-    const ShardRows smallest = ShardOf(spec.training.batch_size, devices, devices - 1);
     spdlog::info(
-        "worker {}: {} {} devices, the batch of {} split into slices of {}{}; their dense and "
+        "worker {}: {} {} devices, the batch of {} split into slices of {}; their dense and "
         "row gradients summed here (rows by key) and pushed once",
         options.rank, devices, std::string(session->backends_[0]->name()), spec.training.batch_size,
-        smallest.count, largest.count == smallest.count ? "" : absl::StrCat(" or ", largest.count));
+        ShardSizes(spec.training.batch_size, devices));
   }
   PSD_ASSIGN_OR_RETURN(const int64_t total, CtrPlannedSteps(spec, options.workers));
   options.client.worker = options.rank;

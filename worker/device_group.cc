@@ -16,6 +16,12 @@ ShardRows ShardOf(int64_t batch, int devices, int device) {
   return s;
 }
 
+std::string ShardSizes(int64_t batch, int devices) {
+  const int64_t largest = ShardOf(batch, devices, 0).count;
+  const int64_t smallest = ShardOf(batch, devices, devices - 1).count;
+  return largest == smallest ? absl::StrCat(smallest) : absl::StrCat(smallest, " or ", largest);
+}
+
 DeviceGroup::DeviceGroup(Model* model) : max_batch_(model->max_batch()), replicas_(1) {
   replicas_[0].model = model;
 }

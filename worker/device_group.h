@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct ShardRows {
   int64_t count = 0;
 };
 ShardRows ShardOf(int64_t batch, int devices, int device);
+// The shard sizes of a batch for logs: "16" or "16 or 17".
+std::string ShardSizes(int64_t batch, int devices);
 
 class DeviceGroup {
  public:

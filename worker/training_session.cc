@@ -47,13 +47,11 @@ absl::StatusOr<std::unique_ptr<TrainingSession>> TrainingSession::Create(const J
     for (const auto& b : session->backends_) backends.push_back(b.get());
     PSD_ASSIGN_OR_RETURN(session->devices_,
                          DeviceGroup::Create(spec.model, backends, spec.training.batch_size));
-    const ShardRows largest = ShardOf(spec.training.batch_size, devices, 0);
-    const ShardRows smallest = ShardOf(spec.training.batch_size, devices, devices - 1);
     spdlog::info(
-        "worker {}: {} {} devices, the batch of {} split into shards of {}{}; their gradients "
+        "worker {}: {} {} devices, the batch of {} split into shards of {}; their gradients "
         "summed here and pushed once",
         options.rank, devices, std::string(session->backends_[0]->name()), spec.training.batch_size,
-        smallest.count, largest.count == smallest.count ? "" : absl::StrCat(" or ", largest.count));
+        ShardSizes(spec.training.batch_size, devices));
   }
   const int64_t total = PlannedSteps(spec, train.count, options.workers);
   if (options.servers.empty()) {
