@@ -154,7 +154,8 @@ const CommandTable& PsdctlCommands() {
            "now; only the chunks and rows of the ranks added or removed change owner) and the\n"
            "workers go on. Fewer: the highest ranks leave. The job also needs a checkpoint.dir\n"
            "that every server can read; the event says what moved and how long it paused\n"
-           "(docs/operations.md, \"Elastic servers\"). At least one of the two flags.",
+           "(docs/operations.md, \"Elastic servers\"). Sparse (CTR) jobs change servers only.\n"
+           "At least one of the two flags.",
            {{"workers", FlagType::kString, "N", "the live workers wanted"},
             {"servers", FlagType::kString, "N", "the servers wanted"}}},
           {CommandId::kTrace,
