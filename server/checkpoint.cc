@@ -1,7 +1,5 @@
 #include "server/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -318,54 +316,26 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpoint(const std::string& ste
 
 namespace {
 
-// A checkpoint data file opened for reads at offsets.
-class DataFile {
- public:
-  static absl::StatusOr<DataFile> Open(const std::string& path) {
-    DataFile f(path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (f.fd_ < 0) {
-      return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
-    }
-    struct stat st;
-    if (::fstat(f.fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      return absl::DataLossError(absl::StrCat(path, ": not a regular file"));
-    }
-    f.size_ = st.st_size;
-    return f;
+// Reads `n` bytes at `offset` of `file` (`path`) into `out`.
+absl::Status ReadAt(const RegularFile& file, const std::string& path, int64_t offset, int64_t n,
+                    std::string& out) {
+  if (n < 0 || offset + n > file.size) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": truncated: ", n, " bytes at byte ", offset, " of ", file.size));
   }
-  DataFile(DataFile&& o) noexcept : path_(std::move(o.path_)), fd_(o.fd_), size_(o.size_) {
-    o.fd_ = -1;
-  }
-  ~DataFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int64_t size() const { return size_; }
-  // `n` bytes at `offset` into `out`.
-  absl::Status Read(int64_t offset, int64_t n, std::string& out) const {
-    if (n < 0 || offset + n > size_) {
-      return absl::DataLossError(
-          absl::StrCat(path_, ": truncated: ", n, " bytes at byte ", offset, " of ", size_));
+  out.resize(static_cast<size_t>(n));
+  for (int64_t done = 0; done < n;) {
+    const ssize_t got = ::pread(file.fd.get(), out.data() + done, static_cast<size_t>(n - done),
+                                static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      return absl::DataLossError(absl::StrCat(path, ": read at byte ", offset + done, ": ",
+                                              got < 0 ? std::strerror(errno) : "end of file"));
     }
-    out.resize(static_cast<size_t>(n));
-    for (int64_t done = 0; done < n;) {
-      const ssize_t got = ::pread(fd_, out.data() + done, static_cast<size_t>(n - done),
-                                  static_cast<off_t>(offset + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        return absl::DataLossError(absl::StrCat(path_, ": read at byte ", offset + done, ": ",
-                                                got < 0 ? std::strerror(errno) : "end of file"));
-      }
-      done += got;
-    }
-    return absl::OkStatus();
+    done += got;
   }
-
- private:
-  DataFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-  std::string path_;
-  int fd_ = -1;
-  int64_t size_ = 0;
-};
+  return absl::OkStatus();
+}
 
 // A chunk record's fixed part: key, clock, updates, length, and the two slots' lengths.
 constexpr int64_t kRecordPrefix = 3 * 8 + 8 + 2 * 4;
@@ -386,20 +356,25 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
       !absl::SimpleAtoi(step_it->second, &step)) {
     return absl::DataLossError(absl::StrCat(manifest_file, ": malformed manifest"));
   }
-  PSD_ASSIGN_OR_RETURN(const DataFile file, DataFile::Open(data_file));
-  if (file.size() != bytes || bytes > MaxDataBytes(placement, rank)) {
+  absl::StatusOr<RegularFile> opened = OpenRegularFile(data_file);
+  if (absl::IsInvalidArgument(opened.status())) {  // not a regular file
+    return absl::DataLossError(opened.status().message());
+  }
+  PSD_RETURN_IF_ERROR(opened.status());
+  const RegularFile& file = *opened;
+  if (file.size != bytes || bytes > MaxDataBytes(placement, rank)) {
     return absl::DataLossError(absl::StrCat(
-        data_file, ": ", file.size(), " bytes do not match the manifest (", bytes, " bytes)"));
+        data_file, ": ", file.size, " bytes do not match the manifest (", bytes, " bytes)"));
   }
   // The header: magic, version, rank, servers, step, generation, the job id, the placement.
   std::string buf;
   constexpr int64_t kFixed = sizeof(kMagic) + 3 * 4 + 2 * 8 + 4;
-  PSD_RETURN_IF_ERROR(file.Read(0, kFixed, buf));
+  PSD_RETURN_IF_ERROR(ReadAt(file, data_file, 0, kFixed, buf));
   uint32_t id_size = 0;
   std::memcpy(&id_size, buf.data() + kFixed - 4, sizeof(id_size));
   const int64_t header =
       kFixed + int64_t{id_size} + 8 + 32 * static_cast<int64_t>(placement.chunks().size()) + 4 + 8;
-  PSD_RETURN_IF_ERROR(file.Read(0, std::min(header, file.size()), buf));
+  PSD_RETURN_IF_ERROR(ReadAt(file, data_file, 0, std::min(header, file.size), buf));
   Reader r(data_file, buf);
   CheckpointMeta meta;
   PSD_RETURN_IF_ERROR(CheckHeader(r, rank, placement, &meta));
@@ -410,7 +385,7 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
   std::vector<ChunkSnapshot> chunks;
   int64_t at = static_cast<int64_t>(r.pos());
   for (uint64_t i = 0; i < count; ++i) {
-    PSD_RETURN_IF_ERROR(file.Read(at, kRecordPrefix, buf));
+    PSD_RETURN_IF_ERROR(ReadAt(file, data_file, at, kRecordPrefix, buf));
     uint64_t key = 0;
     int64_t length = 0;
     uint32_t slot0 = 0, slot1 = 0;
@@ -429,16 +404,16 @@ absl::StatusOr<std::vector<ChunkSnapshot>> ReadCheckpointChunks(
     }
     const int64_t record = kRecordPrefix + 4 * (length + slot0 + slot1) + 4;
     if (wanted(key)) {
-      PSD_RETURN_IF_ERROR(file.Read(at, record, buf));
+      PSD_RETURN_IF_ERROR(ReadAt(file, data_file, at, record, buf));
       Reader rec(data_file, buf);
       PSD_ASSIGN_OR_RETURN(ChunkSnapshot c, ReadChunk(rec, placement));
       chunks.push_back(std::move(c));
     }
     at += record;
   }
-  if (at != file.size()) {
+  if (at != file.size) {
     return absl::DataLossError(
-        absl::StrCat(data_file, ": ", file.size() - at, " bytes after the last chunk record"));
+        absl::StrCat(data_file, ": ", file.size - at, " bytes after the last chunk record"));
   }
   return chunks;
 }
