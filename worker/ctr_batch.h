@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace psd {
@@ -30,6 +31,11 @@ struct CtrBatch {
   // Drops rows from `rows` on (undoes a partly appended row).
   void Truncate(int64_t rows);
 };
+
+// OK when the batch's arrays agree: a row at least, rows x dense_dim dense values, row offsets
+// from 0 to the key count that never decrease, a value per key, fewer than 2^31 keys. Else
+// InvalidArgument saying what disagrees (labels and keys themselves are not checked).
+absl::Status CheckBatchShape(const CtrBatch& batch);
 
 // The Criteo key rule. A categorical field's hex hash h (at most 55 bits) in field f (0-based,
 // below 256) is the key (f << 56) | h; an empty field is the field's missing key

@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<CtrDeviceGroup>> CtrDeviceGroup::Create(
     absl::StatusOr<std::unique_ptr<CtrModel>> model =
         CtrModel::Create(i == 0 ? config : device_config, d.backend);
     if (!model.ok()) {
+      if (n == 1) return model.status();
       return absl::Status(model.status().code(),
                           absl::StrCat("device ", i, ": ", model.status().message()));
     }
@@ -122,26 +123,9 @@ absl::Status CtrDeviceGroup::RunOnDevices(const std::function<absl::Status(int)>
 absl::Status CtrDeviceGroup::SetBatch(const CtrBatch& batch) {
   if (size() == 1) return primary().SetBatch(batch);
   has_batch_ = false;
+  // The batch is sliced before any device checks it.
+  if (absl::Status shape = CheckBatchShape(batch); !shape.ok()) return Invalid(shape.message());
   const int64_t rows = batch.rows();
-  if (rows < 1) return Invalid("the batch has no rows");
-  const int64_t n = static_cast<int64_t>(batch.keys.size());
-  if (static_cast<int64_t>(batch.row_offsets.size()) != rows + 1 || batch.row_offsets[0] != 0 ||
-      batch.row_offsets[rows] != n || static_cast<int64_t>(batch.values.size()) != n ||
-      batch.dense_dim < 0 ||
-      static_cast<int64_t>(batch.dense.size()) != rows * int64_t{batch.dense_dim}) {
-    return Invalid(absl::StrCat("malformed batch: ", rows, " rows of ", batch.dense_dim,
-                                " dense features (", batch.dense.size(), " values), ",
-                                batch.row_offsets.size(), " row offsets, ", n, " keys, ",
-                                batch.values.size(), " values"));
-  }
-  if (n >= (int64_t{1} << 31)) {
-    return Invalid(absl::StrCat("the batch is too large (", n, " keys)"));
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    if (batch.row_offsets[r + 1] < batch.row_offsets[r]) {
-      return Invalid(absl::StrCat("row ", r, ": row offsets decrease"));
-    }
-  }
   active_ = static_cast<int>(std::min<int64_t>(size(), rows));
   for (int i = 0; i < active_; ++i) {
     const ShardRows s = ShardOf(rows, size(), i);

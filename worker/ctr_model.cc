@@ -202,30 +202,18 @@ absl::Span<const float> CtrModel::dense_grad(int t) const {
 
 absl::Status CtrModel::SetBatch(const CtrBatch& batch) {
   has_batch_ = false;
+  if (absl::Status shape = CheckBatchShape(batch); !shape.ok()) return Invalid(shape.message());
   const int64_t rows = batch.rows();
-  if (rows < 1) return Invalid("the batch has no rows");
+  const int64_t n = static_cast<int64_t>(batch.keys.size());
   if (batch.dense_dim != config_.dense_dim) {
     return Invalid(absl::StrCat("the batch has ", batch.dense_dim,
                                 " dense features per row, the model expects ", config_.dense_dim));
   }
-  if (static_cast<int64_t>(batch.dense.size()) != rows * batch.dense_dim) {
-    return Invalid(absl::StrCat(rows, " rows of ", batch.dense_dim, " dense features need ",
-                                rows * batch.dense_dim, " values, the batch has ",
-                                batch.dense.size()));
-  }
-  const int64_t n = static_cast<int64_t>(batch.keys.size());
-  if (static_cast<int64_t>(batch.row_offsets.size()) != rows + 1 || batch.row_offsets[0] != 0 ||
-      batch.row_offsets[rows] != n || static_cast<int64_t>(batch.values.size()) != n) {
-    return Invalid(absl::StrCat("malformed batch: ", rows, " rows, ", batch.row_offsets.size(),
-                                " row offsets, ", n, " keys, ", batch.values.size(), " values"));
-  }
-  if (n >= (int64_t{1} << 31) || rows * config_.fields >= (int64_t{1} << 31)) {
-    return Invalid(absl::StrCat("the batch is too large (", n, " keys, ", rows, " rows)"));
+  if (rows * config_.fields >= (int64_t{1} << 31)) {
+    return Invalid(
+        absl::StrCat("the batch is too large (", rows, " rows of ", config_.fields, " fields)"));
   }
   for (int64_t r = 0; r < rows; ++r) {
-    if (batch.row_offsets[r + 1] < batch.row_offsets[r]) {
-      return Invalid(absl::StrCat("row ", r, ": row offsets decrease"));
-    }
     const float y = batch.labels[r];
     if (!(y >= 0.0f && y <= 1.0f)) {
       return Invalid(absl::StrCat("row ", r, ": label ", y, " is outside [0, 1]"));

@@ -26,13 +26,11 @@ absl::StatusOr<std::unique_ptr<CtrSession>> CtrSession::Create(const JobSpec& sp
                                                                    options.cpu_threads, devices));
   CtrModelConfig config = CtrConfigFor(spec);
   config.key_groups = static_cast<int>(options.servers.size());  // rows sent in place
-  if (devices == 1) {
-    PSD_ASSIGN_OR_RETURN(session->model_, CtrModel::Create(config, session->backends_[0].get()));
-    session->devices_ = std::make_unique<CtrDeviceGroup>(session->model_.get());
-  } else {
-    std::vector<kernels::Backend*> backends;
-    for (const auto& b : session->backends_) backends.push_back(b.get());
-    PSD_ASSIGN_OR_RETURN(session->devices_, CtrDeviceGroup::Create(config, backends));
+  std::vector<kernels::Backend*> backends;
+  for (const auto& b : session->backends_) backends.push_back(b.get());
+  // One backend: a group of one model, trained on the calling thread.
+  PSD_ASSIGN_OR_RETURN(session->devices_, CtrDeviceGroup::Create(config, backends));
+  if (devices > 1) {
     spdlog::info(
         "worker {}: {} {} devices, the batch of {} split into slices of {}; their dense and "
         "row gradients summed here (rows by key) and pushed once",
@@ -79,7 +77,6 @@ CtrSession::~CtrSession() {
   rows_.reset();
   exchange_.reset();
   devices_.reset();
-  model_.reset();
 }
 
 }  // namespace psd

@@ -45,7 +45,6 @@ class CtrSession {
 
   Placement placement_;
   std::vector<std::unique_ptr<kernels::Backend>> backends_;
-  std::unique_ptr<CtrModel> model_;  // with one device
   std::unique_ptr<CtrDeviceGroup> devices_;
   std::unique_ptr<ParamExchange> exchange_;
   std::unique_ptr<SparseClient> rows_;
